@@ -1,0 +1,14 @@
+"""laminar: workflows in plain Python, run on Ray with resources decided at run time.
+
+Flows are classes, layers are classes registered on them, dependencies are
+type hints on ``__call__`` and anything assigned to ``self`` is an artifact.
+"""
+
+from laminar.artifacts import Accessor
+from laminar.errors import LaminarError
+from laminar.execution import Execution
+from laminar.flow import Flow
+from laminar.layer import Layer, Parameters, State
+
+__all__ = ["Accessor", "Execution", "Flow", "LaminarError", "Layer", "Parameters", "State"]
+__version__ = "0.1.0"

@@ -1,0 +1,70 @@
+"""Where everything lives in a datastore: pure functions from names to relative paths.
+
+::
+
+    artifacts/sha256/<d[:2]>/<digest>                     content-addressed bytes
+    flows/<flow>/<execution>/execution.json               parameters and start time
+    flows/<flow>/<execution>/<layer>/layer.json           the layer's record, written last
+    flows/<flow>/<execution>/<layer>/<split>/archive.json attribute -> protocol and digests
+    flows/<flow>/<execution>/<layer>/<split>/record.json  a finished split (attempts, timings)
+    flows/<flow>/<execution>/<layer>/<split>/failure.json the last failure of a split
+
+``<split>`` is 0 for a layer that is not a foreach layer. Every name that
+becomes a path segment is checked by :func:`segment`.
+"""
+
+from __future__ import annotations
+
+from laminar.errors import ConfigurationError
+
+ARTIFACTS = "artifacts/sha256"
+FLOWS = "flows"
+EXECUTION = "execution.json"
+LAYER = "layer.json"
+ARCHIVE = "archive.json"
+RECORD = "record.json"
+FAILURE = "failure.json"
+
+
+def segment(kind: str, value: str) -> str:
+    """Return ``value`` if it is safe as one path segment, else raise.
+
+    >>> segment("execution", "2026-run_1")
+    '2026-run_1'
+    >>> segment("execution", "../etc")
+    Traceback (most recent call last):
+    ...
+    laminar.errors.ConfigurationError: execution id '../etc' cannot be used as a datastore path: use letters, digits, '.', '_' and '-' (at most 200), not starting with '.'
+    """
+    ok = (
+        isinstance(value, str)
+        and 0 < len(value) <= 200
+        and not value.startswith(".")
+        and all(c.isascii() and (c.isalnum() or c in "._-") for c in value)
+    )
+    if not ok:
+        raise ConfigurationError(
+            f"{kind} {value!r} cannot be used as a datastore path: use letters, digits, '.', '_' "
+            "and '-' (at most 200), not starting with '.'"
+        )
+    return value
+
+
+def artifact(digest: str) -> str:
+    return f"{ARTIFACTS}/{digest[:2]}/{digest}"
+
+
+def flow(name: str) -> str:
+    return f"{FLOWS}/{segment('flow name', name)}"
+
+
+def execution(flow_name: str, execution_id: str) -> str:
+    return f"{flow(flow_name)}/{segment('execution id', execution_id)}"
+
+
+def layer(flow_name: str, execution_id: str, layer_name: str) -> str:
+    return f"{execution(flow_name, execution_id)}/{segment('layer name', layer_name)}"
+
+
+def split(flow_name: str, execution_id: str, layer_name: str, index: int) -> str:
+    return f"{layer(flow_name, execution_id, layer_name)}/{int(index)}"

@@ -1,0 +1,54 @@
+"""Every error laminar raises on purpose derives from :class:`LaminarError`.
+
+Messages name the flow and the layer, say what was given, what is valid and
+how to fix it. Problems found while validating a flow are collected and
+reported together, so a user fixes them in one pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class LaminarError(Exception):
+    """Base class of every error raised by laminar itself."""
+
+
+class FlowDefinitionError(LaminarError):
+    """A flow's graph or a layer's declaration is invalid; raised before any work runs."""
+
+    def __init__(self, flow: str, problems: Sequence[str]) -> None:
+        self.flow = flow
+        self.problems = list(problems)
+        count = len(self.problems)
+        header = f"Flow {flow!r} is not valid ({count} problem{'s' if count != 1 else ''}):"
+        super().__init__("\n".join([header, *(f"  - {problem}" for problem in self.problems)]))
+
+
+class ConfigurationError(LaminarError):
+    """A configuration value (Container, Retry, Catch, ForEach, datastore, executor) is invalid."""
+
+
+class LayerError(LaminarError):
+    """Something about one layer of a running execution is wrong (not the user's own exception)."""
+
+    def __init__(self, flow: str, layer: str, message: str) -> None:
+        self.flow = flow
+        self.layer = layer
+        super().__init__(f"{flow}.{layer}: {message}")
+
+
+class ArtifactError(LaminarError):
+    """An artifact cannot be serialized, is missing, or is corrupt."""
+
+
+class DatastoreError(LaminarError):
+    """The datastore cannot be reached or used. Messages never contain credentials."""
+
+
+class ExecutionNotFound(LaminarError):
+    """An execution id that the datastore does not know."""
+
+
+class ResourceError(LaminarError):
+    """A layer asked for resources that no node of the cluster can ever provide."""

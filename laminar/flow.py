@@ -1,0 +1,188 @@
+"""``Flow``: a set of registered layers, run as one execution.
+
+>>> from laminar import Layer
+>>> from laminar.configurations import datastores, executors
+>>> class Greet(Flow): ...
+>>> @Greet.register
+... class Hello(Layer):
+...     def __call__(self) -> None:
+...         self.value = "hello"
+>>> flow = Greet(datastore=datastores.Memory(), executor=executors.Thread())
+>>> flow().layer(Hello).value
+'hello'
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
+
+from laminar import hooks
+from laminar.datastore import Datastore, Local, layout
+from laminar.errors import ConfigurationError, ExecutionNotFound
+from laminar.executors.base import Executor
+from laminar.graph import PARAMETERS, Graph, Registration, build
+from laminar.layer import Layer, Parameters
+from laminar.options import Catch, Container, ForEach, LayerConfiguration, Retry
+from laminar.runtime import in_worker
+from laminar.scheduler import Observer, Scheduler
+
+if TYPE_CHECKING:  # annotation only; execution imports flow at call time, not at import time
+    from laminar.execution import Execution
+
+L = TypeVar("L", bound=type[Layer])
+
+_clock = threading.Lock()
+_last = [0]
+
+
+def new_execution_id() -> str:
+    """A unique id that sorts by creation time: UTC timestamp (microseconds) and random suffix."""
+    with _clock:
+        now = max(time.time_ns() // 1000, _last[0] + 1)
+        _last[0] = now
+    stamp = datetime.fromtimestamp(now / 1e6, tz=timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    return f"{stamp}Z-{secrets.token_hex(3)}"
+
+
+@dataclass
+class FlowConfiguration:
+    """Where a flow keeps its data and where it runs (``executor=None``: Ray, chosen at run time)."""
+
+    datastore: Datastore
+    executor: Executor | None = None
+
+
+class Flow:
+    """A workflow: subclass it, register layers on it, call an instance to run it."""
+
+    registry: ClassVar[dict[str, Registration]] = {}
+    _problems: ClassVar[list[str]] = []
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.registry = {}
+        cls._problems = []
+        for base in reversed(cls.__mro__[1:]):
+            if issubclass(base, Flow) and base is not Flow:
+                for name, registration in base.registry.items():
+                    cls._add(name, registration)
+
+    @classmethod
+    def _add(cls, name: str, registration: Registration) -> None:
+        existing = cls.registry.get(name)
+        if existing is not None and existing.layer is not registration.layer:
+            cls._problems.append(
+                f"two different layers are named {name!r} ({existing.layer.__module__} and "
+                f"{registration.layer.__module__}); layer names must be unique within a flow: rename one"
+            )
+            return
+        cls.registry[name] = registration
+        for subclass in cls.__subclasses__():  # flows inheriting this one get it too
+            subclass._add(name, registration)
+
+    @overload
+    @classmethod
+    def register(cls, layer: L) -> L: ...
+    @overload
+    @classmethod
+    def register(
+        cls, *, container: Container | None = None, retry: Retry | None = None,
+        catch: Catch | None = None, foreach: ForEach | None = None,
+    ) -> Callable[[L], L]: ...
+    @classmethod
+    def register(
+        cls, layer: L | None = None, *, container: Container | None = None, retry: Retry | None = None,
+        catch: Catch | None = None, foreach: ForEach | None = None,
+    ) -> L | Callable[[L], L]:
+        """Register a layer on this flow, bare (``@F.register``) or configured (``@F.register(...)``)."""
+
+        def add(target: L) -> L:
+            if not (isinstance(target, type) and issubclass(target, Layer)):
+                raise ConfigurationError(f"{cls.__name__}.register decorates Layer subclasses, got {target!r}")
+            if target is Parameters or target.__name__ == PARAMETERS:
+                raise ConfigurationError(f"{cls.__name__}: 'Parameters' is the built-in parameters layer's name")
+            layout.segment("layer name", target.__name__)
+            configuration = LayerConfiguration(
+                container=container.model_copy(deep=True) if container is not None else Container(),
+                retry=retry, catch=catch, foreach=foreach,
+            )
+            cls._add(target.__name__, Registration(target, configuration))
+            return target
+
+        return add(layer) if layer is not None else add
+
+    def __init__(self, *, datastore: Datastore | None = None, executor: Executor | None = None) -> None:
+        self.configuration = FlowConfiguration(datastore=datastore or Local(), executor=executor)
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __bool__(self) -> bool:
+        """True in the process that schedules; False in a worker that re-imports the script."""
+        return not in_worker()
+
+    def __repr__(self) -> str:
+        return f"{self.name}(datastore={self.configuration.datastore!r}, executor={self.configuration.executor!r})"
+
+    def graph(self) -> Graph:
+        """The validated graph; raises FlowDefinitionError listing every problem."""
+        return build(self.name, type(self).registry, hooks.collect(type(self)), type(self)._problems)
+
+    def executor(self) -> Executor:
+        """The configured executor, or Ray (joining a reachable cluster or starting a local one)."""
+        if self.configuration.executor is None:
+            try:
+                from laminar_ray import Ray
+            except ImportError as error:  # pragma: no cover - ray is a dependency
+                raise ConfigurationError(
+                    f"{self.name}: no executor given and Ray is not importable ({error}); install ray "
+                    "or pass executor=executors.Thread()"
+                ) from None
+            self.configuration.executor = Ray()
+        return self.configuration.executor
+
+    def __call__(self, *, execution: str | None = None, observer: Observer | None = None, **parameters: Any) -> Execution:
+        """Run the flow; keyword arguments are parameters (read through the ``Parameters`` layer)."""
+        identifier = layout.segment("execution id", execution) if execution is not None else new_execution_id()
+        return self._run(identifier, resume=False, parameters=parameters, observer=observer)
+
+    def execution(self, id: str) -> Execution:
+        """A past (or running) execution, for results and ``resume()``; needs only the datastore."""
+        from laminar.execution import Execution
+
+        return Execution(self, layout.segment("execution id", id))
+
+    def _run(self, identifier: str, *, resume: bool, parameters: dict[str, Any], observer: Observer | None) -> Execution:
+        graph = self.graph()
+        store = self.configuration.datastore
+        exists = store.read_execution(self.name, identifier) is not None
+        if resume and not exists:
+            raise ExecutionNotFound(f"{self.name} has no execution {identifier!r} in {store.url}")
+        if not resume and exists:
+            raise ConfigurationError(
+                f"{self.name} already has an execution {identifier!r} in {store.url}; resume it with "
+                f"{self.name}().execution({identifier!r}).resume() or choose another id"
+            )
+
+        def start() -> None:
+            if resume:
+                return
+            store.write_execution(
+                self.name, identifier, {"flow": self.name, "id": identifier, "created": time.time(), "parameters": sorted(parameters)}
+            )
+            store.write_split(self.name, identifier, PARAMETERS, 0, parameters, set())
+            store.write_split_record(self.name, identifier, PARAMETERS, 0, {"state": "finished", "attempt": 1})
+            store.write_layer_record(self.name, identifier, PARAMETERS, {"state": "finished", "splits": None, "names": sorted(parameters)})
+
+        Scheduler(
+            graph=graph, executor=self.executor(), datastore=store, execution=identifier,
+            resume=resume, observer=observer,
+        ).run(start)
+        return self.execution(identifier)

@@ -1,0 +1,94 @@
+"""Hook decorators and their collection from layer and flow classes.
+
+A hook is a method marked with one of the decorators below. It takes the
+layer as ``self`` and may take other layers as parameters (annotated like
+``__call__``), which makes them dependencies. Several hooks of one kind run in
+definition order; a subclass overriding a hook by name replaces it.
+
+- ``entry``: returns a truthy value to run the layer (all must be truthy).
+- ``execution``: runs on the executor around ``__call__``; a generator hook
+  runs to its ``yield`` before the call and resumes after it.
+- ``submission``: runs before each split is submitted; may change
+  ``self.configuration.container`` (dynamic resources).
+- ``retry``: runs before the backoff wait of a retry.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from laminar.errors import ConfigurationError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_MARK = "__laminar_hook__"
+
+
+class Kind(str, enum.Enum):
+    entry = "entry"
+    execution = "execution"
+    submission = "submission"
+    retry = "retry"
+
+
+def _mark(kind: Kind, function: F) -> F:
+    if not callable(function):
+        raise ConfigurationError(f"@hooks.{kind.value} decorates a method, got {function!r}")
+    setattr(function, _MARK, kind)
+    return function
+
+
+def entry(function: F) -> F:
+    """Run the layer only if this returns a truthy value. Entry hooks cannot yield."""
+    if inspect.isgeneratorfunction(function):
+        raise ConfigurationError(
+            f"@hooks.entry {function.__qualname__} is a generator; entry hooks return a value "
+            "and cannot yield (use @hooks.execution for code around the call)"
+        )
+    return _mark(Kind.entry, function)
+
+
+def execution(function: F) -> F:
+    """Run around ``__call__`` on the executor (generator: before and after ``yield``)."""
+    return _mark(Kind.execution, function)
+
+
+def submission(function: F) -> F:
+    """Run before a split is submitted; may change ``self.configuration.container``."""
+    return _mark(Kind.submission, function)
+
+
+def retry(function: F) -> F:
+    """Run before the backoff wait of a retry; may raise the next attempt's resources."""
+    return _mark(Kind.retry, function)
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A hook found on a layer or flow class."""
+
+    kind: Kind
+    name: str
+    function: Callable[..., Any]
+    owner: type  # the class that defines it: a Layer, or a Flow for flow-wide hooks
+
+    @property
+    def qualname(self) -> str:
+        return f"{self.owner.__name__}.{self.name}"
+
+
+def collect(cls: type) -> list[Hook]:
+    """Hooks defined on ``cls`` and its bases, in definition order, base classes first."""
+    found: dict[str, Hook] = {}
+    for klass in reversed(cls.__mro__):
+        for name, value in vars(klass).items():
+            kind = getattr(value, _MARK, None)
+            if isinstance(kind, Kind):
+                found[name] = Hook(kind=kind, name=name, function=value, owner=klass)
+            elif name in found:  # overridden by a plain method: no longer a hook
+                del found[name]
+    return list(found.values())

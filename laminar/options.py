@@ -1,0 +1,201 @@
+"""Layer configuration: ``Container``, ``Retry``, ``Catch``, ``ForEach`` and ``Parameter``.
+
+They are pydantic models so that a wrong value fails where it is written,
+with a message that says what is valid. Every layer of every execution gets
+its own deep copy of its registration's configuration, so a hook that changes
+one layer's ``container`` never changes another's.
+
+>>> Container(cpu=0.5, memory=2048).cpu
+0.5
+>>> Container(cpu=-1)
+Traceback (most recent call last):
+...
+laminar.errors.ConfigurationError: Container: cpu: Input should be greater than or equal to 0 (got -1)
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from laminar.errors import ConfigurationError
+
+
+def _explain(model: str, error: ValidationError) -> ConfigurationError:
+    lines = []
+    for detail in error.errors():
+        where = ".".join(str(part) for part in detail["loc"]) or "value"
+        lines.append(f"{where}: {detail['msg']} (got {detail.get('input')!r})")
+    return ConfigurationError(f"{model}: " + "; ".join(lines))
+
+
+class Options(BaseModel):
+    """Base of laminar's configuration models: validated on creation and on assignment."""
+
+    model_config = ConfigDict(validate_assignment=True, extra="forbid", arbitrary_types_allowed=True)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as error:
+            raise _explain(type(self).__name__, error) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as error:
+            raise _explain(type(self).__name__, error) from None
+
+
+class Container(Options):
+    """Where and with what a layer runs.
+
+    ``cpu`` and ``gpu`` may be fractional; ``memory`` is in MB (a float is
+    rounded up); ``resources`` holds custom resource amounts; ``image`` and
+    ``env`` isolate the layer on executors that start processes (Ray).
+    """
+
+    cpu: float = Field(default=1, ge=0)
+    memory: int = Field(default=1500, ge=0)
+    gpu: float = Field(default=0, ge=0)
+    resources: dict[str, float] = Field(default_factory=dict)
+    image: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    workdir: str = "/laminar"
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _round_memory(cls, value: Any) -> Any:
+        if isinstance(value, float) and math.isfinite(value):
+            return math.ceil(value)
+        return value
+
+    @field_validator("resources")
+    @classmethod
+    def _check_resources(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, amount in value.items():
+            if amount < 0:
+                raise ValueError(f"resource {name!r} must be >= 0")
+            if name in {"CPU", "GPU", "memory"}:
+                raise ValueError(f"use Container({name.lower()}=...) rather than resources[{name!r}]")
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _check_image(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or any(c.isspace() for c in value)):
+            raise ValueError("image must be a non-empty image reference without spaces")
+        return value
+
+
+class Retry(Options):
+    """Retry a failing layer: ``attempts`` in all, waiting with jittered exponential backoff.
+
+    >>> Retry(attempts=3, delay=1, backoff=2, jitter=0).wait(2)
+    2.0
+    """
+
+    attempts: int = Field(default=3, ge=1)
+    delay: float = Field(default=0.1, ge=0)
+    backoff: float = Field(default=2, ge=1)
+    jitter: float = Field(default=0.1, ge=0, le=1)
+
+    def wait(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        base = self.delay * self.backoff ** (attempt - 1)
+        return float(base * (1 + random.uniform(-self.jitter, self.jitter)))
+
+
+class Catch(Options):
+    """Exceptions (and subclasses) that end a layer as finished, keeping what it saved.
+
+    >>> Catch(TypeError, OSError).catches(FileNotFoundError())
+    True
+    """
+
+    exceptions: tuple[type[BaseException], ...] = ()
+
+    def __init__(self, *exceptions: type[BaseException]) -> None:
+        for exception in exceptions:
+            if not (isinstance(exception, type) and issubclass(exception, BaseException)):
+                raise ConfigurationError(
+                    f"Catch: {exception!r} is not an exception class; "
+                    "pass classes such as Catch(TypeError, OSError)"
+                )
+        super().__init__(exceptions=tuple(exceptions))
+
+    def catches(self, error: BaseException) -> bool:
+        return isinstance(error, self.exceptions)
+
+
+class Parameter(Options):
+    """One axis of a ``ForEach``: the artifact ``attribute`` of ``layer``.
+
+    ``index`` picks the split of a foreach ``layer`` to read (default 0);
+    ``index=None`` maps the foreach ``layer`` 1:1, one split per upstream split.
+    """
+
+    layer: type
+    attribute: str
+    index: int | None = 0
+
+    def __init__(self, layer: type, attribute: str, index: int | None = 0) -> None:
+        super().__init__(layer=layer, attribute=attribute, index=index)
+
+    @field_validator("layer")
+    @classmethod
+    def _check_layer(cls, value: type) -> type:
+        from laminar.layer import Layer  # options is imported by layer; resolve at call time
+
+        if not (isinstance(value, type) and issubclass(value, Layer)):
+            raise ValueError("layer must be a Layer subclass")
+        return value
+
+    @field_validator("attribute")
+    @classmethod
+    def _check_attribute(cls, value: str) -> str:
+        if not value.isidentifier():
+            raise ValueError("attribute must be a Python identifier")
+        return value
+
+    @field_validator("index")
+    @classmethod
+    def _check_index(cls, value: int | None) -> int | None:
+        if value is not None and value < 0:
+            raise ValueError("index must be >= 0 or None")
+        return value
+
+
+ForEachParameter = Parameter
+
+
+class ForEach(Options):
+    """Run one split per combination of the parameters' items (``itertools.product`` order)."""
+
+    parameters: list[Parameter]
+
+    def __init__(self, parameters: list[Parameter]) -> None:
+        super().__init__(parameters=parameters)
+
+    @field_validator("parameters")
+    @classmethod
+    def _check_parameters(cls, value: list[Parameter]) -> list[Parameter]:
+        if not value:
+            raise ValueError("ForEach needs at least one Parameter")
+        return value
+
+
+class LayerConfiguration(Options):
+    """Everything a registration configures for one layer on one flow."""
+
+    container: Container = Field(default_factory=Container)
+    retry: Retry | None = None
+    catch: Catch | None = None
+    foreach: ForEach | None = None
+
+    def copy_for_run(self) -> LayerConfiguration:
+        """A deep copy that a layer's hooks may change freely."""
+        return self.model_copy(deep=True)

@@ -1,0 +1,142 @@
+"""What runs inside a worker for one task: build the layer, run its hooks and ``__call__``, store.
+
+Every executor calls :func:`execute`; they differ only in where the
+dependencies' artifacts come from (``artifacts``: the datastore for
+``Thread``, Ray's object store for ``laminar_ray``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from laminar.artifacts import Artifacts, Selected
+from laminar.datastore import Datastore, SplitMeta
+from laminar.errors import LaminarError
+from laminar.executors.base import Input, Task, TaskKind
+from laminar.graph import PARAMETERS, BoundHook, Graph
+from laminar.hooks import Kind
+from laminar.layer import Context, Layer, Parameters, State, assigned
+
+ArtifactSource = Callable[[str, Input], Artifacts]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished run: its meta for the scheduler and its values for executors that pass them on."""
+
+    meta: SplitMeta
+    values: Mapping[str, Any]
+    shards: frozenset[str]
+
+
+def _layer_class(graph: Graph, name: str) -> type[Layer]:
+    return Parameters if name == PARAMETERS and name not in graph.nodes else graph[name].layer
+
+
+def dependency(graph: Graph, name: str, read: Input, source: Artifacts | None, flow: str, execution: str) -> Layer:
+    """A dependency as its dependents see it: an instance whose attributes load lazily."""
+    cls = _layer_class(graph, name)
+    instance = cls.__new__(cls)
+    artifacts = Selected(source, read.items) if source is not None and read.items else source
+    instance._laminar = Context(
+        flow=flow,
+        execution=execution,
+        index=read.split if graph.nodes.get(name) and graph[name].foreach else None,
+        state=State(read.state),
+        artifacts=artifacts if read.state == "finished" else None,
+    )
+    return instance
+
+
+def _call(function: Callable[..., Any], instance: Layer, parameters: Mapping[str, str], deps: Mapping[str, Layer]) -> Any:
+    return function(instance, **{p: deps[name] for p, name in parameters.items()})
+
+
+def _hooks(hooks: tuple[BoundHook, ...], instance: Layer, deps: Mapping[str, Layer]) -> list[Any]:
+    return [_call(bound.hook.function, instance, bound.parameters, deps) for bound in hooks]
+
+
+def execute(
+    graph: Graph, task: Task, *, flow: str, execution: str, datastore: Datastore, artifacts: ArtifactSource
+) -> Any:
+    """Run ``task``; return a bool (entry), a LayerConfiguration (submission, retry) or an Outcome (run)."""
+    node = graph[task.layer]
+    instance = node.layer.__new__(node.layer)
+    instance._laminar = Context(
+        flow=flow,
+        execution=execution,
+        configuration=task.configuration.copy_for_run(),
+        index=task.index,
+        splits=task.splits,
+        state=State("running", attempt=task.attempt, error=task.error),
+    )
+    deps = {
+        name: dependency(graph, name, read, artifacts(name, read) if read.state == "finished" else None, flow, execution)
+        for name, read in task.inputs.items()
+    }
+    if task.kind is TaskKind.entry:
+        return all(bool(result) for result in _hooks(node.hooks_of(Kind.entry), instance, deps))
+    if task.kind in (TaskKind.submission, TaskKind.retry):
+        kind = Kind.submission if task.kind is TaskKind.submission else Kind.retry
+        _hooks(node.hooks_of(kind), instance, deps)
+        return instance.configuration
+    return _run(node.name, graph, task, instance, deps, flow=flow, execution=execution, datastore=datastore)
+
+
+def _run(
+    name: str, graph: Graph, task: Task, instance: Layer, deps: Mapping[str, Layer], *,
+    flow: str, execution: str, datastore: Datastore,
+) -> Outcome:
+    node = graph[name]
+    started = time.time()
+    caught: BaseException | None = None
+    generators = []
+    try:
+        for bound in node.hooks_of(Kind.execution):
+            result = _call(bound.hook.function, instance, bound.parameters, deps)
+            if inspect.isgenerator(result):
+                next(result)
+                generators.append(result)
+        try:
+            _call(node.layer.__call__, instance, node.call, deps)
+        except BaseException:
+            for generator in reversed(generators):
+                generator.close()  # runs the hook's finally blocks
+            raise
+        for generator in reversed(generators):
+            _resume(generator)
+    except Exception as error:
+        catch = instance.configuration.catch
+        if catch is None or not catch.catches(error) or isinstance(error, LaminarError):
+            raise
+        caught = error
+    values = assigned(instance)
+    shards = frozenset(instance._laminar.shards)
+    meta = datastore.write_split(flow, execution, name, task.split, values, set(shards))
+    container = instance.configuration.container
+    datastore.write_split_record(
+        flow, execution, name, task.split,
+        {
+            "state": "finished",
+            "attempt": task.attempt,
+            "started": started,
+            "ended": time.time(),
+            "caught": repr(caught) if caught is not None else None,
+            "resources": {"cpu": container.cpu, "memory": container.memory, "gpu": container.gpu, **container.resources},
+        },
+    )
+    return Outcome(meta=meta, values=values, shards=shards)
+
+
+def _resume(generator: Any) -> None:
+    """Resume a context-manager-style hook after the call; it must not yield again."""
+    try:
+        next(generator)
+    except StopIteration:
+        return
+    generator.close()
+    raise LaminarError(f"execution hook {generator.__qualname__} yielded more than once; yield exactly once")

@@ -1,0 +1,397 @@
+"""The scheduler: decides what runs next, for every executor.
+
+State. Each layer is ``waiting`` until every dependency settled, then
+``deciding`` while its entry hooks run, then ``open`` with a known number of
+splits (units), then ``finished``, ``skipped`` or ``failed``. Each unit of an
+open layer is waiting (for the upstream split it maps onto), queued, active,
+finished or failed; ``resume`` starts units that already finished as finished.
+
+Policy. A layer with no entry hooks runs when all its dependencies finished and
+is skipped when one was skipped; with entry hooks it runs iff they are all
+truthy. A foreach layer that maps 1:1 onto another foreach layer opens as soon
+as that layer's splits are known, and its split ``i`` starts when split ``i``
+upstream finished (streaming). Queued units start while fewer than the
+executor's capacity are in flight. A failed attempt is retried (retry hooks,
+then a backoff timer) while ``Retry`` allows; otherwise the flow is failing:
+nothing new starts, in-flight work settles, and the first failure is raised.
+
+Loop. ``_advance`` (decide layers, start queued units, fire due timers) then
+block in ``executor.wait`` for completions, until nothing is in flight,
+queued or timed.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import enum
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from laminar import foreach as foreach_
+from laminar.datastore import Datastore, SplitMeta
+from laminar.errors import LaminarError, LayerError
+from laminar.executors.base import Completion, Executor, Input, Run, Task, TaskKind
+from laminar.graph import Graph, Node
+from laminar.hooks import Kind
+from laminar.options import LayerConfiguration
+from laminar.runner import Outcome
+
+log = logging.getLogger("laminar")
+
+WAITING, QUEUED, ACTIVE, FINISHED, FAILED = range(5)
+
+
+class Phase(str, enum.Enum):
+    waiting = "waiting"
+    deciding = "deciding"
+    open = "open"
+    finished = "finished"
+    skipped = "skipped"
+    failed = "failed"
+
+    @property
+    def settled(self) -> bool:
+        return self in (Phase.finished, Phase.skipped, Phase.failed)
+
+
+@dataclass
+class LayerRun:
+    """One layer's progress in this execution."""
+
+    node: Node
+    phase: Phase = Phase.waiting
+    grid: foreach_.Grid | None = None
+    units: bytearray = field(default_factory=bytearray)
+    finished: int = 0
+    failed: int = 0
+    active: int = 0
+    metas: dict[int, SplitMeta] = field(default_factory=dict)
+    stream: str | None = None  # the foreach layer this one maps 1:1 onto, while streaming
+    started: float = 0.0
+
+    @property
+    def count(self) -> int:
+        return len(self.units)
+
+    @property
+    def splits(self) -> int | None:
+        return self.count if self.node.foreach else None
+
+
+Observer = Callable[["Scheduler"], None]
+
+
+class Scheduler:
+    """Runs one execution of a validated graph on an executor. See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        graph: Graph,
+        executor: Executor,
+        datastore: Datastore,
+        execution: str,
+        resume: bool = False,
+        observer: Observer | None = None,
+    ) -> None:
+        self.graph = graph
+        self.flow = graph.flow
+        self.executor = executor
+        self.datastore = datastore
+        self.execution = execution
+        self.resume = resume
+        self.observer = observer
+        self.layers = {name: LayerRun(node) for name, node in graph.nodes.items()}
+        self.queue: collections.deque[tuple[str, int]] = collections.deque()
+        self.in_flight: dict[int, Task] = {}
+        self.timers: list[tuple[float, int, Task]] = []
+        self.failures: list[tuple[str, BaseException]] = []
+        self._keys = itertools.count()
+        self._streaming: dict[str, list[str]] = collections.defaultdict(list)  # upstream -> dependents
+
+    # -- main loop -------------------------------------------------------------------------------
+
+    def run(self, start: Callable[[], None] | None = None) -> None:
+        """Run to the end; ``start`` runs once the executor accepted the run, before any task."""
+        if self.resume:
+            self._load_finished_layers()
+        self.executor.open(Run(self.flow, self.execution, self.graph, self.datastore))
+        try:
+            if start is not None:
+                start()
+            while True:
+                self._advance()
+                if not (self.in_flight or self.timers or (self.queue and not self.failures)):
+                    break
+                timeout = max(0.0, self.timers[0][0] - time.monotonic()) if self.timers else None
+                for completion in self.executor.wait(timeout):
+                    self._complete(completion)
+        finally:
+            self.executor.close()
+        if self.failures:
+            label, error = self.failures[0]
+            if hasattr(error, "add_note"):
+                error.add_note(
+                    f"laminar: layer {self.flow}.{label} failed in execution {self.execution!r}; "
+                    f"finished work is kept: resume with {self.flow}().execution({self.execution!r}).resume()"
+                )
+            raise error
+
+    def _advance(self) -> None:
+        progressed = True
+        while progressed:
+            progressed = False
+            if not self.failures:
+                for run in self.layers.values():
+                    if run.phase is Phase.waiting and self._decidable(run):
+                        self._decide(run)
+                        progressed = True
+            self._fire_timers()
+            capacity = self.executor.capacity()
+            while self.queue and not self.failures and len(self.in_flight) < capacity:
+                name, index = self.queue.popleft()
+                self._start(self.layers[name], index)
+                progressed = True
+        self._notify()
+
+    def _notify(self) -> None:
+        if self.observer is not None:
+            self.observer(self)
+
+    # -- deciding layers ---------------------------------------------------------------------------
+
+    def _load_finished_layers(self) -> None:
+        for name, run in self.layers.items():
+            record = self.datastore.read_layer_record(self.flow, self.execution, name)
+            if record and record.get("state") == Phase.finished.value:
+                run.phase = Phase.finished
+                count = record.get("splits")
+                run.units = bytearray([FINISHED]) * (1 if count is None else int(count))
+                run.finished = run.count
+
+    def _phase(self, name: str) -> Phase:
+        run = self.layers.get(name)
+        return Phase.finished if run is None else run.phase  # the Parameters layer is always there
+
+    def _streams_from(self, node: Node) -> str | None:
+        """The upstream foreach layer ``node`` maps 1:1 onto with every parameter, if any."""
+        config = node.configuration.foreach
+        if config is None or node.hooks_of(Kind.entry):
+            return None
+        layers = {p.layer.__name__ for p in config.parameters if p.index is None}
+        if len(layers) != 1 or any(p.index is not None for p in config.parameters):
+            return None
+        (upstream,) = layers
+        return upstream if self.graph.nodes.get(upstream) and self.graph[upstream].foreach else None
+
+    def _decidable(self, run: LayerRun) -> bool:
+        stream = self._streams_from(run.node)
+        for dependency in run.node.dependencies:
+            phase = self._phase(dependency)
+            if not (phase.settled or (phase is Phase.open and dependency == stream)):
+                return False
+        return True
+
+    def _decide(self, run: LayerRun) -> None:
+        if run.node.hooks_of(Kind.entry):
+            run.phase = Phase.deciding
+            self._submit(run, TaskKind.entry, None, 1, run.node.configuration, self._layer_inputs(run))
+        elif all(self._phase(d) in (Phase.finished, Phase.open) for d in run.node.dependencies):
+            self._open(run)
+        else:
+            self._skip(run)
+
+    def _layer_inputs(self, run: LayerRun) -> dict[str, Input]:
+        inputs = {}
+        for name in run.node.dependencies:
+            upstream = self.layers.get(name)
+            phase = self._phase(name).value
+            if upstream is not None and upstream.node.foreach:
+                inputs[name] = Input(name, phase, split=None, items={}, splits=upstream.count)
+            else:
+                inputs[name] = Input(name, phase)
+        return inputs
+
+    def _skip(self, run: LayerRun) -> None:
+        run.phase = Phase.skipped
+        self.datastore.write_layer_record(self.flow, self.execution, run.node.name, {"state": "skipped"})
+        log.info("%s.%s skipped", self.flow, run.node.name)
+
+    def _open(self, run: LayerRun) -> None:
+        name = run.node.name
+        run.started = time.time()
+        config = run.node.configuration.foreach
+        if config is not None:
+            try:
+                run.grid = foreach_.build(
+                    config,
+                    is_foreach=lambda layer: layer in self.graph.nodes and self.graph[layer].foreach,
+                    splits=lambda layer: self.layers[layer].count,
+                    meta=self._meta,
+                )
+            except (foreach_.GridError, LaminarError) as error:
+                self._fail_layer(run, name, LayerError(self.flow, name, str(error)))
+                return
+        run.phase = Phase.open
+        run.units = bytearray(run.grid.size if run.grid else 1)
+        done = self.datastore.finished_splits(self.flow, self.execution, name) if self.resume else set()
+        run.stream = run.grid.streams_from if run.grid else None
+        if run.stream is not None:
+            self._streaming[run.stream].append(name)
+        for index in range(run.count):
+            if index in done:
+                run.units[index] = FINISHED
+                run.finished += 1
+            elif run.stream is None or self.layers[run.stream].units[index] == FINISHED:
+                self._enqueue(run, index)
+        if run.finished == run.count:
+            self._finish_layer(run)
+
+    def _meta(self, layer: str, split: int) -> SplitMeta:
+        if layer not in self.layers:  # Parameters
+            return self.datastore.read_meta(self.flow, self.execution, layer, split)
+        run = self.layers[layer]
+        if split not in run.metas:
+            run.metas[split] = self.datastore.read_meta(self.flow, self.execution, layer, split)
+        return run.metas[split]
+
+    def _enqueue(self, run: LayerRun, index: int) -> None:
+        run.units[index] = QUEUED
+        self.queue.append((run.node.name, index))
+
+    # -- units -----------------------------------------------------------------------------------
+
+    def _unit_inputs(self, run: LayerRun, index: int) -> dict[str, Input]:
+        inputs = self._layer_inputs(run)
+        for name, (split, items) in (run.grid.selection(index) if run.grid else {}).items():
+            inputs[name] = Input(name, Phase.finished.value, split=split, items=items)
+        return inputs
+
+    def _start(self, run: LayerRun, index: int) -> None:
+        run.units[index] = ACTIVE
+        run.active += 1
+        kind = TaskKind.submission if run.node.hooks_of(Kind.submission) else TaskKind.run
+        self._submit(run, kind, index, 1, run.node.configuration, self._unit_inputs(run, index))
+
+    def _submit(
+        self, run: LayerRun, kind: TaskKind, index: int | None, attempt: int,
+        configuration: LayerConfiguration, inputs: dict[str, Input], error: BaseException | None = None,
+    ) -> None:
+        task = Task(
+            key=next(self._keys), kind=kind, layer=run.node.name,
+            index=index if run.node.foreach else None, splits=run.splits,
+            attempt=attempt, configuration=configuration, inputs=inputs, error=error,
+        )
+        self._dispatch(task)
+
+    def _dispatch(self, task: Task) -> None:
+        self.in_flight[task.key] = task
+        try:
+            self.executor.submit(task)
+        except LaminarError as error:  # e.g. a request no node can satisfy, rejected up front
+            self._complete(Completion(task, error=error))
+
+    def _fire_timers(self) -> None:
+        now = time.monotonic()
+        while self.timers and (self.timers[0][0] <= now or self.failures):
+            _, _, task = heapq.heappop(self.timers)
+            if self.failures:  # abandoned: the flow is failing
+                self.layers[task.layer].active -= 1
+                continue
+            self._dispatch(task)
+
+    def _complete(self, completion: Completion) -> None:
+        task = completion.task
+        if self.in_flight.pop(task.key, None) is None:
+            return
+        run = self.layers[task.layer]
+        if task.kind is TaskKind.entry:
+            if completion.error is not None:
+                self._fail_layer(run, task.label, completion.error)
+            elif completion.value:
+                self._open(run)
+            else:
+                self._skip(run)
+        elif completion.error is not None:
+            self._failed_attempt(run, task, completion)
+        elif task.kind is TaskKind.submission:
+            self._dispatch(self._again(task, kind=TaskKind.run, configuration=completion.value))
+        elif task.kind is TaskKind.retry:
+            self._schedule_retry(task, completion.value)
+        else:
+            self._finish_unit(run, task, completion.value)
+        self._notify()
+
+    def _finish_unit(self, run: LayerRun, task: Task, outcome: Any) -> None:
+        index = task.split
+        run.units[index] = FINISHED
+        run.active -= 1
+        run.finished += 1
+        meta = outcome.meta if isinstance(outcome, Outcome) else outcome
+        if isinstance(meta, SplitMeta):
+            run.metas[index] = meta
+        for name in self._streaming.get(run.node.name, ()):
+            downstream = self.layers[name]
+            if downstream.phase is Phase.open and downstream.units[index] == WAITING:
+                self._enqueue(downstream, index)
+        if run.finished == run.count:
+            self._finish_layer(run)
+
+    def _finish_layer(self, run: LayerRun) -> None:
+        run.phase = Phase.finished
+        if run.stream is not None:
+            self._streaming[run.stream].remove(run.node.name)
+        names = list(self._meta(run.node.name, 0).names) if run.count else []
+        self.datastore.write_layer_record(
+            self.flow, self.execution, run.node.name,
+            {"state": "finished", "splits": run.splits, "names": names, "started": run.started, "ended": time.time()},
+        )
+
+    def _failed_attempt(self, run: LayerRun, task: Task, completion: Completion) -> None:
+        retry = task.configuration.retry
+        if task.kind is TaskKind.run and retry is not None and task.attempt < retry.attempts and not self.failures:
+            log.warning(
+                "%s.%s attempt %d/%d failed: %r; retrying", self.flow, task.label, task.attempt,
+                retry.attempts, completion.error,
+            )
+            retried = self._again(task, error=completion.error)
+            if run.node.hooks_of(Kind.retry):
+                self._dispatch(self._again(retried, kind=TaskKind.retry))
+            else:
+                self._schedule_retry(retried, task.configuration)
+            return
+        run.units[task.split] = FAILED
+        run.active -= 1
+        run.failed += 1
+        error = completion.error
+        assert error is not None
+        self.datastore.write_split_failure(
+            self.flow, self.execution, run.node.name, task.split,
+            {"state": "failed", "attempt": task.attempt, "error": repr(error), "worker_lost": completion.worker_lost},
+        )
+        self._fail_layer(run, task.label, error)
+
+    def _schedule_retry(self, task: Task, configuration: LayerConfiguration) -> None:
+        retry = configuration.retry or task.configuration.retry
+        delay = retry.wait(task.attempt) if retry else 0.0
+        again = self._again(task, kind=TaskKind.run, attempt=task.attempt + 1, configuration=configuration)
+        heapq.heappush(self.timers, (time.monotonic() + delay, task.key, again))
+
+    def _fail_layer(self, run: LayerRun, label: str, error: BaseException) -> None:
+        if run.phase is not Phase.failed:
+            run.phase = Phase.failed
+            self.datastore.write_layer_record(
+                self.flow, self.execution, run.node.name, {"state": "failed", "error": repr(error), "split": label}
+            )
+        self.failures.append((label, error))
+        log.error("%s.%s failed: %r", self.flow, label, error)
+
+    def _again(self, task: Task, **changes: Any) -> Task:
+        """The next task of the same unit (a new key: keys identify one dispatch)."""
+        return dataclasses.replace(task, key=next(self._keys), **changes)
