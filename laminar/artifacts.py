@@ -56,7 +56,7 @@ class Accessor(Sequence[Any]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, (Sequence, Accessor)) and not isinstance(other, (str, bytes)):
-            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]

@@ -92,13 +92,22 @@ class Flow:
     @overload
     @classmethod
     def register(
-        cls, *, container: Container | None = None, retry: Retry | None = None,
-        catch: Catch | None = None, foreach: ForEach | None = None,
+        cls,
+        *,
+        container: Container | None = None,
+        retry: Retry | None = None,
+        catch: Catch | None = None,
+        foreach: ForEach | None = None,
     ) -> Callable[[L], L]: ...
     @classmethod
     def register(
-        cls, layer: L | None = None, *, container: Container | None = None, retry: Retry | None = None,
-        catch: Catch | None = None, foreach: ForEach | None = None,
+        cls,
+        layer: L | None = None,
+        *,
+        container: Container | None = None,
+        retry: Retry | None = None,
+        catch: Catch | None = None,
+        foreach: ForEach | None = None,
     ) -> L | Callable[[L], L]:
         """Register a layer on this flow, bare (``@F.register``) or configured (``@F.register(...)``)."""
 
@@ -110,7 +119,9 @@ class Flow:
             layout.segment("layer name", target.__name__)
             configuration = LayerConfiguration(
                 container=container.model_copy(deep=True) if container is not None else Container(),
-                retry=retry, catch=catch, foreach=foreach,
+                retry=retry,
+                catch=catch,
+                foreach=foreach,
             )
             cls._add(target.__name__, Registration(target, configuration))
             return target
@@ -148,7 +159,9 @@ class Flow:
             self.configuration.executor = Ray()
         return self.configuration.executor
 
-    def __call__(self, *, execution: str | None = None, observer: Observer | None = None, **parameters: Any) -> Execution:
+    def __call__(
+        self, *, execution: str | None = None, observer: Observer | None = None, **parameters: Any
+    ) -> Execution:
         """Run the flow; keyword arguments are parameters (read through the ``Parameters`` layer)."""
         identifier = layout.segment("execution id", execution) if execution is not None else new_execution_id()
         return self._run(identifier, resume=False, parameters=parameters, observer=observer)
@@ -159,7 +172,9 @@ class Flow:
 
         return Execution(self, layout.segment("execution id", id))
 
-    def _run(self, identifier: str, *, resume: bool, parameters: dict[str, Any], observer: Observer | None) -> Execution:
+    def _run(
+        self, identifier: str, *, resume: bool, parameters: dict[str, Any], observer: Observer | None
+    ) -> Execution:
         graph = self.graph()
         store = self.configuration.datastore
         exists = store.read_execution(self.name, identifier) is not None
@@ -175,14 +190,22 @@ class Flow:
             if resume:
                 return
             store.write_execution(
-                self.name, identifier, {"flow": self.name, "id": identifier, "created": time.time(), "parameters": sorted(parameters)}
+                self.name,
+                identifier,
+                {"flow": self.name, "id": identifier, "created": time.time(), "parameters": sorted(parameters)},
             )
             store.write_split(self.name, identifier, PARAMETERS, 0, parameters, set())
             store.write_split_record(self.name, identifier, PARAMETERS, 0, {"state": "finished", "attempt": 1})
-            store.write_layer_record(self.name, identifier, PARAMETERS, {"state": "finished", "splits": None, "names": sorted(parameters)})
+            store.write_layer_record(
+                self.name, identifier, PARAMETERS, {"state": "finished", "splits": None, "names": sorted(parameters)}
+            )
 
         Scheduler(
-            graph=graph, executor=self.executor(), datastore=store, execution=identifier,
-            resume=resume, observer=observer,
+            graph=graph,
+            executor=self.executor(),
+            datastore=store,
+            execution=identifier,
+            resume=resume,
+            observer=observer,
         ).run(start)
         return self.execution(identifier)

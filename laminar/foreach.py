@@ -63,7 +63,7 @@ class Grid:
         chosen: dict[str, tuple[int, dict[str, int | None]]] = {}
         for layer, (split, attributes) in self.broadcast.items():
             chosen[layer] = (split, dict.fromkeys(attributes))
-        for axis, digit in zip(self.axes, self.coordinates(index)):
+        for axis, digit in zip(self.axes, self.coordinates(index), strict=True):
             if axis.split is None:
                 chosen[axis.layer] = (digit, dict.fromkeys(axis.attributes))
             else:

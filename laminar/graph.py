@@ -161,7 +161,9 @@ def build(
             where = f"{name} hook {hook.qualname}"
             parameters = _parameters(hook.function, where, registry, problems)
             bound.setdefault(hook.kind, []).append(BoundHook(hook, parameters))
-        dependencies = list(dict.fromkeys([*call.values(), *(d for b in bound.values() for h in b for d in h.parameters.values())]))
+        dependencies = list(
+            dict.fromkeys([*call.values(), *(d for b in bound.values() for h in b for d in h.parameters.values())])
+        )
         foreach = registration.configuration.foreach
         for parameter in foreach.parameters if foreach else ():
             target = parameter.layer.__name__

@@ -122,8 +122,7 @@ class Catch(Options):
         for exception in exceptions:
             if not (isinstance(exception, type) and issubclass(exception, BaseException)):
                 raise ConfigurationError(
-                    f"Catch: {exception!r} is not an exception class; "
-                    "pass classes such as Catch(TypeError, OSError)"
+                    f"Catch: {exception!r} is not an exception class; pass classes such as Catch(TypeError, OSError)"
                 )
         super().__init__(exceptions=tuple(exceptions))
 

@@ -52,7 +52,9 @@ def dependency(graph: Graph, name: str, read: Input, source: Artifacts | None, f
     return instance
 
 
-def _call(function: Callable[..., Any], instance: Layer, parameters: Mapping[str, str], deps: Mapping[str, Layer]) -> Any:
+def _call(
+    function: Callable[..., Any], instance: Layer, parameters: Mapping[str, str], deps: Mapping[str, Layer]
+) -> Any:
     return function(instance, **{p: deps[name] for p, name in parameters.items()})
 
 
@@ -75,7 +77,9 @@ def execute(
         state=State("running", attempt=task.attempt, error=task.error),
     )
     deps = {
-        name: dependency(graph, name, read, artifacts(name, read) if read.state == "finished" else None, flow, execution)
+        name: dependency(
+            graph, name, read, artifacts(name, read) if read.state == "finished" else None, flow, execution
+        )
         for name, read in task.inputs.items()
     }
     if task.kind is TaskKind.entry:
@@ -88,8 +92,15 @@ def execute(
 
 
 def _run(
-    name: str, graph: Graph, task: Task, instance: Layer, deps: Mapping[str, Layer], *,
-    flow: str, execution: str, datastore: Datastore,
+    name: str,
+    graph: Graph,
+    task: Task,
+    instance: Layer,
+    deps: Mapping[str, Layer],
+    *,
+    flow: str,
+    execution: str,
+    datastore: Datastore,
 ) -> Outcome:
     node = graph[name]
     started = time.time()
@@ -119,14 +130,22 @@ def _run(
     meta = datastore.write_split(flow, execution, name, task.split, values, set(shards))
     container = instance.configuration.container
     datastore.write_split_record(
-        flow, execution, name, task.split,
+        flow,
+        execution,
+        name,
+        task.split,
         {
             "state": "finished",
             "attempt": task.attempt,
             "started": started,
             "ended": time.time(),
             "caught": repr(caught) if caught is not None else None,
-            "resources": {"cpu": container.cpu, "memory": container.memory, "gpu": container.gpu, **container.resources},
+            "resources": {
+                "cpu": container.cpu,
+                "memory": container.memory,
+                "gpu": container.gpu,
+                **container.resources,
+            },
         },
     )
     return Outcome(meta=meta, values=values, shards=shards)

@@ -280,13 +280,25 @@ class Scheduler:
         self._submit(run, kind, index, 1, run.node.configuration, self._unit_inputs(run, index))
 
     def _submit(
-        self, run: LayerRun, kind: TaskKind, index: int | None, attempt: int,
-        configuration: LayerConfiguration, inputs: dict[str, Input], error: BaseException | None = None,
+        self,
+        run: LayerRun,
+        kind: TaskKind,
+        index: int | None,
+        attempt: int,
+        configuration: LayerConfiguration,
+        inputs: dict[str, Input],
+        error: BaseException | None = None,
     ) -> None:
         task = Task(
-            key=next(self._keys), kind=kind, layer=run.node.name,
-            index=index if run.node.foreach else None, splits=run.splits,
-            attempt=attempt, configuration=configuration, inputs=inputs, error=error,
+            key=next(self._keys),
+            kind=kind,
+            layer=run.node.name,
+            index=index if run.node.foreach else None,
+            splits=run.splits,
+            attempt=attempt,
+            configuration=configuration,
+            inputs=inputs,
+            error=error,
         )
         self._dispatch(task)
 
@@ -349,7 +361,9 @@ class Scheduler:
             self._streaming[run.stream].remove(run.node.name)
         names = list(self._meta(run.node.name, 0).names) if run.count else []
         self.datastore.write_layer_record(
-            self.flow, self.execution, run.node.name,
+            self.flow,
+            self.execution,
+            run.node.name,
             {"state": "finished", "splits": run.splits, "names": names, "started": run.started, "ended": time.time()},
         )
 
@@ -357,8 +371,12 @@ class Scheduler:
         retry = task.configuration.retry
         if task.kind is TaskKind.run and retry is not None and task.attempt < retry.attempts and not self.failures:
             log.warning(
-                "%s.%s attempt %d/%d failed: %r; retrying", self.flow, task.label, task.attempt,
-                retry.attempts, completion.error,
+                "%s.%s attempt %d/%d failed: %r; retrying",
+                self.flow,
+                task.label,
+                task.attempt,
+                retry.attempts,
+                completion.error,
             )
             retried = self._again(task, error=completion.error)
             if run.node.hooks_of(Kind.retry):
@@ -372,7 +390,10 @@ class Scheduler:
         error = completion.error
         assert error is not None
         self.datastore.write_split_failure(
-            self.flow, self.execution, run.node.name, task.split,
+            self.flow,
+            self.execution,
+            run.node.name,
+            task.split,
             {"state": "failed", "attempt": task.attempt, "error": repr(error), "worker_lost": completion.worker_lost},
         )
         self._fail_layer(run, task.label, error)

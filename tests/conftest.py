@@ -21,10 +21,10 @@ os.environ.setdefault("RAY_enable_autoscaler_v2", "1")
 os.environ.setdefault("RAY_enable_infeasible_task_early_exit", "true")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-from laminar import Flow  # noqa: E402
-from laminar.configurations import datastores, executors  # noqa: E402
-from laminar.datastore import Datastore  # noqa: E402
-from laminar.executors import Executor  # noqa: E402
+from laminar import Flow
+from laminar.configurations import datastores, executors
+from laminar.datastore import Datastore
+from laminar.executors import Executor
 
 F = TypeVar("F", bound=Flow)
 

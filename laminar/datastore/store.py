@@ -290,7 +290,9 @@ class Datastore:
 
     def split(self, flow: str, execution: str, layer: str, index: int) -> Artifacts:
         """A finished split's artifacts, loaded lazily."""
-        return StoredSplit(self, f"{flow}.{layer}[{index}] of execution {execution!r}", self._archive(flow, execution, layer, index))
+        return StoredSplit(
+            self, f"{flow}.{layer}[{index}] of execution {execution!r}", self._archive(flow, execution, layer, index)
+        )
 
     def layer(self, flow: str, execution: str, layer: str, splits: int | None) -> Artifacts:
         """A whole layer: its one split, or for a foreach layer every split joined."""

@@ -48,7 +48,11 @@ class Thread:
         run = self._run
         assert run is not None
         return runner.execute(
-            run.graph, task, flow=run.flow, execution=run.execution, datastore=run.datastore,
+            run.graph,
+            task,
+            flow=run.flow,
+            execution=run.execution,
+            datastore=run.datastore,
             artifacts=self._artifacts,
         )
 
