@@ -94,9 +94,15 @@ class Execution:
         """Each registered layer's final state."""
         return {name: self.layer(name).state for name in type(self.flow).registry}
 
-    def resume(self) -> Execution:
+    def resume(self, *, progress: bool | None = None) -> Execution:
         """Run again, skipping every layer and foreach split that already finished."""
-        return self.flow._run(self.id, resume=True, parameters={}, observer=None)
+        return self.flow._run(self.id, resume=True, parameters={}, observer=None, progress=progress)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Jupyter shows an execution as a table of its layers coloured by state, and its diagram."""
+        from laminar.diagram import execution_bundle
+
+        return execution_bundle(self)
 
     def next(self, flow: Flow, linker: Callable[[Execution], Layer]) -> Execution:
         """Run ``flow`` under this execution's id with the parameters ``linker`` builds from this one."""

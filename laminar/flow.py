@@ -146,6 +146,18 @@ class Flow:
         """The validated graph; raises FlowDefinitionError listing every problem."""
         return build(self.name, type(self).registry, hooks.collect(type(self)), type(self)._problems)
 
+    def mermaid(self) -> str:
+        """The graph as Mermaid ``stateDiagram-v2`` text (see :mod:`laminar.diagram`)."""
+        from laminar.diagram import mermaid
+
+        return mermaid(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Jupyter shows a flow as its diagram."""
+        from laminar.diagram import flow_bundle
+
+        return flow_bundle(self)
+
     def executor(self) -> Executor:
         """The configured executor, or Ray (joining a reachable cluster or starting a local one)."""
         if self.configuration.executor is None:
@@ -160,11 +172,19 @@ class Flow:
         return self.configuration.executor
 
     def __call__(
-        self, *, execution: str | None = None, observer: Observer | None = None, **parameters: Any
+        self,
+        *,
+        execution: str | None = None,
+        observer: Observer | None = None,
+        progress: bool | None = None,
+        **parameters: Any,
     ) -> Execution:
-        """Run the flow; keyword arguments are parameters (read through the ``Parameters`` layer)."""
+        """Run the flow; keyword arguments are parameters (read through the ``Parameters`` layer).
+
+        ``progress`` shows live progress (default: in a terminal or Jupyter, unless ``LAMINAR_PROGRESS=0``).
+        """
         identifier = layout.segment("execution id", execution) if execution is not None else new_execution_id()
-        return self._run(identifier, resume=False, parameters=parameters, observer=observer)
+        return self._run(identifier, resume=False, parameters=parameters, observer=observer, progress=progress)
 
     def execution(self, id: str) -> Execution:
         """A past (or running) execution, for results and ``resume()``; needs only the datastore."""
@@ -173,7 +193,13 @@ class Flow:
         return Execution(self, layout.segment("execution id", id))
 
     def _run(
-        self, identifier: str, *, resume: bool, parameters: dict[str, Any], observer: Observer | None
+        self,
+        identifier: str,
+        *,
+        resume: bool,
+        parameters: dict[str, Any],
+        observer: Observer | None,
+        progress: bool | None = None,
     ) -> Execution:
         graph = self.graph()
         store = self.configuration.datastore
@@ -200,12 +226,15 @@ class Flow:
                 self.name, identifier, PARAMETERS, {"state": "finished", "splits": None, "names": sorted(parameters)}
             )
 
-        Scheduler(
-            graph=graph,
-            executor=self.executor(),
-            datastore=store,
-            execution=identifier,
-            resume=resume,
-            observer=observer,
-        ).run(start)
+        from laminar.progress import observing
+
+        with observing(self.name, identifier, progress=progress, observer=observer) as observe:
+            Scheduler(
+                graph=graph,
+                executor=self.executor(),
+                datastore=store,
+                execution=identifier,
+                resume=resume,
+                observer=observe,
+            ).run(start)
         return self.execution(identifier)
