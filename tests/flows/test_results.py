@@ -1,0 +1,116 @@
+"""SPEC 8: reading results back: layers, state, Accessors, listings, ids, no executor needed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from laminar import Accessor, Flow, Layer, Parameters
+from laminar.configurations.layers import ForEach, Parameter
+from laminar.errors import LaminarError
+
+
+class ResultsFlow(Flow): ...
+
+
+@ResultsFlow.register
+class Make(Layer):
+    def __call__(self, p: Parameters) -> None:
+        self.title = p.title
+        self.shard(numbers=[1, 2, 3])
+
+
+@ResultsFlow.register(foreach=ForEach(parameters=[Parameter(layer=Make, attribute="numbers")]))
+class Each(Layer):
+    def __call__(self, make: Make) -> None:
+        self.double = make.numbers * 2
+        self.label = f"{make.title}-{self.index}"
+
+
+def test_layer_artifacts_and_state_are_readable(backend):
+    execution = backend.flow(ResultsFlow)(title="t", execution="my-id")
+    assert execution.id == "my-id"
+    make = execution.layer(Make)
+    assert make.title == "t"
+    assert make.state.finished
+    assert list(make.numbers) == [1, 2, 3]
+    each = execution.layer(Each)
+    assert each.state.finished
+    assert isinstance(each.double, Accessor)
+    assert list(each.double) == [2, 4, 6]
+    assert each.label[1] == "t-1"
+    assert each.label[-1] == "t-2"
+    assert len(each.label) == 3
+    with pytest.raises(AttributeError, match="missing"):
+        make.missing  # noqa: B018
+
+
+def test_layer_by_name_and_unknown_layer(backend):
+    execution = backend.flow(ResultsFlow)(title="t")
+    assert execution.layer("Make").title == "t"
+    with pytest.raises(LaminarError, match=r"no layer 'Nope' \(its layers: Each, Make\)"):
+        execution.layer("Nope")
+
+
+def test_datastore_listings(backend):
+    flow = backend.flow(ResultsFlow)
+    execution = flow(title="t")
+    store = flow.configuration.datastore
+    assert store.list_executions(flow=flow) == [execution.id]
+    assert store.list_executions(flow=ResultsFlow) == [execution.id]
+    assert set(store.list_layers(execution=execution)) == {"Parameters", "Make", "Each"}
+    assert store.list_artifacts(layer=execution.layer(Make)) == ["numbers", "title"]
+    assert store.list_artifacts(layer=execution.layer(Each)) == ["double", "label"]
+
+
+def test_generated_ids_are_unique_and_sorted_by_creation(backend):
+    flow = backend.flow(ResultsFlow)
+    ids = [flow(title=str(i)).id for i in range(5)]
+    assert len(set(ids)) == 5
+    assert ids == sorted(ids)
+    assert flow.configuration.datastore.list_executions(flow=flow) == ids
+    assert [flow.execution(i).layer(Make).title for i in ids] == ["0", "1", "2", "3", "4"]
+
+
+def test_results_from_a_new_flow_instance_without_executor(backend):
+    backend.flow(ResultsFlow)(title="again", execution="read-me")
+    fresh = ResultsFlow(datastore=backend.datastore)  # no executor: reading needs only the datastore
+    execution = fresh.execution("read-me")
+    assert execution.layer(Make).title == "again"
+    assert list(execution.layer(Each).double) == [2, 4, 6]
+    assert fresh.configuration.executor is None
+
+
+READER = textwrap.dedent(
+    """
+    import sys
+    from laminar import Flow, Layer
+    from laminar.configurations import datastores
+
+    class ResultsFlow(Flow): ...
+
+    @ResultsFlow.register
+    class Make(Layer): ...
+
+    execution = ResultsFlow(datastore=datastores.Local(root=sys.argv[1])).execution("read-me")
+    assert execution.layer(Make).title == "elsewhere", execution.layer(Make).title
+    assert list(execution.layer(Make).numbers) == [1, 2, 3]
+    assert "ray" not in sys.modules, "reading results imported ray"
+    print("ok")
+    """
+)
+
+
+def test_reading_results_never_imports_ray(backend, tmp_path):
+    if backend.name == "thread-memory":
+        pytest.skip("a Memory datastore is not visible from another process")
+    backend.flow(ResultsFlow)(title="elsewhere", execution="read-me")
+    root = backend.datastore.url.removeprefix("file://")
+    done = subprocess.run(
+        [sys.executable, "-c", READER, root], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
