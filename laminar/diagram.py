@@ -48,40 +48,44 @@ COLOURS: dict[str, tuple[str, str]] = {
 }
 
 
-def _streams(node: Node) -> set[str]:
-    """Foreach layers ``node`` maps 1:1 onto (``Parameter(index=None)``): no join between them."""
+def _streams(graph: Graph, node: Node) -> set[str]:
+    """Foreach layers ``node`` maps 1:1 onto (``Parameter(index=None)``): their splits flow straight on."""
     foreach = node.configuration.foreach
-    return {p.layer.__name__ for p in foreach.parameters if p.index is None} if foreach else set()
+    if foreach is None:
+        return set()
+    return {p.layer.__name__ for p in foreach.parameters if p.index is None and graph.nodes[p.layer.__name__].foreach}
+
+
+def _forks(graph: Graph, node: Node) -> bool:
+    """Whether ``node`` fans out: a foreach layer with an axis other than a 1:1 upstream foreach layer."""
+    foreach = node.configuration.foreach
+    streams = _streams(graph, node)
+    return foreach is not None and any(p.layer.__name__ not in streams for p in foreach.parameters)
 
 
 def _lines(graph: Graph) -> list[str]:
     """The body of a flow's diagram: states and edges, one per line, unindented."""
-    lines: list[str] = []
-    joined: set[str] = set()
+    forks = [name for name, node in graph.nodes.items() if _forks(graph, node)]
+    lines = [f"state {name}_fork <<fork>>" for name in forks]
+    joins: list[str] = []
+    edges: list[str] = []
     for name, node in graph.nodes.items():
-        if node.foreach:
-            lines.append(f"state {name}_fork <<fork>>")
-    for name, node in graph.nodes.items():
+        if name in forks:
+            edges.append(f"{name}_fork --> {name}")
         for dependent in graph.dependents.get(name, ()):
-            if node.foreach and name not in _streams(graph[dependent]):
-                if name not in joined:
-                    joined.add(name)
-                    lines.append(f"state {name}_join <<join>>")
-                    lines.append(f"{name} --> {name}_join")
+            source = name
+            if node.foreach and name not in _streams(graph, graph[dependent]):
                 source = f"{name}_join"
-            else:
-                source = name
-            target = f"{dependent}_fork" if graph[dependent].foreach else dependent
-            lines.append(f"{source} --> {target}")
-        if node.foreach:
-            lines.append(f"{name}_fork --> {name}")
-    connected = {
-        name
-        for name, node in graph.nodes.items()
-        if node.foreach or graph.dependents.get(name) or any(d in graph.nodes for d in node.dependencies)
-    }
+                if source not in joins:
+                    joins.append(source)
+                    edges.append(f"{name} --> {source}")
+            target = f"{dependent}_fork" if dependent in forks else dependent
+            edges.append(f"{source} --> {target}")
+    lines.extend(f"state {join} <<join>>" for join in joins)
+    lines.extend(edges)
     # A layer with no edges would not appear at all; name it on its own line.
-    lines.extend(name for name in graph.nodes if name not in connected)
+    named = " ".join(edges).split()
+    lines.extend(name for name in graph.nodes if name not in named)
     return lines
 
 

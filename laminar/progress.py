@@ -98,10 +98,12 @@ class Terminal:
 
     @staticmethod
     def table(title: str, rows: Sequence[Row]) -> Any:
+        from rich.console import Group
         from rich.progress_bar import ProgressBar
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=title, title_justify="left", box=None, padding=(0, 1))
+        table = Table(box=None, padding=(0, 1))
         for column in ("layer", "state", "", "done", "running", "failed"):
             table.add_column(column, justify="right" if column in ("done", "running", "failed") else "left")
         styles = {"finished": "green", "skipped": "bright_black", "failed": "red", "running": "blue"}
@@ -115,7 +117,7 @@ class Terminal:
                 str(row.active) if row.active else "",
                 f"[red]{row.failed}[/]" if row.failed else "",
             )
-        return table
+        return Group(Text(title, style="bold", no_wrap=True, overflow="ellipsis"), table)
 
     def draw(self, title: str, rows: Sequence[Row]) -> None:
         if not self._started:
@@ -126,6 +128,8 @@ class Terminal:
     def close(self) -> None:
         if self._started:
             self._live.stop()
+            if not self.console.is_terminal:  # rich leaves the cursor at the end of the last row there
+                self.console.line()
 
 
 def table_html(title: str, rows: Sequence[Row]) -> str:
