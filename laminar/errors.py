@@ -24,6 +24,9 @@ class FlowDefinitionError(LaminarError):
         header = f"Flow {flow!r} is not valid ({count} problem{'s' if count != 1 else ''}):"
         super().__init__("\n".join([header, *(f"  - {problem}" for problem in self.problems)]))
 
+    def __reduce__(self) -> tuple[type, tuple[str, list[str]]]:
+        return type(self), (self.flow, self.problems)  # errors cross process boundaries (Ray)
+
 
 class ConfigurationError(LaminarError):
     """A configuration value (Container, Retry, Catch, ForEach, datastore, executor) is invalid."""
@@ -35,7 +38,11 @@ class LayerError(LaminarError):
     def __init__(self, flow: str, layer: str, message: str) -> None:
         self.flow = flow
         self.layer = layer
+        self.message = message
         super().__init__(f"{flow}.{layer}: {message}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        return type(self), (self.flow, self.layer, self.message)
 
 
 class ArtifactError(LaminarError):

@@ -1,0 +1,74 @@
+"""From a layer's ``Container`` (after its hooks ran) to Ray task options, checked before submission."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from laminar.errors import ConfigurationError, ResourceError
+from laminar.options import Container
+from laminar.runtime import WORKER_ENV
+
+MB = 1024 * 1024
+
+
+def request(container: Container) -> dict[str, float]:
+    """The logical resources a container asks Ray for, in Ray's units (memory in bytes)."""
+    wanted: dict[str, float] = {"CPU": container.cpu, "GPU": container.gpu, "memory": container.memory * MB}
+    wanted.update(container.resources)
+    return {name: amount for name, amount in wanted.items() if amount}
+
+
+def runtime_env(container: Container, base: Mapping[str, Any], label: str) -> dict[str, Any]:
+    """The task's runtime_env: ``image_uri`` from ``image``, ``env_vars`` from ``env``, validated."""
+    from ray.runtime_env import RuntimeEnv
+
+    env: dict[str, Any] = {key: value for key, value in base.items() if key != "env_vars"}
+    env_vars = {**dict(base.get("env_vars", {})), **container.env, WORKER_ENV: "1"}
+    env["env_vars"] = env_vars
+    if container.image is not None:
+        other = sorted(set(env) - {"env_vars", "config"})
+        if other:
+            raise ConfigurationError(
+                f"{label}: Container(image={container.image!r}) cannot be combined with runtime_env "
+                f"fields {other} (Ray runs image_uri tasks with env_vars and config only); drop them or the image"
+            )
+        env["image_uri"] = container.image
+    try:
+        return dict(RuntimeEnv(**env))
+    except (TypeError, ValueError) as error:
+        raise ConfigurationError(f"{label}: invalid runtime_env {sorted(env)}: {error}") from None
+
+
+def task_options(container: Container, *, name: str, base_env: Mapping[str, Any]) -> dict[str, Any]:
+    """Options for ``remote_function.options(...)``: resources computed for this one call."""
+    options: dict[str, Any] = {
+        "name": name,
+        "num_cpus": container.cpu,
+        "num_gpus": container.gpu,
+        "max_retries": 0,  # laminar retries itself, with backoff and retry hooks
+        "retry_exceptions": False,
+        "runtime_env": runtime_env(container, base_env, name),
+    }
+    if container.memory:
+        options["memory"] = container.memory * MB
+    if container.resources:
+        options["resources"] = dict(container.resources)
+    return options
+
+
+def check_feasible(wanted: Mapping[str, float], nodes: Sequence[Mapping[str, float]], label: str) -> None:
+    """Raise if no single node has every resource ``wanted`` (a request Ray would wait on forever)."""
+    if not nodes or any(all(node.get(k, 0) >= v for k, v in wanted.items()) for node in nodes):
+        return
+    shown = ", ".join(f"{k}={_fmt(k, v)}" for k, v in wanted.items())
+    largest = "; ".join(", ".join(f"{k}={_fmt(k, node.get(k, 0))}" for k in wanted) for node in nodes[:5])
+    raise ResourceError(
+        f"{label} requests {shown}, but no node of the Ray cluster can ever provide it "
+        f"(nodes offer: {largest}); lower the layer's Container request (or what its hooks set) or add a node "
+        "that has it"
+    )
+
+
+def _fmt(name: str, amount: float) -> str:
+    return f"{amount / MB:.0f}MB" if name == "memory" else f"{amount:g}"
