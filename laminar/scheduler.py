@@ -10,10 +10,12 @@ Policy. A layer with no entry hooks runs when all its dependencies finished and
 is skipped when one was skipped; with entry hooks it runs iff they are all
 truthy. A foreach layer that maps 1:1 onto another foreach layer opens as soon
 as that layer's splits are known, and its split ``i`` starts when split ``i``
-upstream finished (streaming). Queued units start while fewer than the
-executor's capacity are in flight. A failed attempt is retried (retry hooks,
-then a backoff timer) while ``Retry`` allows; otherwise the flow is failing:
-nothing new starts, in-flight work settles, and the first failure is raised.
+upstream finished (streaming). Every task that needs a slot — entry hooks,
+retries whose timer came due, then queued units — starts only while fewer than
+the executor's capacity are in flight; entry hooks and retries go first. A
+failed attempt is retried (retry hooks, then a backoff timer) while ``Retry``
+allows; otherwise the flow is failing: nothing new starts, in-flight work
+settles, and the first failure is raised.
 
 Loop. ``_advance`` (decide layers, start queued units, fire due timers) then
 block in ``executor.wait`` for completions, until nothing is in flight,
@@ -109,6 +111,7 @@ class Scheduler:
         self.observer = observer
         self.layers = {name: LayerRun(node) for name, node in graph.nodes.items()}
         self.queue: collections.deque[tuple[str, int]] = collections.deque()
+        self.ready: collections.deque[Task] = collections.deque()  # built tasks waiting for a slot
         self.in_flight: dict[int, Task] = {}
         self.timers: list[tuple[float, int, Task]] = []
         self.failures: list[tuple[str, BaseException]] = []
@@ -127,7 +130,7 @@ class Scheduler:
                 start()
             while True:
                 self._advance()
-                if not (self.in_flight or self.timers or (self.queue and not self.failures)):
+                if not (self.in_flight or self.timers or ((self.queue or self.ready) and not self.failures)):
                     break
                 timeout = max(0.0, self.timers[0][0] - time.monotonic()) if self.timers else None
                 for completion in self.executor.wait(timeout):
@@ -154,9 +157,14 @@ class Scheduler:
                         progressed = True
             self._fire_timers()
             capacity = self.executor.capacity()
-            while self.queue and not self.failures and len(self.in_flight) < capacity:
-                name, index = self.queue.popleft()
-                self._start(self.layers[name], index)
+            while len(self.in_flight) < capacity:
+                if self.ready:
+                    self._dispatch(self.ready.popleft())
+                elif self.queue and not self.failures:
+                    name, index = self.queue.popleft()
+                    self._start(self.layers[name], index)
+                else:
+                    break
                 progressed = True
         self._notify()
 
@@ -201,7 +209,7 @@ class Scheduler:
     def _decide(self, run: LayerRun) -> None:
         if run.node.hooks_of(Kind.entry):
             run.phase = Phase.deciding
-            self._submit(run, TaskKind.entry, None, 1, run.node.configuration, self._layer_inputs(run))
+            self.ready.append(self._task(run, TaskKind.entry, None, 1, run.node.configuration, self._layer_inputs(run)))
         elif all(self._phase(d) in (Phase.finished, Phase.open) for d in run.node.dependencies):
             self._open(run)
         else:
@@ -277,9 +285,9 @@ class Scheduler:
         run.units[index] = ACTIVE
         run.active += 1
         kind = TaskKind.submission if run.node.hooks_of(Kind.submission) else TaskKind.run
-        self._submit(run, kind, index, 1, run.node.configuration, self._unit_inputs(run, index))
+        self._dispatch(self._task(run, kind, index, 1, run.node.configuration, self._unit_inputs(run, index)))
 
-    def _submit(
+    def _task(
         self,
         run: LayerRun,
         kind: TaskKind,
@@ -288,8 +296,8 @@ class Scheduler:
         configuration: LayerConfiguration,
         inputs: dict[str, Input],
         error: BaseException | None = None,
-    ) -> None:
-        task = Task(
+    ) -> Task:
+        return Task(
             key=next(self._keys),
             kind=kind,
             layer=run.node.name,
@@ -300,7 +308,6 @@ class Scheduler:
             inputs=inputs,
             error=error,
         )
-        self._dispatch(task)
 
     def _dispatch(self, task: Task) -> None:
         self.in_flight[task.key] = task
@@ -310,13 +317,14 @@ class Scheduler:
             self._complete(Completion(task, error=error))
 
     def _fire_timers(self) -> None:
+        """Move due retries to ``ready``; once the flow is failing, abandon every waiting task."""
         now = time.monotonic()
         while self.timers and (self.timers[0][0] <= now or self.failures):
-            _, _, task = heapq.heappop(self.timers)
-            if self.failures:  # abandoned: the flow is failing
+            self.ready.append(heapq.heappop(self.timers)[2])
+        while self.failures and self.ready:
+            task = self.ready.popleft()
+            if task.kind is not TaskKind.entry:  # a retry holds its unit active; an entry task holds none
                 self.layers[task.layer].active -= 1
-                continue
-            self._dispatch(task)
 
     def _complete(self, completion: Completion) -> None:
         task = completion.task

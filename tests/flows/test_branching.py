@@ -9,7 +9,6 @@ from __future__ import annotations
 from laminar import Flow, Layer, Parameters
 from laminar.configuration import hooks
 
-
 # -- seed 002: basic branching -------------------------------------------------------------------
 
 
