@@ -1,0 +1,299 @@
+"""The ``laminar`` command: run, resume, list, inspect and draw flows.
+
+::
+
+    laminar run examples/hello.py:HelloFlow --param name=world
+    laminar executions examples/hello.py:HelloFlow
+    laminar show examples/hello.py:HelloFlow 20260101T000000000000Z-abc123
+    laminar resume examples/hello.py:HelloFlow 20260101T000000000000Z-abc123
+    laminar graph examples/hello.py:HelloFlow
+
+``TARGET`` is ``module:Name`` or ``path/to/file.py:Name``; ``Name`` is a Flow
+subclass or a Flow instance (``flow`` in ``if flow := HelloFlow(): ...``) and
+may be left out when the module defines exactly one flow. ``--datastore`` and
+``--executor`` override what the flow was built with (default: the flow's own,
+else ``.laminar`` and Ray). Exit status 0 on success; otherwise 1 (2 for bad
+arguments) with a one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from laminar.datastore import Datastore, Fsspec, Local
+from laminar.diagram import LayerSummary, status, summary
+from laminar.errors import LaminarError
+from laminar.executors import Thread
+from laminar.flow import Flow, new_execution_id
+from laminar.runtime import WORKER_ENV
+
+
+class CommandError(LaminarError):
+    """A command that cannot be carried out as given."""
+
+
+@contextlib.contextmanager
+def _guarded() -> Iterator[None]:
+    # Importing a flow script runs its top level, and `if flow := MyFlow(): flow()` would run the
+    # flow right there. Marked as a worker while importing, the guard is False and nothing runs.
+    previous = os.environ.get(WORKER_ENV)
+    os.environ[WORKER_ENV] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[WORKER_ENV]
+        else:
+            os.environ[WORKER_ENV] = previous
+
+
+def _import(module: str) -> ModuleType:
+    path = Path(module)
+    if module.endswith(".py") or os.sep in module or "/" in module:
+        if not path.is_file():
+            raise CommandError(f"no such file: {module}")
+        name = path.stem
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise CommandError(f"cannot import {module} as a Python module")
+        loaded = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, str(path.resolve().parent))  # its sibling modules import as when run as a script
+        sys.modules[name] = loaded
+        with _guarded():
+            spec.loader.exec_module(loaded)
+        return loaded
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    with _guarded():
+        return importlib.import_module(module)
+
+
+def load(target: str) -> Flow:
+    """The flow that ``TARGET`` names (see the module docstring)."""
+    module_name, _, attribute = target.rpartition(":") if ":" in target else (target, "", "")
+    module = _import(module_name)
+    if attribute:
+        found = getattr(module, attribute, None)
+        if found is None:
+            raise CommandError(f"{module_name} has no attribute {attribute!r}")
+    else:
+        flows = [
+            value
+            for value in vars(module).values()
+            if isinstance(value, type) and issubclass(value, Flow) and value.__module__ == module.__name__
+        ]
+        if len(flows) != 1:
+            names = ", ".join(sorted(f.__name__ for f in flows)) or "none"
+            raise CommandError(f"{module_name} defines {len(flows)} flows ({names}); name one: {module_name}:NAME")
+        found = flows[0]
+    if isinstance(found, Flow):
+        return found
+    if isinstance(found, type) and issubclass(found, Flow):
+        return found()
+    raise CommandError(f"{target} is {found!r}, not a Flow subclass or instance")
+
+
+def _datastore(value: str) -> Datastore:
+    return Fsspec(root=value) if "://" in value else Local(root=value)
+
+
+def _configure(flow: Flow, arguments: argparse.Namespace) -> Flow:
+    if getattr(arguments, "datastore", None):
+        flow.configuration.datastore = _datastore(arguments.datastore)
+    executor = getattr(arguments, "executor", None)
+    if executor == "thread":
+        flow.configuration.executor = Thread()
+    elif executor == "ray":
+        from laminar_ray import Ray
+
+        flow.configuration.executor = Ray()
+    return flow
+
+
+def parameter(text: str) -> tuple[str, Any]:
+    """``key=value``; the value is read as JSON when it is JSON (``n=3``, ``xs=[1,2]``), else as text.
+
+    >>> parameter("n=3"), parameter("name=world"), parameter('xs=[1, "a"]')
+    (('n', 3), ('name', 'world'), ('xs', [1, 'a']))
+    """
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a Python identifier, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _progress(arguments: argparse.Namespace) -> bool | None:
+    return False if arguments.no_progress else None
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    flow = _configure(load(arguments.target), arguments)
+    identifier = arguments.execution or new_execution_id()
+    try:
+        execution = flow(execution=identifier, progress=_progress(arguments), **dict(arguments.param))
+    except Exception as error:
+        raise CommandError(
+            f"{flow.name} execution {identifier} failed: {_reason(error)} "
+            f"(resume it with: laminar resume {arguments.target} {identifier})"
+        ) from error
+    print(f"{flow.name} {execution.id} finished")
+    return 0
+
+
+def _resume(arguments: argparse.Namespace) -> int:
+    flow = _configure(load(arguments.target), arguments)
+    execution = flow.execution(arguments.execution_id)
+    try:
+        execution.resume(progress=_progress(arguments))
+    except Exception as error:
+        raise CommandError(f"{flow.name} execution {execution.id} failed again: {_reason(error)}") from error
+    print(f"{flow.name} {execution.id} finished")
+    return 0
+
+
+def _when(stamp: Any) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(stamp))) if stamp is not None else "-"
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def _executions(arguments: argparse.Namespace) -> int:
+    flow = _configure(load(arguments.target), arguments)
+    store = flow.configuration.datastore
+    rows = [["EXECUTION", "STATE", "CREATED"]]
+    for identifier in store.list_executions(flow=flow):
+        record = store.read_execution(flow.name, identifier) or {}
+        rows.append([identifier, status(summary(flow.execution(identifier))), _when(record.get("created"))])
+    if len(rows) == 1:
+        print(f"{flow.name} has no executions in {store.url}")
+    else:
+        print(_table(rows))
+    return 0
+
+
+def _cells(row: LayerSummary) -> list[str]:
+    seconds = row.seconds
+    return [
+        row.name,
+        row.phase,
+        "-" if row.splits is None else str(row.splits),
+        _when(row.started) if row.started is not None else "-",
+        "-" if seconds is None else f"{seconds:.3f}s",
+        ", ".join(row.artifacts) or "-",
+        row.error or "",
+    ]
+
+
+def _show(arguments: argparse.Namespace) -> int:
+    flow = _configure(load(arguments.target), arguments)
+    execution = flow.execution(arguments.execution_id)
+    record = execution.record  # raises ExecutionNotFound for an unknown id
+    rows = summary(execution)
+    parameters = ", ".join(record.get("parameters", [])) or "none"
+    print(f"{flow.name} {execution.id}: {status(rows)}")
+    print(f"created {_when(record.get('created'))}; parameters: {parameters}")
+    print(_table([["LAYER", "STATE", "SPLITS", "STARTED", "DURATION", "ARTIFACTS", "ERROR"], *map(_cells, rows)]))
+    return 0
+
+
+def _graph(arguments: argparse.Namespace) -> int:
+    print(load(arguments.target).mermaid())
+    return 0
+
+
+def _reason(error: BaseException) -> str:
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="laminar", description="Run, resume, inspect and draw laminar flows.", epilog=__doc__.split("::")[0]
+    )
+    top.add_argument("--verbose", "-v", action="store_true", help="log each layer's progress and failures")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    flow = argparse.ArgumentParser(add_help=False)
+    flow.add_argument("target", metavar="TARGET", help="module:Flow or path/to/file.py:Flow")
+    store = argparse.ArgumentParser(add_help=False)
+    store.add_argument("--datastore", metavar="URL", help="datastore root: a local path or any fsspec URL")
+    runs = argparse.ArgumentParser(add_help=False)
+    runs.add_argument("--executor", choices=["ray", "thread"], help="where layers run (default: the flow's, else Ray)")
+    runs.add_argument("--no-progress", action="store_true", help="do not draw live progress")
+    identifier = argparse.ArgumentParser(add_help=False)
+    identifier.add_argument("execution_id", metavar="EXECUTION", help="an execution id (see `laminar executions`)")
+
+    run = commands.add_parser("run", parents=[flow, store, runs], help="run a flow", description="Run a flow.")
+    run.add_argument(
+        "--param", "-p", type=parameter, action="append", default=[], metavar="KEY=VALUE", help="a flow parameter"
+    )
+    run.add_argument("--execution", metavar="ID", help="the new execution's id (default: generated)")
+    run.set_defaults(handler=_run)
+    commands.add_parser(
+        "executions", parents=[flow, store], help="list a flow's executions", description="List a flow's executions."
+    ).set_defaults(handler=_executions)
+    commands.add_parser(
+        "show",
+        parents=[flow, identifier, store],
+        help="show an execution's layers",
+        description="Show an execution: its layers, their states, splits, timings and artifacts.",
+    ).set_defaults(handler=_show)
+    commands.add_parser(
+        "resume",
+        parents=[flow, identifier, store, runs],
+        help="resume a failed execution",
+        description="Run an execution again, skipping every layer and split that already finished.",
+    ).set_defaults(handler=_resume)
+    commands.add_parser(
+        "graph", parents=[flow], help="print a flow's Mermaid diagram", description="Print a flow's Mermaid diagram."
+    ).set_defaults(handler=_graph)
+    return top
+
+
+def _logging(verbose: bool) -> None:
+    # Warnings (retries) are worth seeing as they happen; a failure is reported once, by main.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("laminar: %(message)s"))
+    if not verbose:
+        handler.addFilter(lambda record: record.levelno < logging.ERROR)
+    logger = logging.getLogger("laminar")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The console script ``laminar``."""
+    arguments = parser().parse_args(argv)
+    _logging(arguments.verbose)
+    try:
+        code: int = arguments.handler(arguments)
+    except KeyboardInterrupt:
+        print("laminar: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        reason = str(error) if isinstance(error, CommandError) else _reason(error)
+        print(f"laminar: error: {' '.join(reason.split())}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
