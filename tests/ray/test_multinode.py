@@ -1,0 +1,29 @@
+"""Several raylets with different custom resources: each split runs where its request can be met."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parent / "scripts" / "multinode.py"
+
+
+@pytest.mark.slow
+def test_splits_run_on_the_node_that_has_the_resource_they_request(tmp_path: Path) -> None:
+    # Its own process: the test session already holds a single-node Ray.
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path / "store")], capture_output=True, text=True, timeout=240
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    facts = json.loads(result.stdout.strip().splitlines()[-1])
+    assert facts["zones"] == ["zone_a", "zone_b", "zone_a", "zone_b"]
+    for zone, node, assigned in zip(facts["zones"], facts["ran_on"], facts["assigned"], strict=True):
+        assert node == facts["zone_nodes"][zone]
+        assert assigned[zone] == 1
+        assert assigned["CPU"] == 0.5
+    # A Local datastore on a multi-node cluster is called out at start.
+    assert any("local disk" in w and "nodes" in w for w in facts["warnings"])
