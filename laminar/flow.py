@@ -77,9 +77,10 @@ class Flow:
     def _add(cls, name: str, registration: Registration) -> None:
         existing = cls.registry.get(name)
         if existing is not None and existing.layer is not registration.layer:
+            first, second = (f"{c.__module__}.{c.__qualname__}" for c in (existing.layer, registration.layer))
             cls._problems.append(
-                f"two different layers are named {name!r} ({existing.layer.__module__} and "
-                f"{registration.layer.__module__}); layer names must be unique within a flow: rename one"
+                f"two different layers are named {name!r} ({first} and {second}); "
+                "layer names must be unique within a flow: rename one"
             )
             return
         cls.registry[name] = registration

@@ -112,9 +112,10 @@ def _parameters(
                 f"register it with @Flow.register.{hint}"
             )
         elif registration.layer is not annotation:
+            given, registered = (f"{c.__module__}.{c.__qualname__}" for c in (annotation, registration.layer))
             problems.append(
-                f"{label} is annotated with a class named {name!r} that is not the one registered "
-                f"({annotation.__module__} vs {registration.layer.__module__})"
+                f"{label} is annotated with {given}, but the layer named {name!r} registered with this "
+                f"flow is {registered}; annotate it with the registered class"
             )
         else:
             resolved[parameter.name] = name
