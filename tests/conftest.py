@@ -1,4 +1,4 @@
-"""Shared fixtures: one local Ray per test session, and the backends every flow test runs on.
+"""Shared fixtures: one local Ray and one S3 server per test session, and the backends flow tests run on.
 
 ``backend`` is parametrized over executor x datastore pairs; a test module
 builds flows with ``backend.flow(MyFlow)``. A new executor or datastore opts
@@ -7,7 +7,11 @@ into the whole end-to-end suite by adding one entry to ``BACKENDS``.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +50,73 @@ def ray_cluster() -> Iterator[Any]:
     ray.shutdown()
 
 
+@dataclass(frozen=True)
+class S3Server:
+    """A real S3-speaking server (moto) on loopback that checks credentials, and a user's keys for it."""
+
+    endpoint: str
+    key: str
+    secret: str
+
+    def options(self, **changes: Any) -> dict[str, Any]:
+        """s3fs storage options, as a user would pass them to ``datastores.S3``."""
+        options: dict[str, Any] = {
+            "endpoint_url": self.endpoint,
+            "key": self.key,
+            "secret": self.secret,
+            "client_kwargs": {"region_name": "us-east-1"},
+        }
+        options.update(changes)
+        return options
+
+    def bucket(self) -> str:
+        """A new, empty bucket."""
+        import boto3
+
+        name = f"laminar-{uuid.uuid4().hex[:16]}"
+        boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=self.key,
+            aws_secret_access_key=self.secret,
+        ).create_bucket(Bucket=name)
+        return name
+
+    def datastore(self, **changes: Any) -> Datastore:
+        return datastores.S3(root=f"s3://{self.bucket()}/laminar", **self.options(**changes))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto in server mode on 127.0.0.1 (a free port), with an IAM user and authentication switched on."""
+    pytest.importorskip("s3fs")
+    server_module = pytest.importorskip("moto.server")
+    import boto3
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    try:
+        iam = boto3.client(
+            "iam", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="setup", aws_secret_access_key="x"
+        )
+        iam.create_user(UserName="laminar")
+        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        iam.put_user_policy(UserName="laminar", PolicyName="everything", PolicyDocument=json.dumps(policy))
+        created = iam.create_access_key(UserName="laminar")["AccessKey"]
+        # From now on moto rejects unknown keys and bad signatures, like S3 does.
+        request = urllib.request.Request(
+            f"{endpoint}/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"}
+        )
+        urllib.request.urlopen(request, timeout=10).read()
+        yield S3Server(endpoint, created["AccessKeyId"], created["SecretAccessKey"])
+    finally:
+        server.stop()
+
+
 @dataclass
 class Backend:
     """An executor and a datastore to run flows on."""
@@ -69,17 +140,24 @@ def _ray(request: pytest.FixtureRequest) -> Executor:
     return Ray()
 
 
-BACKENDS: dict[str, tuple[Callable[[pytest.FixtureRequest], Executor], Callable[[Path], Datastore]]] = {
-    "thread-memory": (_thread, lambda _: datastores.Memory()),
-    "thread-local": (_thread, lambda path: datastores.Local(root=str(path / "store"))),
-    "ray-local": (_ray, lambda path: datastores.Local(root=str(path / "store"))),
+def _s3(request: pytest.FixtureRequest, _: Path) -> Datastore:
+    server: S3Server = request.getfixturevalue("s3_server")
+    return server.datastore()
+
+
+DatastoreFactory = Callable[[pytest.FixtureRequest, Path], Datastore]
+BACKENDS: dict[str, tuple[Callable[[pytest.FixtureRequest], Executor], DatastoreFactory]] = {
+    "thread-memory": (_thread, lambda _, __: datastores.Memory()),
+    "thread-local": (_thread, lambda _, path: datastores.Local(root=str(path / "store"))),
+    "thread-s3": (_thread, _s3),
+    "ray-local": (_ray, lambda _, path: datastores.Local(root=str(path / "store"))),
 }
 
 
 @pytest.fixture(params=list(BACKENDS))
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     make_executor, make_datastore = BACKENDS[request.param]
-    return Backend(request.param, make_datastore(tmp_path), make_executor(request))
+    return Backend(request.param, make_datastore(request, tmp_path), make_executor(request))
 
 
 @pytest.fixture

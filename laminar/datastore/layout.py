@@ -3,6 +3,7 @@
 ::
 
     artifacts/sha256/<d[:2]>/<digest>                     content-addressed bytes
+    tmp/<random>                                          local disks only: files being written
     flows/<flow>/<execution>/execution.json               parameters and start time
     flows/<flow>/<execution>/<layer>/layer.json           the layer's record, written last
     flows/<flow>/<execution>/<layer>/<split>/archive.json attribute -> protocol and digests
@@ -15,9 +16,13 @@ becomes a path segment is checked by :func:`segment`.
 
 from __future__ import annotations
 
-from laminar.errors import ConfigurationError
+import string
+import uuid
+
+from laminar.errors import ArtifactError, ConfigurationError
 
 ARTIFACTS = "artifacts/sha256"
+TMP = "tmp"
 FLOWS = "flows"
 EXECUTION = "execution.json"
 LAYER = "layer.json"
@@ -51,7 +56,20 @@ def segment(kind: str, value: str) -> str:
 
 
 def artifact(digest: str) -> str:
+    """Where the bytes whose SHA-256 is ``digest`` live; refuses anything but 64 hex digits.
+
+    >>> artifact("ab" * 32)[:22]
+    'artifacts/sha256/ab/ab'
+    """
+    if not (isinstance(digest, str) and len(digest) == 64 and all(c in string.hexdigits for c in digest)):
+        raise ArtifactError(f"{digest!r} is not a SHA-256 digest (64 hexadecimal digits); the archive is damaged")
+    digest = digest.lower()
     return f"{ARTIFACTS}/{digest[:2]}/{digest}"
+
+
+def temporary() -> str:
+    """A fresh name for a file being written; renamed into place when complete (local disks)."""
+    return f"{TMP}/{uuid.uuid4().hex}"
 
 
 def flow(name: str) -> str:
@@ -67,4 +85,6 @@ def layer(flow_name: str, execution_id: str, layer_name: str) -> str:
 
 
 def split(flow_name: str, execution_id: str, layer_name: str, index: int) -> str:
-    return f"{layer(flow_name, execution_id, layer_name)}/{int(index)}"
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        raise ConfigurationError(f"split index {index!r} of layer {layer_name!r} must be an integer >= 0")
+    return f"{layer(flow_name, execution_id, layer_name)}/{index}"

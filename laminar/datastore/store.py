@@ -2,30 +2,34 @@
 
 Artifacts are stored once per distinct content (SHA-256 of their serialized
 bytes). Archives (JSON) map a split's attributes to digests; records (JSON)
-mark what finished. Every write is atomic: a reader sees a whole file or none,
-and a split's ``record.json`` and a layer's ``layer.json`` are written only
-after everything they vouch for.
+mark what finished. Every write is atomic: on a local disk a file is written
+under ``tmp/``, flushed to disk and renamed into place; on object stores (and
+in memory) a whole object is put at once (multipart uploads appear only when
+complete), from a spool that is never visible to readers. A split's
+``record.json`` and a layer's ``layer.json`` are written only after
+everything they vouch for. Reads verify the digest before deserializing.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
-from laminar.artifacts import Accessor, Artifacts, Joined
-from laminar.datastore import layout
-from laminar.errors import ArtifactError, DatastoreError
+from laminar.artifacts import Artifacts, Joined
+from laminar.datastore import layout, transfer
+from laminar.datastore.secrets import Redactor, strip_url
+from laminar.datastore.views import LazySplits, StoredSplit
+from laminar.errors import ArtifactError, ConfigurationError, DatastoreError
 from laminar.serde import Protocol, Serde
 
 P = TypeVar("P", bound=type[Protocol])
 
-_SECRET_KEYS = ("key", "secret", "token", "password", "credential", "session")
+# Object stores whose listings s3fs would cache; other processes write here, so caches go stale.
+_LISTING_CACHES = ("s3", "s3a")
 
 
 @dataclass(frozen=True)
@@ -36,21 +40,12 @@ class SplitMeta:
     shards: Mapping[str, int]
 
 
-class _Hashing:
-    """A write-through file wrapper that hashes what passes through it."""
+class _Unserializable(Exception):
+    """A protocol's ``dump`` raised (as opposed to the datastore failing)."""
 
-    def __init__(self, file: IO[bytes]) -> None:
-        self.file = file
-        self.sha = hashlib.sha256()
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data)
-        self.sha.update(view)
-        self.file.write(view)
-        return view.nbytes
-
-    def flush(self) -> None:
-        self.file.flush()
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class Datastore:
@@ -68,23 +63,31 @@ class Datastore:
     shared: bool = True
 
     def __init__(self, root: str, *, allow_pickle: bool = True, **storage_options: Any) -> None:
+        if not isinstance(root, str) or not root.strip():
+            raise ConfigurationError(f"a datastore root must be a non-empty path or URL, got {root!r}")
         self.root = root.rstrip("/") or root
         self.serde = Serde(allow_pickle=allow_pickle)
-        self._options = storage_options
+        self._options = dict(storage_options)
+        self._redact = Redactor(self.root, self._options)
         self._fs: Any = None
+        self._base = ""
+        self._local = False
+        self._container_ok = False
 
     # -- plumbing -----------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
         """The root URL with any credentials removed; safe to print."""
-        scheme, sep, rest = self.root.partition("://")
-        if sep and "@" in rest.split("/", 1)[0]:
-            rest = rest.split("@", 1)[1]
-        return f"{scheme}{sep}{rest}"
+        return self._redact(strip_url(self.root))
+
+    @property
+    def allow_pickle(self) -> bool:
+        return self.serde.allow_pickle
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(root={self.url!r})"
+        pickle = "" if self.allow_pickle else ", allow_pickle=False"
+        return f"{type(self).__name__}(root={self.url!r}{pickle})"
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -93,66 +96,87 @@ class Datastore:
 
     @property
     def fs(self) -> Any:
+        """The fsspec file system (created on first use)."""
         if self._fs is None:
             import fsspec
 
+            options = dict(self._options)
+            if self.root.partition("://")[0] in _LISTING_CACHES:
+                options.setdefault("use_listings_cache", False)
             with self._guard("connect"):
-                self._fs, path = fsspec.core.url_to_fs(self.root, **self._options)
+                fs, path = fsspec.core.url_to_fs(self.root, **options)
+            protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+            self._local = "file" in protocols or "local" in protocols
+            # Roots on local disks and in memory are created on demand; on object stores the
+            # bucket (container) must exist and is checked once, when something is missing.
+            self._container_ok = self._local or "memory" in protocols
             self._base = path.rstrip("/")
+            self._fs = fs
         return self._fs
 
     def _path(self, relative: str) -> str:
         self.fs  # noqa: B018 - resolves _base
         return f"{self._base}/{relative}"
 
-    def _redact(self, text: str) -> str:
-        secrets: list[str] = []
-
-        def walk(value: Any, key: str = "") -> None:
-            if isinstance(value, Mapping):
-                for k, v in value.items():
-                    walk(v, str(k))
-            elif isinstance(value, str) and any(s in key.lower() for s in _SECRET_KEYS) and value:
-                secrets.append(value)
-
-        walk(self._options)
-        for secret in secrets:
-            text = text.replace(secret, "***")
-        return text.replace(self.root, self.url)
+    def _error(self, action: str, error: BaseException) -> DatastoreError:
+        message = self._redact(f"{type(error).__name__}: {error}")
+        return DatastoreError(f"datastore {self.url}: cannot {action}: {message}")
 
     @contextlib.contextmanager
-    def _guard(self, action: str) -> Iterator[None]:
+    def _guard(self, action: str, *, missing_ok: bool = False) -> Iterator[None]:
+        """Turn backend errors into DatastoreErrors naming the URL, with credentials masked."""
         try:
             yield
-        except (FileNotFoundError, LookupError, ArtifactError, DatastoreError):
+        except (ArtifactError, DatastoreError, _Unserializable):
             raise
+        except FileNotFoundError as error:
+            self._check_container()
+            if missing_ok:
+                raise
+            raise self._error(action, error) from None
         except ImportError as error:
             raise DatastoreError(
-                f"datastore {self.url}: {error}; install the fsspec backend for this URL "
+                f"datastore {self.url}: {self._redact(str(error))}; install the fsspec backend for this URL "
                 "(for s3:// run `pip install 'laminar[s3]'`)"
             ) from None
         except Exception as error:
-            message = self._redact(f"{type(error).__name__}: {error}")
-            raise DatastoreError(f"datastore {self.url}: cannot {action}: {message}") from None
+            raise self._error(action, error) from None
 
-    def _atomic_rename(self) -> bool:
-        """Local disks get write-then-rename; object stores and memory put whole objects atomically."""
-        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
-        return "file" in protocols or "local" in protocols
+    def _check_container(self) -> None:
+        """Raise a DatastoreError when the bucket (or container) under the root does not exist."""
+        if self._container_ok:
+            return
+        container = self._base.split("/", 1)[0]
+        try:
+            found = bool(self.fs.exists(container))
+        except Exception as error:
+            raise self._error(f"check bucket {container!r}", error) from None
+        if not found:
+            raise DatastoreError(
+                f"datastore {self.url}: bucket {container!r} does not exist or these credentials cannot see it; "
+                "create it, or fix the root URL and credentials (storage options)"
+            )
+        self._container_ok = True
 
-    def _put(self, relative: str, data: bytes) -> None:
+    def _put_bytes(self, relative: str, data: bytes) -> None:
         path = self._path(relative)
         with self._guard(f"write {relative}"):
-            if self._atomic_rename():
-                self.fs.makedirs(os.path.dirname(path), exist_ok=True)
-                temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-                self.fs.pipe_file(temporary, data)
-                os.replace(temporary, path)
+            if self._local:
+                temporary = self._path(layout.temporary())
+                os.makedirs(os.path.dirname(temporary), exist_ok=True)
+                try:
+                    transfer.fsync_write(temporary, lambda file: file.write(data))
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    os.replace(temporary, path)
+                finally:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(temporary)
             else:
                 self.fs.pipe_file(path, data)
 
-    def _get(self, relative: str) -> bytes:
-        with self._guard(f"read {relative}"):
+    def _get_bytes(self, relative: str) -> bytes:
+        """The file's bytes; FileNotFoundError when it does not exist."""
+        with self._guard(f"read {relative}", missing_ok=True):
             return bytes(self.fs.cat_file(self._path(relative)))
 
     def _exists(self, relative: str) -> bool:
@@ -160,22 +184,31 @@ class Datastore:
             return bool(self.fs.exists(self._path(relative)))
 
     def _list(self, relative: str) -> list[str]:
+        """Names directly under ``relative``, from one listing call (paginated on object stores)."""
         path = self._path(relative)
-        with self._guard(f"list {relative}"):
-            try:
+        try:
+            with self._guard(f"list {relative}", missing_ok=True):
                 entries = self.fs.ls(path, detail=False)
-            except FileNotFoundError:
-                return []
+        except FileNotFoundError:
+            return []
         return sorted(os.path.basename(str(entry).rstrip("/")) for entry in entries)
 
     def write_json(self, relative: str, value: Any) -> None:
-        self._put(relative, json.dumps(value, sort_keys=True, default=str).encode())
+        self._put_bytes(relative, json.dumps(value, sort_keys=True, default=str).encode())
 
     def read_json(self, relative: str) -> Any | None:
+        """The JSON document at ``relative``, or None when there is none."""
         try:
-            return json.loads(self._get(relative))
+            data = self._get_bytes(relative)
         except FileNotFoundError:
             return None
+        try:
+            return json.loads(data)
+        except ValueError as error:
+            raise ArtifactError(
+                f"{relative} in {self.url} is not valid JSON ({error}); laminar writes it atomically, so it was "
+                "damaged by something else: delete it to rerun what it records"
+            ) from None
 
     # -- serde ----------------------------------------------------------------------------------
 
@@ -199,71 +232,131 @@ class Datastore:
 
     def put_value(self, value: Any, *, where: str = "value") -> tuple[str, str]:
         """Serialize and store ``value`` once; return (protocol name, digest)."""
-        protocol = self.serde.choose(value)
+        protocol = self.serde.choose(value, where=where)
         try:
-            if self._atomic_rename():
-                return protocol.name, self._stream(protocol, value)
-            data = protocol.dumps(value)
-        except (DatastoreError, ArtifactError):
+            return protocol.name, self._put_artifact(protocol, value)
+        except _Unserializable as failure:
+            fallback = self.serde.fallback(protocol)
+            if fallback is not None:
+                with contextlib.suppress(_Unserializable):
+                    return fallback.name, self._put_artifact(fallback, value)
+            error = failure.error
+            raise ArtifactError(
+                f"{where}: a value of type {type(value).__qualname__} cannot be serialized with {protocol.name!r}: "
+                f"{type(error).__name__}: {error}; store a value that protocol supports or register a protocol "
+                "for its type (@datastore.protocol(SomeType))"
+            ) from error
+
+    @staticmethod
+    def _dump(protocol: Protocol, value: Any, file: transfer.Hashing) -> None:
+        try:
+            protocol.dump(value, file)  # type: ignore[arg-type]  # Hashing is a write-only binary file
+        except transfer.StorageWriteFailed:
             raise
         except Exception as error:
-            raise ArtifactError(
-                f"{where} cannot be serialized with {protocol.name}: {type(error).__name__}: {error}; "
-                "store a picklable value or register a protocol for its type"
-            ) from error
-        digest = hashlib.sha256(data).hexdigest()
-        relative = layout.artifact(digest)
-        if not self._exists(relative):
-            self._put(relative, data)
-        return protocol.name, digest
+            raise _Unserializable(error) from error
 
-    def _stream(self, protocol: Protocol, value: Any) -> str:
-        # Large values go straight to a temporary file while being hashed: no in-memory copy.
-        temporary = self._path(f"{layout.ARTIFACTS}/tmp-{uuid.uuid4().hex}")
-        with self._guard("write an artifact"):
-            self.fs.makedirs(os.path.dirname(temporary), exist_ok=True)
+    def _put_artifact(self, protocol: Protocol, value: Any) -> str:
+        self.fs  # noqa: B018 - decides local or not
+        if self._local:
+            return self._put_local(protocol, value)
+        with transfer.Spool() as spool:
+            hashing = transfer.Hashing(spool)
+            self._dump(protocol, value, hashing)
+            digest = hashing.hexdigest()
+            relative = layout.artifact(digest)
+            if not self._exists(relative):
+                with self._guard(f"write artifact {digest[:12]}"):
+                    data = spool.in_memory
+                    if data is not None:
+                        self.fs.pipe_file(self._path(relative), data)
+                    else:  # large: a multipart upload, visible only once complete
+                        self.fs.put_file(spool.path, self._path(relative))
+        return digest
+
+    def _put_local(self, protocol: Protocol, value: Any) -> str:
+        # Streamed straight into a temporary file while hashed: no in-memory copy.
+        temporary = self._path(layout.temporary())
         try:
-            with open(temporary, "wb") as file:
-                hashing = _Hashing(file)
-                protocol.dump(value, hashing)  # type: ignore[arg-type]
-            digest = hashing.sha.hexdigest()
-            target = self._path(layout.artifact(digest))
             with self._guard("write an artifact"):
-                if os.path.exists(target):
-                    os.unlink(temporary)
-                else:
-                    os.makedirs(os.path.dirname(target), exist_ok=True)
-                    os.replace(temporary, target)
+                os.makedirs(os.path.dirname(temporary), exist_ok=True)
+                file = open(temporary, "xb")
+            with file:
+                hashing = transfer.Hashing(file)
+                try:
+                    self._dump(protocol, value, hashing)
+                except transfer.StorageWriteFailed as error:
+                    raise self._error("write an artifact", error) from None
+                digest = hashing.hexdigest()
+                target = self._path(layout.artifact(digest))
+                with self._guard(f"write artifact {digest[:12]}"):
+                    if os.path.exists(target):
+                        return digest
+                    file.flush()
+                    os.fsync(file.fileno())
+            with self._guard(f"write artifact {digest[:12]}"):
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.replace(temporary, target)
             return digest
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
 
     def get_value(self, protocol_name: str, digest: str, *, where: str = "value") -> Any:
-        protocol = self.serde.get(protocol_name)
+        """Load the artifact ``digest`` with its protocol, after checking its bytes hash to ``digest``."""
+        protocol = self.serde.get(protocol_name, where=where)
         try:
-            data = self._get(layout.artifact(digest))
+            relative = layout.artifact(digest)
+        except ArtifactError as error:
+            raise ArtifactError(f"{where}: {error}") from None
+        short = digest[:12]
+        try:
+            with self._guard(f"read artifact {short}", missing_ok=True):
+                source: IO[bytes] = (open if self._local else self.fs.open)(self._path(relative), "rb")
         except FileNotFoundError:
-            raise ArtifactError(f"{where}: artifact {digest[:12]} is missing from {self.url}") from None
-        if hashlib.sha256(data).hexdigest() != digest:
-            raise ArtifactError(f"{where}: artifact {digest[:12]} in {self.url} is corrupt (checksum mismatch)")
-        try:
-            return protocol.loads(data)
-        except Exception as error:
-            raise ArtifactError(f"{where}: cannot load with {protocol_name}: {error}") from error
+            raise ArtifactError(
+                f"{where}: artifact {short} is missing from {self.url} (expected at {relative}); "
+                "the datastore was cleaned or damaged: rerun the layer that wrote it"
+            ) from None
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(source)
+            with self._guard(f"read artifact {short}"):
+                if self._local:  # hash in place, then load from the same file (page cache)
+                    actual, file = transfer.hash_file(source), source
+                    file.seek(0)
+                else:  # one pass over the network into a spool, hashed on the way
+                    spool, actual = stack.enter_context(transfer.spooled(source))
+                    file = spool.reader()
+            if actual != digest.lower():
+                raise ArtifactError(
+                    f"{where}: artifact {short} in {self.url} is corrupt (its SHA-256 is {actual[:12]}); "
+                    "delete it and rerun the layer that wrote it"
+                )
+            try:
+                return protocol.load(file)
+            except Exception as error:
+                raise ArtifactError(
+                    f"{where}: artifact {short} cannot be loaded with protocol {protocol_name!r}: "
+                    f"{type(error).__name__}: {error}"
+                ) from error
+        raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
 
     # -- splits, layers, executions ----------------------------------------------------------------
 
     def write_split(
         self, flow: str, execution: str, layer: str, index: int, values: Mapping[str, Any], shards: set[str]
     ) -> SplitMeta:
-        """Store a split's artifacts and its archive; return what the scheduler needs."""
+        """Store a split's artifacts, then its archive; return what the scheduler needs."""
+        relative = f"{layout.split(flow, execution, layer, index)}/{layout.ARCHIVE}"
         entries: dict[str, Any] = {}
         lengths: dict[str, int] = {}
         for name, value in values.items():
-            where = f"{flow}.{layer}[{index}].{name}"
+            where = f"{flow}.{layer}[{index}] of execution {execution!r} artifact {name!r}"
             items = list(value) if name in shards else [value]
-            stored = [self.put_value(item, where=where) for item in items]
+            stored = [
+                self.put_value(item, where=f"{where} item {i}" if name in shards else where)
+                for i, item in enumerate(items)
+            ]
             entries[name] = {
                 "sharded": name in shards,
                 "protocols": [p for p, _ in stored],
@@ -271,7 +364,7 @@ class Datastore:
             }
             if name in shards:
                 lengths[name] = len(items)
-        self.write_json(f"{layout.split(flow, execution, layer, index)}/{layout.ARCHIVE}", {"artifacts": entries})
+        self.write_json(relative, {"artifacts": entries})
         return SplitMeta(names=tuple(entries), shards=lengths)
 
     def read_meta(self, flow: str, execution: str, layer: str, index: int) -> SplitMeta:
@@ -282,10 +375,14 @@ class Datastore:
         )
 
     def _archive(self, flow: str, execution: str, layer: str, index: int) -> dict[str, Any]:
-        archive = self.read_json(f"{layout.split(flow, execution, layer, index)}/{layout.ARCHIVE}")
+        relative = f"{layout.split(flow, execution, layer, index)}/{layout.ARCHIVE}"
+        archive = self.read_json(relative)
+        label = f"{flow}.{layer}[{index}] of execution {execution!r}"
         if archive is None:
-            raise ArtifactError(f"{flow}.{layer}[{index}] of execution {execution!r} has no archive in {self.url}")
-        entries: dict[str, Any] = archive["artifacts"]
+            raise ArtifactError(f"{label} has no archive in {self.url} (expected at {relative}); did it finish?")
+        entries = archive.get("artifacts") if isinstance(archive, dict) else None
+        if not isinstance(entries, dict) or not all(_valid_entry(e) for e in entries.values()):
+            raise ArtifactError(f"{label}: the archive {relative} in {self.url} is damaged; rerun the layer")
         return entries
 
     def split(self, flow: str, execution: str, layer: str, index: int) -> Artifacts:
@@ -298,7 +395,7 @@ class Datastore:
         """A whole layer: its one split, or for a foreach layer every split joined."""
         if splits is None:
             return self.split(flow, execution, layer, 0)
-        return Joined(_LazySplits(self, flow, execution, layer, splits))
+        return Joined(LazySplits(self, flow, execution, layer, splits))
 
     def write_split_record(self, flow: str, execution: str, layer: str, index: int, record: Mapping[str, Any]) -> None:
         self.write_json(f"{layout.split(flow, execution, layer, index)}/{layout.RECORD}", dict(record))
@@ -312,12 +409,13 @@ class Datastore:
     def finished_splits(self, flow: str, execution: str, layer: str) -> set[int]:
         """Indices of the splits of a layer that finished, from one listing."""
         base = self._path(layout.layer(flow, execution, layer))
-        with self._guard("list splits"):
-            try:
+        try:
+            with self._guard("list splits", missing_ok=True):
                 found = self.fs.glob(f"{base}/*/{layout.RECORD}")
-            except FileNotFoundError:
-                return set()
-        return {int(str(path).rstrip("/").split("/")[-2]) for path in found}
+        except FileNotFoundError:
+            return set()
+        splits = (str(path).rstrip("/").split("/")[-2] for path in found)
+        return {int(split) for split in splits if split.isdigit()}
 
     def write_layer_record(self, flow: str, execution: str, layer: str, record: Mapping[str, Any]) -> None:
         self.write_json(f"{layout.layer(flow, execution, layer)}/{layout.LAYER}", dict(record))
@@ -334,13 +432,13 @@ class Datastore:
     # -- listing (one listing call each, no per-item reads) ------------------------------------------
 
     def list_executions(self, flow: Any) -> list[str]:
-        """Execution ids of ``flow`` (a Flow, a Flow class or a name), oldest first."""
-        return self._list(layout.flow(_name(flow)))
+        """Execution ids of ``flow`` (a Flow, a Flow class or a name), sorted: generated ids sort by time."""
+        return [name for name in self._list(layout.flow(_name(flow))) if _is_segment(name)]
 
     def list_layers(self, execution: Any) -> list[str]:
-        """Names of the layers of an ``Execution`` that have a record (finished, skipped or failed)."""
+        """Names of the layers of an ``Execution`` that started writing (finished, skipped, failed, running)."""
         names = self._list(layout.execution(execution.flow.name, execution.id))
-        return [name for name in names if name != layout.EXECUTION]
+        return [name for name in names if name != layout.EXECUTION and _is_segment(name)]
 
     def list_artifacts(self, layer: Any) -> list[str]:
         """Artifact names of a layer read from results (``execution.layer(A)``)."""
@@ -350,60 +448,28 @@ class Datastore:
         return sorted(context.artifacts.names())
 
 
+def _valid_entry(entry: Any) -> bool:
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("protocols"), list)
+        and isinstance(entry.get("digests"), list)
+        and len(entry["protocols"]) == len(entry["digests"])
+        and (entry.get("sharded") is True or len(entry["digests"]) == 1)
+    )
+
+
+def _is_segment(name: str) -> bool:
+    try:
+        layout.segment("name", name)
+    except ConfigurationError:
+        return False
+    return True
+
+
 def _name(flow: Any) -> str:
     if isinstance(flow, str):
         return flow
     return str(flow.name) if hasattr(flow, "name") and isinstance(flow.name, str) else str(flow.__name__)
-
-
-class StoredSplit:
-    """One split's archive; values load (and verify) on first read."""
-
-    def __init__(self, store: Datastore, label: str, entries: Mapping[str, Any]) -> None:
-        self._store = store
-        self._label = label
-        self._entries = entries
-
-    def names(self) -> Sequence[str]:
-        return list(self._entries)
-
-    def _load(self, name: str, index: int) -> Any:
-        entry = self._entries[name]
-        where = f"{self._label} artifact {name!r}"
-        return self._store.get_value(entry["protocols"][index], entry["digests"][index], where=where)
-
-    def get(self, name: str) -> Any:
-        entry = self._entries[name]
-        if entry["sharded"]:
-            return Accessor(len(entry["digests"]), lambda i: self._load(name, i), name)
-        return self._load(name, 0)
-
-    def item(self, name: str, index: int) -> Any:
-        return self._load(name, index) if self._entries[name]["sharded"] else self._load(name, 0)
-
-    def length(self, name: str) -> int | None:
-        entry = self._entries[name]
-        return len(entry["digests"]) if entry["sharded"] else None
-
-
-class _LazySplits(Sequence[Artifacts]):
-    """The splits of a foreach layer, each archive read only when first needed."""
-
-    def __init__(self, store: Datastore, flow: str, execution: str, layer: str, count: int) -> None:
-        self._args = (flow, execution, layer)
-        self._store = store
-        self._count = count
-        self._cache: dict[int, Artifacts] = {}
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return [self[i] for i in range(self._count)[index]]
-        if index not in self._cache:
-            self._cache[index] = self._store.split(*self._args, index)
-        return self._cache[index]
 
 
 class Local(Datastore):
@@ -422,6 +488,8 @@ class Memory(Datastore):
     shared = False
 
     def __init__(self, *, allow_pickle: bool = True) -> None:
+        import uuid
+
         super().__init__(f"memory://laminar-{uuid.uuid4().hex}", allow_pickle=allow_pickle)
 
 
@@ -430,9 +498,14 @@ class Fsspec(Datastore):
 
 
 class S3(Datastore):
-    """Amazon S3 or any S3-compatible store through s3fs (``endpoint_url=...``, ``key=...``)."""
+    """Amazon S3 or any S3-compatible store through s3fs (``endpoint_url=...``, ``key=...``).
+
+    Transient errors (HTTP 500/503, throttling, dropped connections) are retried
+    with exponential backoff by botocore (5 attempts; tune with
+    ``config_kwargs={"retries": {"max_attempts": n}}``) and s3fs.
+    """
 
     def __init__(self, root: str, *, allow_pickle: bool = True, **storage_options: Any) -> None:
-        if not root.startswith(("s3://", "s3a://")):
-            raise DatastoreError(f"datastores.S3 needs an s3:// root, got {root!r}")
+        if not isinstance(root, str) or not root.startswith(("s3://", "s3a://")):
+            raise ConfigurationError(f"datastores.S3 needs an s3://bucket/prefix root, got {strip_url(str(root))!r}")
         super().__init__(root, allow_pickle=allow_pickle, **storage_options)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from typing import IO, Any, ClassVar
 
 import cloudpickle
@@ -26,31 +27,49 @@ from laminar.errors import ArtifactError
 
 
 class Protocol:
-    """Base class of serialization protocols: override ``dumps`` and ``loads``.
+    """Base class of serialization protocols: override ``dumps``/``loads``, or ``dump``/``load``.
 
-    ``name`` identifies the protocol in archives (default: its qualified class name).
+    ``name`` identifies the protocol in archives (default: its qualified class
+    name); keep it stable, or artifacts written earlier cannot be read. A
+    protocol that streams (``dump`` to and ``load`` from a binary file) never
+    needs the whole serialized value in memory; the other pair is derived.
+
+    >>> class Lines(Protocol):
+    ...     name = "lines"
+    ...     def dumps(self, value): return "\\n".join(value).encode()
+    ...     def loads(self, data): return data.decode().split("\\n")
+    >>> Lines().loads(Lines().dumps(["a", "b"]))
+    ['a', 'b']
     """
 
     name: ClassVar[str] = ""
+    #: True when loading can run arbitrary code (pickle); refused by ``allow_pickle=False``.
     executes_code: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if not cls.__dict__.get("name"):
             cls.name = f"{cls.__module__}.{cls.__qualname__}"
+        for one, other in (("dumps", "dump"), ("loads", "load")):
+            if getattr(cls, one) is getattr(Protocol, one) and getattr(cls, other) is getattr(Protocol, other):
+                raise TypeError(f"serde protocol {cls.__qualname__} must define {one}() or {other}()")
 
     def dumps(self, value: Any) -> bytes:
-        raise NotImplementedError(f"{type(self).__name__}.dumps")
+        """The serialized bytes of ``value`` (default: ``dump`` into a buffer)."""
+        buffer = io.BytesIO()
+        self.dump(value, buffer)
+        return buffer.getvalue()
 
     def loads(self, data: bytes) -> Any:
-        raise NotImplementedError(f"{type(self).__name__}.loads")
+        """The value serialized in ``data`` (default: ``load`` from a buffer)."""
+        return self.load(io.BytesIO(data))
 
     def dump(self, value: Any, file: IO[bytes]) -> None:
-        """Write ``value`` to a binary file; override to stream large values."""
+        """Write ``value`` to a write-only binary file; override to stream large values."""
         file.write(self.dumps(value))
 
     def load(self, file: IO[bytes]) -> Any:
-        """Read a value from a binary file; override to stream large values."""
+        """Read a value from a binary file (seekable, positioned at 0); override to stream."""
         return self.loads(file.read())
 
 
@@ -86,7 +105,7 @@ class Json(Protocol):
 
 
 class Arrow(Protocol):
-    """pyarrow Tables as Arrow IPC streams: no pickle, zero-copy reads."""
+    """pyarrow Tables as Arrow IPC streams: no pickle; local files are memory-mapped (zero-copy)."""
 
     name = "arrow"
 
@@ -99,12 +118,13 @@ class Arrow(Protocol):
     def load(self, file: IO[bytes]) -> Any:
         import pyarrow as pa
 
+        path = getattr(file, "name", None)
+        if isinstance(path, str) and os.path.isfile(path):
+            # Artifacts are immutable (content addressed, replaced only by identical bytes), so
+            # a memory map stays valid after the file object is closed.
+            with pa.memory_map(path) as source:
+                return pa.ipc.open_stream(source).read_all()
         return pa.ipc.open_stream(file).read_all()
-
-    def dumps(self, value: Any) -> bytes:
-        buffer = io.BytesIO()
-        self.dump(value, buffer)
-        return buffer.getvalue()
 
     def loads(self, data: bytes) -> Any:
         import pyarrow as pa
@@ -113,7 +133,7 @@ class Arrow(Protocol):
 
 
 class Pandas(Arrow):
-    """pandas DataFrames through Arrow IPC."""
+    """pandas DataFrames through Arrow IPC (index and dtypes kept in Arrow's pandas metadata)."""
 
     name = "arrow-pandas"
 
@@ -144,14 +164,6 @@ class Numpy(Protocol):
 
         return np.load(file, allow_pickle=False)
 
-    def dumps(self, value: Any) -> bytes:
-        buffer = io.BytesIO()
-        self.dump(value, buffer)
-        return buffer.getvalue()
-
-    def loads(self, data: bytes) -> Any:
-        return self.load(io.BytesIO(data))
-
 
 _BUILTIN: tuple[Protocol, ...] = (Pickle(), Json(), Arrow(), Pandas(), Numpy())
 
@@ -170,7 +182,14 @@ def _default_for(value: Any) -> str | None:
 
 
 class Serde:
-    """The protocols one datastore uses: exact-type registrations, then built-in defaults."""
+    """The protocols one datastore uses: exact-type registrations, then built-in defaults.
+
+    >>> serde = Serde(allow_pickle=False)
+    >>> serde.choose(object(), where="Flow.A.x")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    laminar.errors.ArtifactError: Flow.A.x: a value of type object needs protocol 'cloudpickle', ...
+    """
 
     def __init__(self, *, allow_pickle: bool = True) -> None:
         self.allow_pickle = allow_pickle
@@ -178,31 +197,51 @@ class Serde:
         self._by_name: dict[str, Protocol] = {p.name: p for p in _BUILTIN}
 
     def register(self, protocol: Protocol, *types: type) -> None:
+        """Use ``protocol`` for values whose type is exactly one of ``types``; read it back by name."""
+        if not isinstance(protocol, Protocol):
+            raise TypeError(f"{protocol!r} is not a laminar serde.Protocol (subclass serde.Protocol)")
+        known = self._by_name.get(protocol.name)
+        if known is not None and type(known) is not type(protocol):
+            raise ValueError(
+                f"a different protocol ({type(known).__qualname__}) is already registered as {protocol.name!r}; "
+                "give this one another name (class attribute `name`)"
+            )
         self._by_name[protocol.name] = protocol
         for kind in types:
+            if not isinstance(kind, type):
+                raise TypeError(f"@datastore.protocol(...) takes types, got {kind!r}")
             self._by_type[kind] = protocol
 
-    def choose(self, value: Any) -> Protocol:
+    def choose(self, value: Any, *, where: str = "value") -> Protocol:
+        """The protocol for ``value``: its exact type's registration, else a default."""
         protocol = self._by_type.get(type(value))
         if protocol is None:
             protocol = self._by_name[_default_for(value) or Pickle.name]
-        self._check(protocol)
+        if protocol.executes_code and not self.allow_pickle:
+            raise ArtifactError(
+                f"{where}: a value of type {type(value).__qualname__} needs protocol {protocol.name!r}, which runs "
+                "code when loading, and this datastore has allow_pickle=False; register a safe protocol for "
+                "the type (@datastore.protocol(SomeType)) or store Arrow tables, pandas DataFrames or numpy arrays"
+            )
         return protocol
 
-    def get(self, name: str) -> Protocol:
+    def fallback(self, protocol: Protocol) -> Protocol | None:
+        """What to try when a built-in default cannot represent a value (e.g. mixed-type columns)."""
+        if protocol in _BUILTIN and protocol is not self._by_name[Pickle.name] and self.allow_pickle:
+            return self._by_name[Pickle.name]
+        return None
+
+    def get(self, name: str, *, where: str = "value") -> Protocol:
+        """The protocol an artifact was written with, refusing pickle when ``allow_pickle=False``."""
         protocol = self._by_name.get(name)
         if protocol is None:
             raise ArtifactError(
-                f"no serialization protocol named {name!r} is registered on this datastore; "
-                "import the module that registers it (@datastore.protocol(...)) before reading"
+                f"{where}: no serialization protocol named {name!r} is registered on this datastore; "
+                "register it (@datastore.protocol(...)) before reading"
             )
-        self._check(protocol)
-        return protocol
-
-    def _check(self, protocol: Protocol) -> None:
         if protocol.executes_code and not self.allow_pickle:
             raise ArtifactError(
-                f"protocol {protocol.name!r} runs code when loading and this datastore was created "
-                "with allow_pickle=False; register a safe protocol for this type "
-                "(@datastore.protocol(SomeType)) or store Arrow tables, numpy arrays or JSON"
+                f"{where} was stored with protocol {name!r}, which runs code when loading, and this datastore "
+                "has allow_pickle=False; read it with allow_pickle=True only if you trust whoever wrote it"
             )
+        return protocol

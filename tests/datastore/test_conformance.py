@@ -1,0 +1,229 @@
+"""What every datastore must do: run on Local, Memory and S3 (moto) through the ``subject`` fixture."""
+
+from __future__ import annotations
+
+import random
+from typing import IO, TYPE_CHECKING, Any
+
+import pytest
+
+from laminar.datastore import layout
+from laminar.errors import ArtifactError, ConfigurationError
+from laminar.serde import Protocol
+
+if TYPE_CHECKING:  # annotations only: conftest modules are not imported by name
+    from tests.datastore.conftest import Subject
+
+MEGABYTE = random.Random(0).randbytes(1 << 20)
+
+
+def artifacts(subject: Subject) -> list[str]:
+    return subject.files(layout.ARTIFACTS)
+
+
+def test_values_round_trip_through_serde(subject: Subject) -> None:
+    store = subject.store
+    value = {"a": [1, 2.5, "three"], "b": (None, True)}
+    protocol, digest = store.put_value(value)
+    assert protocol == "cloudpickle"
+    assert len(digest) == 64
+    assert store.get_value(protocol, digest) == value
+    # A second datastore object on the same storage (another process, say) reads it too.
+    assert subject.make().get_value(protocol, digest) == value
+
+
+def test_equal_values_from_two_layers_and_two_executions_are_stored_once(subject: Subject) -> None:
+    store = subject.store
+    for execution in ("e1", "e2"):
+        for layer in ("A", "B"):
+            store.write_split("Flow", execution, layer, 0, {"blob": MEGABYTE, "tag": layer}, set())
+    stored = artifacts(subject)
+    assert len(stored) == 3  # the megabyte once, "A" once, "B" once
+    assert max(len(subject.read(path)) for path in stored) > len(MEGABYTE)
+    for execution in ("e1", "e2"):
+        assert store.split("Flow", execution, "B", 0).get("blob") == MEGABYTE
+
+
+def test_archives_map_attributes_to_digests_and_records_hold_metadata(subject: Subject) -> None:
+    store = subject.store
+    meta = store.write_split("F", "e", "L", 3, {"x": 1, "items": ["a", "b", "a"]}, {"items"})
+    assert meta.names == ("x", "items") and dict(meta.shards) == {"items": 3}
+    store.write_split_record("F", "e", "L", 3, {"state": "finished", "attempt": 2})
+    archive = subject.make().read_json("flows/F/e/L/3/archive.json")
+    entry = archive["artifacts"]["items"]
+    assert entry["sharded"] is True and entry["digests"][0] == entry["digests"][2] != entry["digests"][1]
+    assert store.read_split_record("F", "e", "L", 3) == {"state": "finished", "attempt": 2}
+    assert store.finished_splits("F", "e", "L") == {3}
+    assert store.split("F", "e", "L", 3).get("items") == ["a", "b", "a"]
+
+
+def test_no_temporary_files_remain_after_writes(subject: Subject) -> None:
+    store = subject.store
+    store.write_split("F", "e", "L", 0, {"x": MEGABYTE, "y": [1]}, set())
+    store.write_split_record("F", "e", "L", 0, {"state": "finished"})
+    store.write_layer_record("F", "e", "L", {"state": "finished", "splits": None})
+    files = subject.files()
+    assert not [f for f in files if not f.startswith(("artifacts/", "flows/"))], files
+    assert sorted(f for f in files if f.startswith("flows/")) == [
+        "flows/F/e/L/0/archive.json",
+        "flows/F/e/L/0/record.json",
+        "flows/F/e/L/layer.json",
+    ]
+
+
+class _HalfThenFail(Protocol):
+    """Writes part of a value, then fails: an interrupted serialization."""
+
+    name = "half-then-fail"
+
+    def dump(self, value: Any, file: IO[bytes]) -> None:
+        file.write(value[: len(value) // 2])
+        raise RuntimeError("disk on fire")
+
+    def load(self, file: IO[bytes]) -> Any:
+        return file.read()
+
+
+def test_an_interrupted_write_leaves_no_readable_artifact_archive_or_temporary_file(subject: Subject) -> None:
+    store = subject.store
+    store.protocol(bytes)(_HalfThenFail)
+    with pytest.raises(ArtifactError) as caught:
+        store.write_split("F", "e", "L", 0, {"ok": 1, "blob": MEGABYTE}, set())
+    message = str(caught.value)
+    assert "F.L[0] of execution 'e' artifact 'blob'" in message and "disk on fire" in message
+    files = subject.files()
+    # The artifact written before the failure is complete; the interrupted one left nothing behind.
+    assert len(artifacts(subject)) == 1
+    assert [f for f in files if not f.startswith(layout.ARTIFACTS)] == []
+    with pytest.raises(ArtifactError, match="has no archive"):
+        subject.make().split("F", "e", "L", 0)
+    assert subject.make().finished_splits("F", "e", "L") == set()
+
+
+def test_a_corrupt_artifact_is_detected_and_named(subject: Subject) -> None:
+    store = subject.store
+    store.write_split("Flow", "run-1", "Train", 0, {"model": MEGABYTE}, set())
+    (path,) = artifacts(subject)
+    data = bytearray(subject.read(path))
+    data[len(data) // 2] ^= 0x01  # one flipped bit
+    subject.write(path, bytes(data))
+    with pytest.raises(ArtifactError) as caught:
+        subject.make().split("Flow", "run-1", "Train", 0).get("model")
+    message = str(caught.value)
+    for part in ("Flow.Train[0]", "'run-1'", "'model'", "corrupt", path.rsplit("/", 1)[1][:12]):
+        assert part in message, message
+
+
+def test_a_missing_artifact_is_named(subject: Subject) -> None:
+    store = subject.store
+    store.write_split("Flow", "run-1", "Train", 0, {"model": [1, 2]}, set())
+    (path,) = artifacts(subject)
+    subject.raw.rm_file(f"{subject.base}/{path}")
+    with pytest.raises(ArtifactError, match=r"Flow\.Train\[0\] of execution 'run-1' artifact 'model'.*missing"):
+        subject.make().split("Flow", "run-1", "Train", 0).get("model")
+
+
+def test_a_damaged_archive_is_an_error_not_an_empty_split(subject: Subject) -> None:
+    subject.store.write_split("F", "e", "L", 0, {"x": 1}, set())
+    subject.write("flows/F/e/L/0/archive.json", b'{"artifacts": {"x": {"dig')
+    with pytest.raises(ArtifactError, match="not valid JSON"):
+        subject.make().split("F", "e", "L", 0)
+    subject.write("flows/F/e/L/0/archive.json", b'{"artifacts": {"x": {"digests": ["../../etc/passwd"], '
+                  b'"protocols": ["cloudpickle"], "sharded": false}}}')
+    with pytest.raises(ArtifactError, match="not a SHA-256 digest"):
+        subject.make().split("F", "e", "L", 0).get("x")
+
+
+@pytest.mark.parametrize("bad", ["../up", "..", "/abs", "a/b", "nul\x00byte", "", ".hidden", "x" * 201, "a\\b"])
+def test_names_that_could_escape_the_root_are_rejected(subject: Subject, bad: str) -> None:
+    store = subject.store
+    with pytest.raises(ConfigurationError, match="cannot be used as a datastore path"):
+        store.write_execution("F", bad, {})
+    with pytest.raises(ConfigurationError, match="cannot be used as a datastore path"):
+        store.write_split("F", "e", bad, 0, {"x": 1}, set())
+    with pytest.raises(ConfigurationError, match="cannot be used as a datastore path"):
+        store.read_layer_record(bad, "e", "L")
+    assert subject.files() == []
+
+
+def test_negative_split_indices_are_rejected(subject: Subject) -> None:
+    with pytest.raises(ConfigurationError, match="split index"):
+        subject.store.write_split("F", "e", "L", -1, {"x": 1}, set())
+
+
+def test_listing_many_executions_in_one_call(subject: Subject) -> None:
+    count = 1100  # more than one page of an S3 listing (1000 keys)
+    ids = [f"2026{i:06d}Z-run" for i in range(count)]
+    subject.raw.pipe({f"{subject.base}/flows/Big/{i}/execution.json": b"{}" for i in ids})
+    subject.raw.pipe({f"{subject.base}/flows/Other/x/execution.json": b"{}"})
+    listed = subject.make().list_executions("Big")
+    assert listed == ids
+    assert subject.make().list_executions("Nothing") == []
+
+
+def test_listing_splits_and_layers(subject: Subject) -> None:
+    store = subject.store
+    for index in range(0, 40, 3):
+        store.write_split_record("F", "e", "L", index, {"state": "finished"})
+    store.write_split_failure("F", "e", "L", 1, {"state": "failed"})
+    store.write_execution("F", "e", {"id": "e"})
+    store.write_layer_record("F", "e", "M", {"state": "skipped"})
+    assert store.finished_splits("F", "e", "L") == set(range(0, 40, 3))
+    assert store.finished_splits("F", "e", "nothing") == set()
+
+    class Execution:
+        id = "e"
+
+        class flow:
+            name = "F"
+
+    assert store.list_layers(Execution()) == ["L", "M"]
+
+
+def test_records_read_back_as_none_when_absent(subject: Subject) -> None:
+    store = subject.store
+    assert store.read_execution("F", "never") is None
+    assert store.read_layer_record("F", "never", "L") is None
+    assert store.read_split_record("F", "never", "L", 0) is None
+
+
+def test_allow_pickle_false_refuses_pickle_both_ways(subject: Subject) -> None:
+    trusting = subject.make()
+    protocol, digest = trusting.put_value({"a": 1})
+    careful = subject.make(allow_pickle=False)
+    with pytest.raises(ArtifactError, match="allow_pickle=False") as refused:
+        careful.get_value(protocol, digest, where="F.L[0] artifact 'a'")
+    assert "F.L[0] artifact 'a'" in str(refused.value)
+    before = subject.files()
+    with pytest.raises(ArtifactError, match="allow_pickle=False"):
+        careful.put_value({"a": 2}, where="F.L[0] artifact 'a'")
+    assert subject.files() == before
+    assert "allow_pickle=False" in repr(careful)
+
+
+def test_registered_protocols_round_trip(subject: Subject) -> None:
+    store = subject.store
+
+    class Point:
+        def __init__(self, x: int, y: int) -> None:
+            self.x, self.y = x, y
+
+    @store.protocol(Point)
+    class PointText(Protocol):
+        name = "point-text"
+
+        def dumps(self, value: Point) -> bytes:
+            return f"{value.x},{value.y}".encode()
+
+        def loads(self, data: bytes) -> Point:
+            x, y = data.decode().split(",")
+            return Point(int(x), int(y))
+
+    protocol, digest = store.put_value(Point(3, 4))
+    assert protocol == "point-text"
+    assert subject.read(layout.artifact(digest)) == b"3,4"
+    loaded = store.get_value(protocol, digest)
+    assert (type(loaded), loaded.x, loaded.y) == (Point, 3, 4)
+    # A reader without the registration is told how to fix it.
+    with pytest.raises(ArtifactError, match="no serialization protocol named 'point-text'"):
+        subject.make().get_value(protocol, digest)
