@@ -1,0 +1,96 @@
+"""Every example runs as a script, exits 0 and prints what it demonstrates.
+
+hello.py (the README's first command) runs on Ray, as a user runs it: it starts
+its own local Ray on 127.0.0.1. The others start a Ray each too when run
+without ``--thread``; to keep the suite fast they run here with ``--thread``,
+the same flows in one process (each was also checked by hand on Ray).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run(name: str, tmp_path: Path, *arguments: str) -> str:
+    environment = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "LAMINAR_PROGRESS": "0"}
+    environment.pop("LAMINAR_S3_ROOT", None)
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *arguments],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, f"{name} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_hello_on_ray(tmp_path: Path) -> None:
+    out = run("hello.py", tmp_path)
+    assert "ran HelloFlow on Ray(" in out
+    assert "World.value = 'hello world'" in out
+    assert (tmp_path / ".laminar" / "flows" / "HelloFlow").is_dir()  # the default datastore, in the cwd
+
+
+EXPECTED = {
+    "hello.py": ["World.value = 'hello world'"],
+    "branching.py": [
+        "A --> B",
+        "foo=0.25: layers {'A': 'finished', 'B': 'finished', 'C': 'finished', 'D': 'finished'}; D.foo = 'B saw 0.25'",
+        "foo=0.75: layers {'A': 'finished', 'B': 'skipped', 'C': 'finished', 'D': 'finished'}; D.foo = 'C saw 0.75'",
+    ],
+    "foreach.py": [
+        "Square splits: [100, 400, 900]",
+        "Half (1:1 after Square): [50.0, 200.0, 450.0]",
+        "Cost grid (6 splits): {'10x0.1': '1ms', '10x0.5': '5ms', '20x0.1': '2ms', '20x0.5': '10ms', "
+        "'30x0.1': '3ms', '30x0.5': '15ms'}",
+    ],
+    "resources.py": [
+        "split with    1000 rows ran with memory=100 MB",
+        "split with  200000 rows ran with memory=200 MB",
+    ],
+    "retry.py": ["retrying with 600 MB", "retrying with 1200 MB", "Load finished on attempt 3 with memory=1200 MB"],
+    "resume.py": [
+        "first run failed: split 2 cannot run while 'broken' exists",
+        "after the failure: {'Items': 'finished', 'Work': 'failed', 'Total': 'pending'}",
+        "after resume: Total.total = 60",
+        "runs per split: {0: 1, 1: 1, 2: 2, 3: 1}",
+    ],
+    "composition.py": [
+        "chained Report (",
+        "): 5 values, total 14",
+        "Both.registry['Numbers'].layer is Numbers: True",
+        "Both ran: Numbers.values=[3, 1, 4, 1, 5], Summary.text='2 values, total 9'",
+    ],
+    "datastore.py": [
+        "datastore: file://",
+        "artifacts of Make: ['copy', 'data']",
+        "read back: sum(data) = 499500",
+        "4 artifacts written across 2 executions, 1 stored (content addressed)",
+    ],
+    "arrow.py": [
+        "per batch: [8, 9, 11]; total people: 28",
+        "largest: [{'city': 'e', 'people': 9}, {'city': 'c', 'people': 8}]",
+        "stored as arrow; read back as pyarrow.lib.Table",
+    ],
+}
+
+
+def test_every_example_is_tested() -> None:
+    assert sorted(EXPECTED) == sorted(path.name for path in EXAMPLES.glob("*.py"))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_on_thread(name: str, tmp_path: Path) -> None:
+    out = run(name, tmp_path, "--thread")
+    for expected in EXPECTED[name]:
+        assert expected in out
