@@ -120,6 +120,8 @@ class Datastore:
 
     def _error(self, action: str, error: BaseException) -> DatastoreError:
         message = self._redact(f"{type(error).__name__}: {error}")
+        if isinstance(error, PermissionError):
+            message += "; check the credentials (storage options) and their permissions on this bucket"
         return DatastoreError(f"datastore {self.url}: cannot {action}: {message}")
 
     @contextlib.contextmanager
@@ -500,9 +502,10 @@ class Fsspec(Datastore):
 class S3(Datastore):
     """Amazon S3 or any S3-compatible store through s3fs (``endpoint_url=...``, ``key=...``).
 
-    Transient errors (HTTP 500/503, throttling, dropped connections) are retried
-    with exponential backoff by botocore (5 attempts; tune with
-    ``config_kwargs={"retries": {"max_attempts": n}}``) and s3fs.
+    Transient errors (HTTP 500/502/503/504, throttling, dropped connections) are
+    retried with exponential backoff and jitter by botocore (5 attempts in all;
+    tune with ``config_kwargs={"retries": {"total_max_attempts": n}}``); s3fs
+    adds its own retries for timeouts and "SlowDown". laminar adds none on top.
     """
 
     def __init__(self, root: str, *, allow_pickle: bool = True, **storage_options: Any) -> None:

@@ -102,7 +102,7 @@ class Faults:
     status: int = 503
     remaining: int = 0  # fail this many matching requests, then forward (-1: fail all)
     method: str = "PUT"
-    seen: list[str] = field(default_factory=list)  # "METHOD status" of every request
+    seen: list[str] = field(default_factory=list)  # "METHOD path status" of every request
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def should_fail(self, method: str) -> bool:
@@ -130,7 +130,7 @@ def _handler(target: tuple[str, int], faults: Faults) -> type[http.server.BaseHT
                     + (b"ServiceUnavailable" if faults.status == 503 else b"InternalError")
                     + b"</Code><Message>injected</Message></Error>"
                 )
-                faults.seen.append(f"{self.command} {faults.status}")
+                faults.seen.append(f"{self.command} {self.path} {faults.status}")
                 self.send_response(faults.status)
                 self.send_header("Content-Type", "application/xml")
                 self.send_header("Content-Length", str(len(payload)))
@@ -142,12 +142,14 @@ def _handler(target: tuple[str, int], faults: Faults) -> type[http.server.BaseHT
             connection.request(self.command, self.path, body=body, headers=headers)
             response = connection.getresponse()
             data = response.read()
-            faults.seen.append(f"{self.command} {response.status}")
+            faults.seen.append(f"{self.command} {self.path} {response.status}")
             self.send_response(response.status)
             for key, value in response.getheaders():
                 if key.lower() not in ("transfer-encoding", "connection", "content-length", "date", "server"):
                     self.send_header(key, value)
-            self.send_header("Content-Length", str(len(data)))
+            # A HEAD response announces the length of the body a GET would have.
+            length = response.getheader("Content-Length") if self.command == "HEAD" else None
+            self.send_header("Content-Length", length or str(len(data)))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
