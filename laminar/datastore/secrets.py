@@ -77,8 +77,11 @@ def collect(root: str, options: Mapping[str, Any]) -> list[str]:
             found.update(_url_secrets(value))
 
     walk(options, False)
+    # Parts of a secret leak on their own too: "Bearer <token>", a SAS token's "sig=<signature>".
+    parts = {part for secret in found for part in re.split(r"[\s&]+", secret) if part != secret}
+    parts.update(value for secret in found for _, value in urllib.parse.parse_qsl(secret))
     variants = set()
-    for secret in found:
+    for secret in found | {part for part in parts if len(part) >= _SHORT}:
         if secret:
             variants.update({secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)})
     return sorted(variants, key=len, reverse=True)
