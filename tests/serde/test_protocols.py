@@ -1,0 +1,188 @@
+"""Serialization protocols: defaults without pickle for data, custom protocols, pickle refusal."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from laminar.configurations import datastores, serde
+from laminar.datastore import Datastore, layout
+from laminar.errors import ArtifactError
+
+np = pytest.importorskip("numpy")
+pa = pytest.importorskip("pyarrow")
+pd = pytest.importorskip("pandas")
+
+
+@pytest.fixture(params=["local", "memory"])
+def careful(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Datastore]:
+    """A datastore that refuses pickle both ways."""
+    if request.param == "local":
+        yield datastores.Local(root=str(tmp_path / "store"), allow_pickle=False)
+    else:
+        yield datastores.Memory(allow_pickle=False)
+
+
+def round_trip(store: Datastore, value: Any) -> tuple[str, Any]:
+    protocol, digest = store.put_value(value)
+    return protocol, store.get_value(protocol, digest)
+
+
+def test_numpy_arrays_round_trip_as_npy_without_pickle(careful: Datastore) -> None:
+    for array in (
+        np.arange(12, dtype=np.int32).reshape(3, 4),
+        np.asfortranarray(np.linspace(0, 1, 20).reshape(4, 5)),
+        np.array(3.5),
+        np.zeros((0, 3), dtype=np.complex64),
+        np.array([(1, 2.0)], dtype=[("a", "i4"), ("b", "f8")]),
+        np.array(["x", "yz"]),
+    ):
+        protocol, loaded = round_trip(careful, array)
+        assert protocol == "numpy"
+        assert loaded.dtype == array.dtype and loaded.shape == array.shape
+        assert np.array_equal(loaded, array)
+
+
+def test_numpy_bytes_on_disk_are_a_plain_npy_file(tmp_path: Path) -> None:
+    store = datastores.Local(root=str(tmp_path), allow_pickle=False)
+    _, digest = store.put_value(np.arange(5))
+    loaded = np.load(tmp_path / layout.artifact(digest), allow_pickle=False)
+    assert loaded.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_arrow_tables_round_trip_as_ipc_without_pickle(careful: Datastore) -> None:
+    table = pa.table({"n": [1, 2, None], "s": ["a", None, "c"], "l": [[1], [], [2, 3]]})
+    protocol, loaded = round_trip(careful, table)
+    assert protocol == "arrow"
+    assert loaded.equals(table) and loaded.schema.equals(table.schema)
+
+
+def test_pandas_frames_round_trip_through_arrow_without_pickle(careful: Datastore) -> None:
+    frame = pd.DataFrame(
+        {"x": [1.5, 2.5, None], "name": ["a", "b", "c"], "when": pd.to_datetime(["2024-01-01", None, "2024-03-01"])},
+        index=pd.Index([10, 20, 30], name="id"),
+    )
+    frame["kind"] = pd.Categorical(["u", "v", "u"])
+    protocol, loaded = round_trip(careful, frame)
+    assert protocol == "arrow-pandas"
+    pd.testing.assert_frame_equal(loaded, frame)
+
+
+def test_frames_arrow_cannot_hold_fall_back_to_pickle_only_when_allowed(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"mixed": [1, "two", 3.0]})
+    protocol, loaded = round_trip(datastores.Local(root=str(tmp_path)), frame)
+    assert protocol == "cloudpickle"
+    pd.testing.assert_frame_equal(loaded, frame)
+    with pytest.raises(ArtifactError, match="cannot be serialized with 'arrow-pandas'"):
+        datastores.Memory(allow_pickle=False).put_value(frame)
+
+
+def test_object_arrays_need_pickle(careful: Datastore) -> None:
+    with pytest.raises(ArtifactError, match="allow_pickle=False"):
+        careful.put_value(np.array([{"a": 1}], dtype=object))
+    protocol, loaded = round_trip(datastores.Memory(), np.array([{"a": 1}], dtype=object))
+    assert protocol == "cloudpickle" and loaded[0] == {"a": 1}
+
+
+def test_equal_tables_have_equal_digests() -> None:
+    store = datastores.Memory()
+    make = lambda: pa.table({"a": list(range(1000))})  # noqa: E731
+    assert store.put_value(make()) == store.put_value(make())
+    assert store.put_value(np.arange(10)) == store.put_value(np.arange(10))
+
+
+class _Upper(serde.Protocol):
+    name = "upper-text"
+
+    def dumps(self, value: str) -> bytes:
+        return value.upper().encode()
+
+    def loads(self, data: bytes) -> str:
+        return data.decode()
+
+
+def test_a_registered_protocol_matches_exact_types_only(careful: Datastore) -> None:
+    careful.protocol(str)(_Upper)
+
+    class Text(str):
+        pass
+
+    protocol, loaded = round_trip(careful, "hello")
+    assert (protocol, loaded) == ("upper-text", "HELLO")
+    with pytest.raises(ArtifactError, match="Text needs protocol 'cloudpickle'"):
+        careful.put_value(Text("subclass"))
+
+
+class _Chunks(serde.Protocol):
+    """Streams: only dump/load, in small pieces; dumps/loads come from the base class."""
+
+    name = "chunks"
+
+    def dump(self, value: list[bytes], file: IO[bytes]) -> None:
+        for chunk in value:
+            file.write(len(chunk).to_bytes(4, "big"))
+            file.write(chunk)
+
+    def load(self, file: IO[bytes]) -> list[bytes]:
+        chunks = []
+        while header := file.read(4):
+            chunks.append(file.read(int.from_bytes(header, "big")))
+        return chunks
+
+
+def test_streaming_protocols_get_bytes_versions_for_free(careful: Datastore) -> None:
+    careful.protocol(list)(_Chunks)
+    value = [b"a" * 10, b"", b"b" * 70_000]
+    assert round_trip(careful, value) == ("chunks", value)
+    assert _Chunks().loads(_Chunks().dumps(value)) == value
+    buffer = io.BytesIO()
+    _Upper().dump("x", buffer)
+    assert _Upper().load(io.BytesIO(buffer.getvalue())) == "X"
+
+
+def test_a_protocol_must_define_a_way_to_serialize() -> None:
+    with pytest.raises(TypeError, match="must define dumps\\(\\) or dump\\(\\)"):
+
+        class Nothing(serde.Protocol):
+            def loads(self, data: bytes) -> Any:
+                return data
+
+
+def test_protocol_names_default_to_the_qualified_class_name_and_cannot_collide() -> None:
+    class Unnamed(serde.Protocol):
+        def dumps(self, value: Any) -> bytes:
+            return b""
+
+        def loads(self, data: bytes) -> Any:
+            return None
+
+    assert Unnamed.name.endswith("Unnamed") and "." in Unnamed.name
+    store = datastores.Memory()
+
+    class Impostor(serde.Json):
+        name = "cloudpickle"
+
+    with pytest.raises(ValueError, match="already registered as 'cloudpickle'"):
+        store.protocol(dict)(Impostor)
+    with pytest.raises(TypeError, match="takes types"):
+        store.protocol("dict")(_Upper)  # type: ignore[arg-type]
+
+
+def test_pickle_refusal_on_read_names_the_artifact() -> None:
+    writer = datastores.Memory()
+    protocol, digest = writer.put_value(object.__new__(type("Thing", (), {})))
+    reader = datastores.Memory(allow_pickle=False)
+    with pytest.raises(ArtifactError, match="Flow.A\\[0\\] artifact 'x' was stored with protocol 'cloudpickle'"):
+        reader.serde.get(protocol, where="Flow.A[0] artifact 'x'")
+    assert len(digest) == 64
+
+
+def test_unserializable_values_are_named() -> None:
+    import threading
+
+    with pytest.raises(ArtifactError, match="F.L\\[0\\] artifact 'lock': a value of type lock cannot be serialized"):
+        datastores.Memory().put_value(threading.Lock(), where="F.L[0] artifact 'lock'")
