@@ -19,7 +19,6 @@ arguments) with a one-line reason on stderr.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import importlib.util
 import json
@@ -27,7 +26,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -37,26 +36,11 @@ from laminar.diagram import LayerSummary, status, summary
 from laminar.errors import LaminarError
 from laminar.executors import Thread
 from laminar.flow import Flow, new_execution_id
-from laminar.runtime import WORKER_ENV
+from laminar.runtime import importing
 
 
 class CommandError(LaminarError):
     """A command that cannot be carried out as given."""
-
-
-@contextlib.contextmanager
-def _guarded() -> Iterator[None]:
-    # Importing a flow script runs its top level, and `if flow := MyFlow(): flow()` would run the
-    # flow right there. Marked as a worker while importing, the guard is False and nothing runs.
-    previous = os.environ.get(WORKER_ENV)
-    os.environ[WORKER_ENV] = "1"
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ[WORKER_ENV]
-        else:
-            os.environ[WORKER_ENV] = previous
 
 
 def _import(module: str) -> ModuleType:
@@ -71,12 +55,12 @@ def _import(module: str) -> ModuleType:
         loaded = importlib.util.module_from_spec(spec)
         sys.path.insert(0, str(path.resolve().parent))  # its sibling modules import as when run as a script
         sys.modules[name] = loaded
-        with _guarded():
+        with importing():  # the script's `if flow := F(): flow()` guard stays False
             spec.loader.exec_module(loaded)
         return loaded
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    with _guarded():
+    with importing():  # the script's `if flow := F(): flow()` guard stays False
         return importlib.import_module(module)
 
 
