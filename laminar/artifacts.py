@@ -8,6 +8,7 @@ attribute (and one shard item) at a time, so reading ``a.x`` never loads
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, overload
 
@@ -42,13 +43,18 @@ class Accessor(Sequence[Any]):
         if isinstance(index, slice):
             indices = range(self._length)[index]
             return Accessor(len(indices), lambda i: self._load(indices[i]), self._name)
-        if not isinstance(index, int):
-            raise TypeError(f"Accessor indices must be integers or slices, not {type(index).__name__}")
-        if index < 0:
-            index += self._length
-        if not 0 <= index < self._length:
-            raise IndexError(f"Accessor index out of range ({self._name or 'artifact'} has {self._length})")
-        return self._load(index)
+        try:
+            given = operator.index(index)  # ints and int-likes such as numpy.int64, never floats
+        except TypeError:
+            raise TypeError(f"Accessor indices must be integers or slices, not {type(index).__name__}") from None
+        position = given + self._length if given < 0 else given
+        if not 0 <= position < self._length:
+            label = f" {self._name!r}" if self._name else ""
+            raise IndexError(
+                f"Accessor{label} index {given} out of range: it has {self._length} items "
+                f"(valid: {-self._length}..{self._length - 1})"
+            )
+        return self._load(position)
 
     def __iter__(self) -> Iterator[Any]:
         for index in range(self._length):

@@ -1,0 +1,1 @@
+"""End-to-end flows, run on every backend (see ``tests/conftest.py``)."""
