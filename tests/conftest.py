@@ -151,6 +151,7 @@ BACKENDS: dict[str, tuple[Callable[[pytest.FixtureRequest], Executor], Datastore
     "thread-local": (_thread, lambda _, path: datastores.Local(root=str(path / "store"))),
     "thread-s3": (_thread, _s3),
     "ray-local": (_ray, lambda _, path: datastores.Local(root=str(path / "store"))),
+    "ray-s3": (_ray, _s3),
 }
 
 
