@@ -65,7 +65,13 @@ def _hooks(hooks: tuple[BoundHook, ...], instance: Layer, deps: Mapping[str, Lay
 def execute(
     graph: Graph, task: Task, *, flow: str, execution: str, datastore: Datastore, artifacts: ArtifactSource
 ) -> Any:
-    """Run ``task``; return a bool (entry), a LayerConfiguration (submission, retry) or an Outcome (run)."""
+    """Run ``task``; return a bool (entry), a Container (submission, retry) or an Outcome (run).
+
+    Hooks hand back only the container they may change, never the whole configuration: that holds
+    classes (``ForEach`` layers, ``Catch`` exceptions), and a class sent back from a worker that got it
+    by value is re-applied onto the scheduler's own class by cloudpickle, replacing its methods with
+    copies whose globals miss names used only in annotations (the graph could no longer be resolved).
+    """
     node = graph[task.layer]
     instance = node.layer.__new__(node.layer)
     instance._laminar = Context(
@@ -87,7 +93,7 @@ def execute(
     if task.kind in (TaskKind.submission, TaskKind.retry):
         kind = Kind.submission if task.kind is TaskKind.submission else Kind.retry
         _hooks(node.hooks_of(kind), instance, deps)
-        return instance.configuration
+        return instance.configuration.container
     return _run(node.name, graph, task, instance, deps, flow=flow, execution=execution, datastore=datastore)
 
 

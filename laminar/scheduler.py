@@ -41,7 +41,7 @@ from laminar.errors import LaminarError, LayerError
 from laminar.executors.base import Completion, Executor, Input, Run, Task, TaskKind
 from laminar.graph import Graph, Node
 from laminar.hooks import Kind
-from laminar.options import LayerConfiguration
+from laminar.options import Container, LayerConfiguration
 from laminar.runner import Outcome
 
 log = logging.getLogger("laminar")
@@ -341,12 +341,17 @@ class Scheduler:
         elif completion.error is not None:
             self._failed_attempt(run, task, completion)
         elif task.kind is TaskKind.submission:
-            self._dispatch(self._again(task, kind=TaskKind.run, configuration=completion.value))
+            self._dispatch(self._again(task, kind=TaskKind.run, configuration=self._with(task, completion.value)))
         elif task.kind is TaskKind.retry:
-            self._schedule_retry(task, completion.value)
+            self._schedule_retry(task, self._with(task, completion.value))
         else:
             self._finish_unit(run, task, completion.value)
         self._notify()
+
+    @staticmethod
+    def _with(task: Task, container: Container) -> LayerConfiguration:
+        """The task's configuration with the container its submission or retry hooks returned."""
+        return task.configuration.model_copy(update={"container": container})
 
     def _finish_unit(self, run: LayerRun, task: Task, outcome: Any) -> None:
         index = task.split

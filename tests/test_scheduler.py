@@ -17,7 +17,7 @@ from laminar import Flow, Layer, Parameters
 from laminar import scheduler as scheduler_module
 from laminar.artifacts import Artifacts
 from laminar.configurations import datastores, hooks
-from laminar.configurations.layers import ForEach, Parameter, Retry
+from laminar.configurations.layers import Container, ForEach, Parameter, Retry
 from laminar.executors.base import Completion, Input, Run, Task
 from laminar.runner import execute
 from laminar.scheduler import Scheduler
@@ -49,6 +49,7 @@ class Fake:
     tasks: list[Task] = field(default_factory=list)  # every task submitted, in order
     pending: list[Task] = field(default_factory=list)
     timeouts: list[float] = field(default_factory=list)
+    completed: list[Completion] = field(default_factory=list)
     most_in_flight: int = 0
     run: Run | None = None
 
@@ -73,9 +74,14 @@ class Fake:
         task = self.pick(self.pending)
         self.pending.remove(task)
         self.log.append(("complete", task.kind.value, task.label))
+        completion = self._complete(task)
+        self.completed.append(completion)
+        return [completion]
+
+    def _complete(self, task: Task) -> Completion:
         error = self.errors.get((task.label, task.attempt))
         if error is not None and task.kind.value == "run":
-            return [Completion(task, error=error)]
+            return Completion(task, error=error)
         assert self.run is not None
         try:
             value = execute(
@@ -87,8 +93,8 @@ class Fake:
                 artifacts=self._artifacts,
             )
         except Exception as raised:
-            return [Completion(task, error=raised)]
-        return [Completion(task, value=value)]
+            return Completion(task, error=raised)
+        return Completion(task, value=value)
 
     def _artifacts(self, name: str, read: Input) -> Artifacts:
         assert self.run is not None
@@ -414,3 +420,12 @@ def test_failure_leaves_queued_units_unstarted(clock: Clock) -> None:
     each = [label for label in fake.submitted("run") if label.startswith("Each[")]
     assert "Each[4]" not in each
     assert not fake.pending
+
+
+def test_hooks_send_back_only_the_container(clock: Clock) -> None:
+    """A configuration holds classes (ForEach layers, Catch exceptions); they must not travel back."""
+    fake = Fake(clock, errors={("Hooked", 1): MemoryError()})
+    run(RetryingWithHook, fake)
+    returned = [c.value for c in fake.completed if c.task.kind.value == "retry"]
+    assert [type(value) for value in returned] == [Container]
+    assert returned[0].memory == 3000

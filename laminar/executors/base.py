@@ -22,9 +22,9 @@ if TYPE_CHECKING:  # annotations only: these modules do not import this one back
 
 class TaskKind(str, enum.Enum):
     entry = "entry"  # evaluate entry hooks -> bool
-    submission = "submission"  # run submission hooks -> LayerConfiguration
-    retry = "retry"  # run retry hooks -> LayerConfiguration
-    run = "run"  # run the layer -> SplitMeta
+    submission = "submission"  # run submission hooks -> Container
+    retry = "retry"  # run retry hooks -> Container
+    run = "run"  # run the layer -> runner.Outcome
 
 
 @dataclass(frozen=True)
