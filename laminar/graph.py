@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import sys
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -71,6 +72,19 @@ class Graph:
         return self.nodes[name]
 
 
+def _hints(function: Callable[..., Any]) -> dict[str, Any]:
+    """Resolved annotations; falls back to the defining module's namespace when the function's own
+    globals lack a name (a function rebuilt by cloudpickle keeps only the globals its code uses, not
+    names used only in string annotations)."""
+    try:
+        return typing.get_type_hints(function)
+    except NameError:
+        module = sys.modules.get(getattr(function, "__module__", "") or "")
+        if module is None:
+            raise
+        return typing.get_type_hints(function, globalns={**vars(module), **getattr(function, "__globals__", {})})
+
+
 def _parameters(
     function: Callable[..., Any],
     where: str,
@@ -79,7 +93,7 @@ def _parameters(
 ) -> dict[str, str]:
     """Map each parameter (after ``self``) of ``function`` to the layer its annotation names."""
     try:
-        hints = typing.get_type_hints(function)
+        hints = _hints(function)
     except Exception as error:  # unresolvable forward references, typos in string annotations
         problems.append(f"{where}: cannot resolve its annotations ({error}); define the layers it names first")
         return {}

@@ -276,3 +276,21 @@ def test_an_invalid_flow_fails_before_any_work_runs() -> None:
     with pytest.raises(FlowDefinitionError):
         Everything(datastore=store, executor=executors.Thread())()
     assert store.list_executions(flow=Everything) == []
+
+
+def test_annotations_resolve_through_the_module_when_function_globals_are_partial() -> None:
+    """cloudpickle rebuilds functions with only the globals their code uses (not annotation names)."""
+    import types
+
+    def call(self, root: "Root") -> None: ...  # type: ignore[no-untyped-def]
+
+    partial = types.FunctionType(call.__code__, {"__name__": __name__}, "call")
+    partial.__module__ = __name__
+    partial.__annotations__ = {"root": "Root", "return": "None"}
+    Rebuilt = type("Rebuilt", (Layer,), {"__call__": partial, "__module__": __name__})
+
+    class Partial(Flow): ...
+
+    Partial.register(Root)
+    Partial.register(Rebuilt)
+    assert Partial().graph()["Rebuilt"].call == {"root": "Root"}
