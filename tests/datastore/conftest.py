@@ -56,7 +56,8 @@ class Subject:
 
 def _local(request: pytest.FixtureRequest, tmp: Path) -> Subject:
     root = tmp / "store"
-    return Subject("local", lambda **kw: datastores.Local(root=str(root), **kw), fsspec.filesystem("file", auto_mkdir=True), str(root))
+    raw = fsspec.filesystem("file", auto_mkdir=True)
+    return Subject("local", lambda **kw: datastores.Local(root=str(root), **kw), raw, str(root))
 
 
 def _memory(request: pytest.FixtureRequest, tmp: Path) -> Subject:

@@ -25,7 +25,7 @@ from laminar.errors import DatastoreError
         ({"sas_token": "sv=2020&sig=abcd1234"}, "sv=2020&sig=abcd1234"),
         ({"endpoint_url": "https://user1:urlpass1@minio.local:9000"}, "urlpass1"),
         ({"endpoint_url": "https://store.local/?X-Amz-Signature=deadbeef99"}, "deadbeef99"),
-        ({"headers": [("Authorization", "Bearer xyz-token-00")], "authorization": "Bearer xyz-token-00"}, "xyz-token-00"),
+        ({"client_kwargs": {"headers": {"Authorization": "Bearer xyz-token-00"}}}, "xyz-token-00"),
         ({"secret": b"bytes-secret-1"}, "bytes-secret-1"),
     ],
 )
@@ -34,7 +34,7 @@ def test_every_kind_of_credential_is_masked(options: dict[str, object], secret: 
     for text in (
         f"failed: {secret}",
         f"failed:{secret}.",
-        f"url-quoted %s" % secret.replace("/", "%2F").replace("+", "%2B").replace("=", "%3D"),
+        "url-quoted " + secret.replace("/", "%2F").replace("+", "%2B").replace("=", "%3D"),
     ):
         masked = redact(text)
         assert secret not in masked
@@ -83,6 +83,7 @@ def test_errors_from_a_backend_are_masked(tmp_path: object) -> None:
         raise RuntimeError("upstream said: invalid token tok-000000001")
     assert "tok-000000001" not in str(caught.value)
     assert str(caught.value) == (
-        "datastore memory://laminar-secrets-test: cannot write something: RuntimeError: upstream said: invalid token ***"
+        "datastore memory://laminar-secrets-test: cannot write something: "
+        "RuntimeError: upstream said: invalid token ***"
     )
     assert caught.value.__cause__ is None and caught.value.__suppress_context__

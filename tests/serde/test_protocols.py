@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -176,7 +177,7 @@ def test_pickle_refusal_on_read_names_the_artifact() -> None:
     writer = datastores.Memory()
     protocol, digest = writer.put_value(object.__new__(type("Thing", (), {})))
     reader = datastores.Memory(allow_pickle=False)
-    with pytest.raises(ArtifactError, match="Flow.A\\[0\\] artifact 'x' was stored with protocol 'cloudpickle'"):
+    with pytest.raises(ArtifactError, match=re.escape("Flow.A[0] artifact 'x' was stored with protocol 'cloudpickle'")):
         reader.serde.get(protocol, where="Flow.A[0] artifact 'x'")
     assert len(digest) == 64
 
@@ -184,5 +185,6 @@ def test_pickle_refusal_on_read_names_the_artifact() -> None:
 def test_unserializable_values_are_named() -> None:
     import threading
 
-    with pytest.raises(ArtifactError, match="F.L\\[0\\] artifact 'lock': a value of type lock cannot be serialized"):
+    expected = re.escape("F.L[0] artifact 'lock': a value of type lock cannot be serialized")
+    with pytest.raises(ArtifactError, match=expected):
         datastores.Memory().put_value(threading.Lock(), where="F.L[0] artifact 'lock'")
