@@ -20,6 +20,7 @@ from laminar.artifacts import Artifacts, Joined, Values
 from laminar.datastore import Datastore, SplitMeta
 from laminar.executors.base import Input, Task
 from laminar.graph import Graph
+from laminar.options import Container, LayerConfiguration, Retry
 
 
 @dataclass(frozen=True)
@@ -95,4 +96,20 @@ def run_layer(
 
 @ray.remote(num_cpus=0)
 def run_hooks(key: str, boxed: list[Any], task: Task, slots: Mapping[str, Sequence[int | None]], *values: Any) -> Any:
-    return _execute(key, boxed, task, slots, values)
+    result = _execute(key, boxed, task, slots, values)
+    if isinstance(result, LayerConfiguration):
+        # Send back only what hooks may change. Layer classes (in ForEach) must never travel back:
+        # unpickling a class shipped by value makes cloudpickle overwrite the driver's own class.
+        return Changes(container=result.container, retry=result.retry)
+    return result
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What submission and retry hooks changed, merged into the driver's configuration."""
+
+    container: Container
+    retry: Retry | None
+
+    def apply(self, configuration: LayerConfiguration) -> LayerConfiguration:
+        return configuration.model_copy(update={"container": self.container, "retry": self.retry})

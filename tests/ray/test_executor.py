@@ -198,3 +198,13 @@ def test_user_exception_keeps_its_type_and_message(tmp_path: Path) -> None:
     with pytest.raises(Oops, match="bad value 42") as info:
         flow()
     assert type(info.value) is Oops
+
+
+def test_running_on_ray_never_replaces_the_drivers_own_classes(tmp_path: Path) -> None:
+    methods = {cls: dict(vars(cls)) for cls in (Sizes, Work)}
+    Sized(datastore=datastores.Local(str(tmp_path)), executor=_ray())(driver_pid=os.getpid())
+    # Classes travel to workers by value; nothing they send back may overwrite them here.
+    for cls, before in methods.items():
+        assert dict(vars(cls)) == before
+        assert cls.__call__.__globals__ is globals()
+    Sized().graph()  # annotations still resolve
