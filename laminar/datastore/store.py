@@ -28,8 +28,8 @@ from laminar.serde import Protocol, Serde
 
 P = TypeVar("P", bound=type[Protocol])
 
-# Object stores whose listings s3fs would cache; other processes write here, so caches go stale.
-_LISTING_CACHES = ("s3", "s3a")
+# s3fs caches listings; other processes write here, so its caches would go stale.
+_S3_SCHEMES = ("s3", "s3a")
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class Datastore:
             import fsspec
 
             options = dict(self._options)
-            if self.root.partition("://")[0] in _LISTING_CACHES:
+            if self.root.partition("://")[0] in _S3_SCHEMES:
                 options.setdefault("use_listings_cache", False)
             with self._guard("connect"):
                 fs, path = fsspec.core.url_to_fs(self.root, **options)
@@ -273,8 +273,12 @@ class Datastore:
                     if data is not None:
                         self.fs.pipe_file(self._path(relative), data)
                     else:  # large: a multipart upload, visible only once complete
-                        self.fs.put_file(spool.path, self._path(relative))
+                        self.fs.put_file(spool.path, self._path(relative), **self._upload_options())
         return digest
+
+    def _upload_options(self) -> dict[str, Any]:
+        # s3fs holds max_concurrency (10) parts in memory at once; 50 MB parts would make that 500 MB.
+        return {"chunksize": transfer.UPLOAD_PART} if self.root.partition("://")[0] in _S3_SCHEMES else {}
 
     def _put_local(self, protocol: Protocol, value: Any) -> str:
         # Streamed straight into a temporary file while hashed: no in-memory copy.

@@ -19,6 +19,8 @@ from typing import IO, Any
 CHUNK = 1 << 20
 #: Spools keep up to this many bytes in memory, then move to a temporary file on local disk.
 SPOOL_MEMORY = 16 << 20
+#: Part size of multipart uploads to S3 (s3fs sends up to 10 parts at once).
+UPLOAD_PART = 8 << 20
 
 
 class StorageWriteFailed(Exception):
