@@ -1,0 +1,56 @@
+"""A layer that is killed by Ray's memory monitor until a retry hook doubles its memory request.
+
+Run as a script: ``oomflow.py ROOT``; it starts its own Ray whose memory monitor fires at a
+threshold just above what the machine uses now, and prints JSON facts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import psutil
+
+total = psutil.virtual_memory().total
+used = total - psutil.virtual_memory().available
+os.environ.update(
+    RAY_memory_usage_threshold=f"{min(0.97, (used + 1.5 * 2**30) / total):.4f}",
+    RAY_memory_monitor_refresh_ms="100",
+    RAY_task_oom_retries="0",  # Ray's own OOM retries would repeat the same request
+    RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
+    RAY_USAGE_STATS_ENABLED="0",
+)
+
+import ray  # noqa: E402
+
+from laminar import Flow, Layer  # noqa: E402
+from laminar.configurations import datastores, hooks, layers  # noqa: E402
+from laminar_ray import Ray  # noqa: E402
+
+
+class Hungry(Flow): ...
+
+
+@Hungry.register(container=layers.Container(cpu=1, memory=200), retry=layers.Retry(attempts=3, delay=0.1))
+class Grow(Layer):
+    def __call__(self) -> None:
+        self.memory = self.configuration.container.memory
+        self.assigned = ray.get_runtime_context().get_assigned_resources()["memory"]
+        if self.memory < 400:
+            chunks = []
+            for _ in range(64):  # up to 8 GiB, 128 MiB at a time: the monitor kills us long before
+                chunks.append(bytearray(128 * 2**20))
+        self.attempt = self.state.attempt
+
+    @hooks.retry
+    def more_memory(self) -> None:
+        if isinstance(self.state.error, MemoryError):  # what laminar_ray reports for a monitor kill
+            self.configuration.container.memory *= 2
+
+
+if __name__ == "__main__":
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
+    execution = Hungry(datastore=datastores.Local(sys.argv[1]), executor=Ray())()
+    grow = execution.layer(Grow)
+    print(json.dumps({"memory": grow.memory, "assigned": grow.assigned, "attempt": grow.attempt}))
