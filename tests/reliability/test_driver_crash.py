@@ -17,7 +17,7 @@ import pytest
 from laminar.configurations import datastores
 
 sys.path.insert(0, str(Path(__file__).parent))
-from crashflow import Crash, Square, Total  # noqa: E402
+from crashflow import Crash, Square, Total
 
 HERE = Path(__file__).parent
 
