@@ -115,7 +115,14 @@ class Layer:
         [0, 1, 2]
         """
         for name, values in attributes.items():
-            setattr(self, name, list(values))
+            try:
+                items = list(values)
+            except TypeError:
+                raise TypeError(
+                    f"{self.name}.shard({name}=...) needs an iterable, got {type(values).__name__}; "
+                    f"assign it (self.{name} = ...) to broadcast one value instead"
+                ) from None
+            setattr(self, name, items)
             self._laminar.shards.add(name)
 
     def __getattr__(self, name: str) -> Any:
