@@ -74,8 +74,9 @@ class Ray:
         self.init = dict(init or {})
         self.started = False
         self._done: queue.SimpleQueue[Completion] = queue.SimpleQueue()
-        self._refs: dict[tuple[str, int], Any] = {}
+        self._refs: dict[str, dict[int, Any]] = {}  # layer -> split -> ObjectRef of its artifacts
         self._nodes: list[dict[str, float]] = []
+        self._functions: dict[str, Any] = {}  # options -> remote function; kept across runs
         self._nodes_at = 0.0
 
     def __repr__(self) -> str:
@@ -118,6 +119,13 @@ class Ray:
         self._boxed = [ray.put(payload)]
         self._refs = {}
         self._graph: Graph = run.graph
+        self._options: dict[str, Any] = {}  # layer -> its remote function, while hooks change nothing
+        # Dependents of each layer that have not finished yet; once none is left, its refs are dropped.
+        self._consumers: dict[str, set[str]] = {name: set() for name in run.graph.nodes}
+        for name, node in run.graph.nodes.items():
+            for dependency in node.dependencies:
+                self._consumers.setdefault(dependency, set()).add(name)
+        self._finished: dict[str, int] = {}
 
     def capacity(self) -> int:
         return self.max_in_flight
@@ -125,6 +133,7 @@ class Ray:
     def close(self) -> None:
         self._refs = {}
         self._boxed = []
+        self._options = {}
 
     # -- submission ------------------------------------------------------------------------------
 
@@ -144,17 +153,12 @@ class Ray:
             self._run_here(task, sent)
             return
         slots, values = self._arguments(sent)
+        call = worker.Call.of(sent, node.configuration)
         name = f"{self._run.flow}.{task.label}"
         if task.kind is TaskKind.run:
-            container = task.configuration.container
-            if self.check_feasibility:
-                self._refresh_nodes()
-                options.check_feasible(options.request(container), self._nodes, name)
-            remote = worker.run_layer.options(
-                num_returns=2, **options.task_options(container, name=name, base_env=self.runtime_env)
-            )
-            meta, produced = remote.remote(self._key, self._boxed, sent, slots, *values)
-            self._refs[(task.layer, task.split)] = produced
+            meta, produced = self._remote(task, name).remote(self._key, self._boxed, call, slots, *values)
+            if self._consumers.get(task.layer):  # a layer nothing reads needs no ref kept
+                self._refs.setdefault(task.layer, {})[task.split] = produced
             self._watch(task, meta)
         else:
             hooks = worker.run_hooks.options(
@@ -163,24 +167,55 @@ class Ray:
                     node.configuration.container.model_copy(update={"image": None}), self.runtime_env, name
                 ),
             )
-            self._watch(task, hooks.remote(self._key, self._boxed, sent, slots, *values))
+            self._watch(task, hooks.remote(self._key, self._boxed, call, slots, *values))
+
+    def _remote(self, task: Task, name: str) -> Any:
+        """``worker.layer_task`` with this call's options, checked first.
+
+        Validating a runtime_env costs more than a whole task's submission, so a remote function is
+        made once per distinct set of options (most layers of a flow share one); only the task name is
+        set per call. A container changed by hooks is checked and looked up again.
+        """
+        configuration = task.configuration
+        unchanged = configuration is self._graph[task.layer].configuration
+        found = self._options.get(task.layer) if unchanged else None
+        if found is None:
+            container = configuration.container
+            if self.check_feasibility:
+                self._refresh_nodes()
+                options.check_feasible(options.request(container), self._nodes, name)
+            settings = options.task_options(container, name=name, base_env=self.runtime_env)
+            del settings["name"]
+            key = repr(sorted(settings.items()))
+            found = self._functions.get(key)
+            if found is None:
+                found = self._functions[key] = ray.remote(num_returns=2, **settings)(worker.layer_task)
+            if unchanged:
+                self._options[task.layer] = found
+        return found.options(name=name)
 
     def _arguments(self, task: Task) -> tuple[dict[str, list[int | None]], list[Any]]:
-        """ObjectRef arguments for a task's inputs, and where each dependency split sits among them."""
+        """ObjectRef arguments for a task's inputs, and where each dependency split sits among them.
+
+        A plain layer read by a split of a foreach layer is read by every split: it goes boxed, so each
+        worker resolves (deserializes) it once instead of once per split.
+        """
         slots: dict[str, list[int | None]] = {}
         values: list[Any] = []
         for name, read in task.inputs.items():
             if read.state != "finished":
                 continue
             splits = range(read.splits or 0) if read.split is None else [read.split]
+            shared = task.index is not None and name in self._graph.nodes and not self._graph[name].foreach
+            refs = self._refs.get(name, {})
             positions: list[int | None] = []
             for split in splits:
-                ref = self._refs.get((name, split))
+                ref = refs.get(split)
                 if ref is None:
-                    positions.append(None)  # finished in an earlier run: the worker reads the datastore
+                    positions.append(None)  # finished in an earlier run (or released): read the datastore
                 else:
                     positions.append(len(values))
-                    values.append(ref)
+                    values.append(worker.Shared([ref]) if shared else ref)
             slots[name] = positions
         return slots, values
 
@@ -254,7 +289,28 @@ class Ray:
             try:
                 completions.append(self._done.get_nowait())
             except queue.Empty:
-                return completions
+                break
+        for completion in completions:
+            task = completion.task
+            if task.kind is TaskKind.run and completion.error is None:
+                self._finished_split(task)
+        return completions
+
+    def _finished_split(self, task: Task) -> None:
+        """Count a finished split; when its layer finished, drop the refs no dependent can still read.
+
+        A dependent that starts later anyway (a retry, a layer whose refs were dropped) reads the
+        datastore, where every finished split's artifacts already are.
+        """
+        done = self._finished[task.layer] = self._finished.get(task.layer, 0) + 1
+        if done < (task.splits if task.splits is not None else 1):
+            return
+        for dependency in self._graph[task.layer].dependencies:
+            consumers = self._consumers.get(dependency)
+            if consumers is not None:
+                consumers.discard(task.layer)
+                if not consumers:
+                    self._refs.pop(dependency, None)
 
     # -- cluster ---------------------------------------------------------------------------------
 

@@ -2,13 +2,18 @@
 
 Both receive the run's payload (graph, datastore) by reference and cache it
 per worker process, so a 10,000-split fan-out deserializes the layer classes
-once per worker, not once per task. Upstream artifacts arrive as resolved
-ObjectRef arguments (``values``); splits that finished in an earlier run of a
-resumed execution are read from the datastore instead.
+once per worker, not once per task. A task travels as a :class:`Call`: the
+scheduler's task without its configuration (which holds layer classes, that
+cloudpickle would ship by value on every call), plus only what hooks changed.
+Upstream artifacts arrive as resolved ObjectRef arguments (``values``), or,
+for a plain layer that every split of a foreach layer reads, as a boxed ref
+resolved once per worker (:func:`_shared`); splits that finished in an earlier
+run of a resumed execution are read from the datastore instead.
 """
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +23,7 @@ import ray
 from laminar import runner
 from laminar.artifacts import Artifacts, Joined, Values
 from laminar.datastore import Datastore, SplitMeta
-from laminar.executors.base import Input, Task
+from laminar.executors.base import Input, Task, TaskKind
 from laminar.graph import Graph
 from laminar.options import Container, LayerConfiguration, Retry
 
@@ -42,7 +47,42 @@ class Produced:
     shards: frozenset[str]
 
 
+@dataclass(frozen=True)
+class Call:
+    """A :class:`Task` as sent to a worker: its configuration is the graph's, with ``changes`` applied."""
+
+    kind: TaskKind
+    layer: str
+    index: int | None
+    splits: int | None
+    attempt: int
+    inputs: Mapping[str, Input]
+    error: BaseException | None
+    changes: Changes | None
+
+    @classmethod
+    def of(cls, task: Task, default: LayerConfiguration) -> Call:
+        configuration = task.configuration
+        changes = None if configuration is default else Changes(configuration.container, configuration.retry)
+        return cls(task.kind, task.layer, task.index, task.splits, task.attempt, task.inputs, task.error, changes)
+
+    def task(self, default: LayerConfiguration) -> Task:
+        configuration = default if self.changes is None else self.changes.apply(default)
+        return Task(
+            0, self.kind, self.layer, self.index, self.splits, self.attempt, configuration, self.inputs, self.error
+        )
+
+
+@dataclass(frozen=True)
+class Shared:
+    """A boxed ref to one upstream split that many tasks read: resolved once per worker, not per task."""
+
+    box: list[Any]
+
+
 _payloads: dict[str, Payload] = {}
+_shared: collections.OrderedDict[str, Any] = collections.OrderedDict()
+SHARED_CACHE = 4  # upstream splits kept resolved per worker (least recently used dropped first)
 
 
 def _payload(key: str, boxed: list[Any]) -> Payload:
@@ -50,8 +90,24 @@ def _payload(key: str, boxed: list[Any]) -> Payload:
     if payload is None:
         payload = ray.get(boxed[0])
         _payloads.clear()  # keep one execution's classes per worker
+        _shared.clear()
         _payloads[key] = payload
     return payload
+
+
+def _resolve(value: Any) -> Any:
+    if not isinstance(value, Shared):
+        return value
+    ref = value.box[0]
+    key = ref.hex()
+    if key in _shared:
+        _shared.move_to_end(key)
+        return _shared[key]
+    resolved = ray.get(ref)
+    _shared[key] = resolved
+    while len(_shared) > SHARED_CACHE:
+        _shared.popitem(last=False)
+    return resolved
 
 
 def _source(
@@ -60,7 +116,7 @@ def _source(
     def one(name: str, split: int, slot: int | None) -> Artifacts:
         if slot is None:
             return payload.datastore.split(payload.flow, payload.execution, name, split)
-        produced: Produced = values[slot]
+        produced: Produced = _resolve(values[slot])
         return Values(produced.values, produced.shards)
 
     def artifacts(name: str, read: Input) -> Artifacts:
@@ -73,12 +129,12 @@ def _source(
 
 
 def _execute(
-    key: str, boxed: list[Any], task: Task, slots: Mapping[str, Sequence[int | None]], values: Sequence[Any]
+    key: str, boxed: list[Any], call: Call, slots: Mapping[str, Sequence[int | None]], values: Sequence[Any]
 ) -> Any:
     payload = _payload(key, boxed)
     return runner.execute(
         payload.graph,
-        task,
+        call.task(payload.graph[call.layer].configuration),
         flow=payload.flow,
         execution=payload.execution,
         datastore=payload.datastore,
@@ -86,17 +142,17 @@ def _execute(
     )
 
 
-@ray.remote
-def run_layer(
-    key: str, boxed: list[Any], task: Task, slots: Mapping[str, Sequence[int | None]], *values: Any
+def layer_task(
+    key: str, boxed: list[Any], call: Call, slots: Mapping[str, Sequence[int | None]], *values: Any
 ) -> tuple[SplitMeta, Produced]:
-    outcome: runner.Outcome = _execute(key, boxed, task, slots, values)
+    """A layer run; the executor makes it a remote function once per distinct set of task options."""
+    outcome: runner.Outcome = _execute(key, boxed, call, slots, values)
     return outcome.meta, Produced(outcome.values, outcome.shards)
 
 
 @ray.remote(num_cpus=0)
-def run_hooks(key: str, boxed: list[Any], task: Task, slots: Mapping[str, Sequence[int | None]], *values: Any) -> Any:
-    result = _execute(key, boxed, task, slots, values)
+def run_hooks(key: str, boxed: list[Any], call: Call, slots: Mapping[str, Sequence[int | None]], *values: Any) -> Any:
+    result = _execute(key, boxed, call, slots, values)
     if isinstance(result, LayerConfiguration):
         # Send back only what hooks may change. Layer classes (in ForEach) must never travel back:
         # unpickling a class shipped by value makes cloudpickle overwrite the driver's own class.
