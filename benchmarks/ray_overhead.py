@@ -233,7 +233,9 @@ def measure(body: Callable[[], None]) -> Sample:
     return Sample(time.perf_counter() - started, peak_growth(start_rss), time.process_time() - cpu)
 
 
-def laminar_run(flow: type[Flow], executor: Executor, check: Callable[[Any], None], **parameters: Any) -> Callable[[], None]:
+def laminar_run(
+    flow: type[Flow], executor: Executor, check: Callable[[Any], None], **parameters: Any
+) -> Callable[[], None]:
     def body() -> None:
         with tempfile.TemporaryDirectory(prefix="laminar-bench-") as root:
             execution = flow(datastore=datastores.Local(root), executor=executor)(progress=False, **parameters)
