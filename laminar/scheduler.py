@@ -32,6 +32,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,6 +118,8 @@ class Scheduler:
         self.failures: list[tuple[str, BaseException]] = []
         self._keys = itertools.count()
         self._streaming: dict[str, list[str]] = collections.defaultdict(list)  # upstream -> dependents
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="laminar-records")  # layer records, in order
+        self._records: list[Future[None]] = []
 
     # -- main loop -------------------------------------------------------------------------------
 
@@ -137,6 +140,9 @@ class Scheduler:
                     self._complete(completion)
         finally:
             self.executor.close()
+            self._writer.shutdown(wait=True)
+        for record in self._records:
+            record.result()  # a record that could not be written fails the run
         if self.failures:
             label, error = self.failures[0]
             if hasattr(error, "add_note"):
@@ -373,11 +379,22 @@ class Scheduler:
         if run.stream is not None:
             self._streaming[run.stream].remove(run.node.name)
         names = list(self._meta(run.node.name, 0).names) if run.count else []
-        self.datastore.write_layer_record(
-            self.flow,
-            self.execution,
-            run.node.name,
-            {"state": "finished", "splits": run.splits, "names": names, "started": run.started, "ended": time.time()},
+        # Off the critical path: dependents start without waiting for this record to reach the disk;
+        # ``run`` waits for every record before it returns.
+        self._records.append(
+            self._writer.submit(
+                self.datastore.write_layer_record,
+                self.flow,
+                self.execution,
+                run.node.name,
+                {
+                    "state": "finished",
+                    "splits": run.splits,
+                    "names": names,
+                    "started": run.started,
+                    "ended": time.time(),
+                },
+            )
         )
 
     def _failed_attempt(self, run: LayerRun, task: Task, completion: Completion) -> None:
