@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -230,18 +231,29 @@ def measure(body: Callable[[], None]) -> Sample:
     cpu = time.process_time()
     started = time.perf_counter()
     body()
-    return Sample(time.perf_counter() - started, peak_growth(start_rss), time.process_time() - cpu)
+    sample = Sample(time.perf_counter() - started, peak_growth(start_rss), time.process_time() - cpu)
+    _clean()
+    return sample
 
 
 def laminar_run(
     flow: type[Flow], executor: Executor, check: Callable[[Any], None], **parameters: Any
 ) -> Callable[[], None]:
     def body() -> None:
-        with tempfile.TemporaryDirectory(prefix="laminar-bench-") as root:
-            execution = flow(datastore=datastores.Local(root), executor=executor)(progress=False, **parameters)
-            check(execution)
+        root = tempfile.mkdtemp(prefix="laminar-bench-")
+        _roots.append(root)
+        execution = flow(datastore=datastores.Local(root), executor=executor)(progress=False, **parameters)
+        check(execution)
 
     return body
+
+
+_roots: list[str] = []  # datastores of finished runs, removed after each measurement (not timed)
+
+
+def _clean() -> None:
+    while _roots:
+        shutil.rmtree(_roots.pop(), ignore_errors=True)
 
 
 def median(samples: list[Sample], field: str) -> float:
@@ -256,6 +268,7 @@ def compare(
     if warm:  # functions exported, workers started, caches filled: not measured
         for body in variants.values():
             body()
+            _clean()
     for _ in range(rounds):
         for name, body in variants.items():
             samples[name].append(measure(body))
@@ -376,6 +389,7 @@ def main() -> None:
         executor = Ray()
         raw_fanout(100)  # workers started, functions exported
         laminar_run(FanOut, executor, check_fanout(100), count=100)()
+        _clean()
         print(f"laminar vs raw Ray, {os.cpu_count()} cores, Ray {ray.__version__}; durable Local datastore in /tmp")
         for name, function in [("chain", run_chain), ("fanout", run_fanout), ("big", run_big), ("scale", run_scale)]:
             if name in chosen:

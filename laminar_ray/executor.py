@@ -153,10 +153,10 @@ class Ray:
             self._run_here(task, sent)
             return
         slots, values = self._arguments(sent)
-        call = worker.Call.of(sent, node.configuration)
+        call = worker.Call.of(self._key, self._boxed, sent, node.configuration, slots)
         name = f"{self._run.flow}.{task.label}"
         if task.kind is TaskKind.run:
-            meta, produced = self._remote(task, name).remote(self._key, self._boxed, call, slots, *values)
+            meta, produced = self._remote(task, name).remote(call, *values)
             if self._consumers.get(task.layer):  # a layer nothing reads needs no ref kept
                 self._refs.setdefault(task.layer, {})[task.split] = produced
             self._watch(task, meta)
@@ -167,7 +167,7 @@ class Ray:
                     node.configuration.container.model_copy(update={"image": None}), self.runtime_env, name
                 ),
             )
-            self._watch(task, hooks.remote(self._key, self._boxed, call, slots, *values))
+            self._watch(task, hooks.remote(call, *values))
 
     def _remote(self, task: Task, name: str) -> Any:
         """``worker.layer_task`` with this call's options, checked first.

@@ -49,8 +49,14 @@ class Produced:
 
 @dataclass(frozen=True)
 class Call:
-    """A :class:`Task` as sent to a worker: its configuration is the graph's, with ``changes`` applied."""
+    """A :class:`Task` as sent to a worker, with what it needs to run: one argument, pickled once.
 
+    The configuration is the graph's, with ``changes`` applied. ``slots`` says where each dependency
+    split's artifacts sit among the task's other arguments (None: read it from the datastore).
+    """
+
+    key: str
+    boxed: list[Any]  # the Payload's ref, boxed so that Ray passes it unresolved
     kind: TaskKind
     layer: str
     index: int | None
@@ -59,12 +65,32 @@ class Call:
     inputs: Mapping[str, Input]
     error: BaseException | None
     changes: Changes | None
+    slots: Mapping[str, Sequence[int | None]]
 
     @classmethod
-    def of(cls, task: Task, default: LayerConfiguration) -> Call:
+    def of(
+        cls,
+        key: str,
+        boxed: list[Any],
+        task: Task,
+        default: LayerConfiguration,
+        slots: Mapping[str, Sequence[int | None]],
+    ) -> Call:
         configuration = task.configuration
         changes = None if configuration is default else Changes(configuration.container, configuration.retry)
-        return cls(task.kind, task.layer, task.index, task.splits, task.attempt, task.inputs, task.error, changes)
+        return cls(
+            key,
+            boxed,
+            task.kind,
+            task.layer,
+            task.index,
+            task.splits,
+            task.attempt,
+            task.inputs,
+            task.error,
+            changes,
+            slots,
+        )
 
     def task(self, default: LayerConfiguration) -> Task:
         configuration = default if self.changes is None else self.changes.apply(default)
@@ -128,36 +154,27 @@ def _source(
     return artifacts
 
 
-def _execute(
-    key: str, boxed: list[Any], call: Call, slots: Mapping[str, Sequence[int | None]], values: Sequence[Any]
-) -> Any:
-    payload = _payload(key, boxed)
+def _execute(call: Call, values: Sequence[Any]) -> Any:
+    payload = _payload(call.key, call.boxed)
     return runner.execute(
         payload.graph,
         call.task(payload.graph[call.layer].configuration),
         flow=payload.flow,
         execution=payload.execution,
         datastore=payload.datastore,
-        artifacts=_source(payload, slots, values),
+        artifacts=_source(payload, call.slots, values),
     )
 
 
-def layer_task(
-    key: str, boxed: list[Any], call: Call, slots: Mapping[str, Sequence[int | None]], *values: Any
-) -> tuple[SplitMeta, Produced]:
+def layer_task(call: Call, *values: Any) -> tuple[SplitMeta, Produced]:
     """A layer run; the executor makes it a remote function once per distinct set of task options."""
-    outcome: runner.Outcome = _execute(key, boxed, call, slots, values)
+    outcome: runner.Outcome = _execute(call, values)
     return outcome.meta, Produced(outcome.values, outcome.shards)
 
 
 @ray.remote(num_cpus=0)
-def run_hooks(key: str, boxed: list[Any], call: Call, slots: Mapping[str, Sequence[int | None]], *values: Any) -> Any:
-    result = _execute(key, boxed, call, slots, values)
-    if isinstance(result, LayerConfiguration):
-        # Send back only what hooks may change. Layer classes (in ForEach) must never travel back:
-        # unpickling a class shipped by value makes cloudpickle overwrite the driver's own class.
-        return Changes(container=result.container, retry=result.retry)
-    return result
+def run_hooks(call: Call, *values: Any) -> Any:
+    return _execute(call, values)
 
 
 @dataclass(frozen=True)
