@@ -133,14 +133,15 @@ def _run(
         caught = error
     values = assigned(instance)
     shards = frozenset(instance._laminar.shards)
-    meta = datastore.write_split(flow, execution, name, task.split, values, set(shards))
     container = instance.configuration.container
-    datastore.write_split_record(
+    meta = datastore.write_split(
         flow,
         execution,
         name,
         task.split,
-        {
+        values,
+        set(shards),
+        record=lambda: {
             "state": "finished",
             "attempt": task.attempt,
             "started": started,

@@ -13,6 +13,7 @@ everything they vouch for. Reads verify the digest before deserializing.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -350,9 +351,21 @@ class Datastore:
     # -- splits, layers, executions ----------------------------------------------------------------
 
     def write_split(
-        self, flow: str, execution: str, layer: str, index: int, values: Mapping[str, Any], shards: set[str]
+        self,
+        flow: str,
+        execution: str,
+        layer: str,
+        index: int,
+        values: Mapping[str, Any],
+        shards: set[str],
+        record: Callable[[], Mapping[str, Any]] | None = None,
     ) -> SplitMeta:
-        """Store a split's artifacts, then its archive; return what the scheduler needs."""
+        """Store a split's artifacts, then its archive, then (if given) its record; return what the scheduler needs.
+
+        ``record`` is called once the artifacts are stored. On a local disk the archive and the record
+        are flushed to disk together (one wait instead of two), then renamed into place in that order,
+        so the record still appears last and only after everything it vouches for is on disk.
+        """
         relative = f"{layout.split(flow, execution, layer, index)}/{layout.ARCHIVE}"
         entries: dict[str, Any] = {}
         lengths: dict[str, int] = {}
@@ -369,8 +382,39 @@ class Datastore:
             }
             if name in shards:
                 lengths[name] = len(items)
-        self.write_json(relative, {"artifacts": entries})
+        documents: list[tuple[str, Any]] = [(relative, {"artifacts": entries})]
+        if record is not None:
+            documents.append((f"{layout.split(flow, execution, layer, index)}/{layout.RECORD}", dict(record())))
+        self._write_jsons(documents)
         return SplitMeta(names=tuple(entries), shards=lengths)
+
+    def _write_jsons(self, documents: list[tuple[str, Any]]) -> None:
+        """Write JSON documents so that each appears whole and in order, after all are on disk (local)."""
+        self.fs  # noqa: B018 - decides local or not
+        if len(documents) < 2 or not self._local:
+            for relative, value in documents:
+                self.write_json(relative, value)
+            return
+        staged: list[tuple[str, str]] = []
+        try:
+            with self._guard(f"write {documents[-1][0]}"):
+                for relative, value in documents:
+                    data = json.dumps(value, sort_keys=True, default=str).encode()
+                    temporary = self._path(layout.temporary())
+                    with _in_directory(temporary, functools.partial(_create, temporary)) as file:
+                        staged.append((temporary, self._path(relative)))
+                        file.write(data)
+                # Flushed to disk at once: the waits overlap instead of adding up.
+                others = [_flusher().submit(_fsync_path, temporary) for temporary, _ in staged[1:]]
+                _fsync_path(staged[0][0])
+                for other in others:
+                    other.result()
+                for temporary, path in staged:  # renamed in order: the last document appears last
+                    _in_directory(path, functools.partial(os.replace, temporary, path))
+        finally:
+            for temporary, _ in staged:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temporary)
 
     def _put_values(self, values: list[Any], wheres: list[str]) -> list[tuple[str, str]]:
         """``put_value`` each value, in order. The items of a shard go to a local disk from several
@@ -461,6 +505,29 @@ class Datastore:
         if context.artifacts is None:
             return []
         return sorted(context.artifacts.names())
+
+
+_flush_pool: ThreadPoolExecutor | None = None
+
+
+def _flusher() -> ThreadPoolExecutor:
+    """Threads that flush files to disk while the caller flushes another (their waits overlap)."""
+    global _flush_pool
+    if _flush_pool is None:
+        _flush_pool = ThreadPoolExecutor(4, thread_name_prefix="laminar-fsync")
+    return _flush_pool
+
+
+def _create(path: str) -> IO[bytes]:
+    return open(path, "xb")
+
+
+def _fsync_path(path: str) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _in_directory(path: str, action: Callable[[], T]) -> T:
