@@ -18,7 +18,7 @@ allows; otherwise the flow is failing: nothing new starts, in-flight work
 settles, and the first failure is raised.
 
 Loop. ``_advance`` (decide layers, start queued units, fire due timers) then
-block in ``executor.wait`` for completions, until nothing is in flight,
+block in the executor session's ``wait`` for completions, until nothing is in flight,
 queued or timed.
 """
 
@@ -127,7 +127,7 @@ class Scheduler:
         """Run to the end; ``start`` runs once the executor accepted the run, before any task."""
         if self.resume:
             self._load_finished_layers()
-        self.executor.open(Run(self.flow, self.execution, self.graph, self.datastore))
+        self.session = self.executor.open(Run(self.flow, self.execution, self.graph, self.datastore))
         try:
             if start is not None:
                 start()
@@ -136,10 +136,10 @@ class Scheduler:
                 if not (self.in_flight or self.timers or ((self.queue or self.ready) and not self.failures)):
                     break
                 timeout = max(0.0, self.timers[0][0] - time.monotonic()) if self.timers else None
-                for completion in self.executor.wait(timeout):
+                for completion in self.session.wait(timeout):
                     self._complete(completion)
         finally:
-            self.executor.close()
+            self.session.close()
             self._writer.shutdown(wait=True)
         for record in self._records:
             record.result()  # a record that could not be written fails the run
@@ -162,7 +162,7 @@ class Scheduler:
                         self._decide(run)
                         progressed = True
             self._fire_timers()
-            capacity = self.executor.capacity()
+            capacity = self.session.capacity()
             while len(self.in_flight) < capacity:
                 if self.ready:
                     self._dispatch(self.ready.popleft())
@@ -318,7 +318,7 @@ class Scheduler:
     def _dispatch(self, task: Task) -> None:
         self.in_flight[task.key] = task
         try:
-            self.executor.submit(task)
+            self.session.submit(task)
         except LaminarError as error:  # e.g. a request no node can satisfy, rejected up front
             self._complete(Completion(task, error=error))
 

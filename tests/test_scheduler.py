@@ -39,7 +39,8 @@ Pick = Callable[[Sequence[Task]], Task]
 
 @dataclass
 class Fake:
-    """An Executor that records every submission and completes tasks only when the scheduler waits."""
+    """An Executor (and its own Session) that records every submission and completes tasks only when the
+    scheduler waits."""
 
     clock: Clock
     limit: int = 100
@@ -53,8 +54,9 @@ class Fake:
     most_in_flight: int = 0
     run: Run | None = None
 
-    def open(self, run: Run) -> None:
+    def open(self, run: Run) -> Fake:
         self.run = run
+        return self
 
     def capacity(self) -> int:
         return self.limit

@@ -1,14 +1,15 @@
 """The small interface between the scheduler and the backends that place work.
 
-The scheduler decides *what* runs next and hands the executor :class:`Task`
-objects; an executor decides *where* each runs and reports :class:`Completion`
-objects back. ``Thread`` runs tasks on local threads; ``laminar_ray.Ray`` runs
+The scheduler decides *what* runs next and hands the :class:`Session` an
+executor opened for its run :class:`Task` objects; the session decides *where*
+each runs and reports :class:`Completion` objects back. ``Thread`` runs tasks on local threads; ``laminar_ray.Ray`` runs
 each as a Ray task.
 """
 
 from __future__ import annotations
 
 import enum
+import queue
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -84,11 +85,8 @@ class Run:
     datastore: Datastore
 
 
-class Executor(Protocol):
-    """Places tasks and reports their completions; owns no scheduling decisions."""
-
-    def open(self, run: Run) -> None:
-        """Prepare to run tasks of ``run`` (start pools, connect to a cluster)."""
+class Session(Protocol):
+    """One execution's connection to an executor: places its tasks, reports their completions."""
 
     def capacity(self) -> int:
         """How many tasks the scheduler may keep in flight at once."""
@@ -100,4 +98,34 @@ class Executor(Protocol):
         """Block until at least one completion (or ``timeout``); return all that are ready."""
 
     def close(self) -> None:
-        """Release what ``open`` took; tasks still running are abandoned."""
+        """Release what the session took; tasks still running are abandoned."""
+
+
+class Executor(Protocol):
+    """Where tasks run. Holds configuration only: every execution gets its own ``Session``, so one
+    executor serves any number of flows at once (``executor = Ray()`` shared by several flows)."""
+
+    def open(self, run: Run) -> Session:
+        """Start serving ``run`` (start pools, connect to a cluster); owns no scheduling decisions."""
+
+
+class Completions:
+    """A thread-safe inbox of completions: callbacks ``put``, the scheduler's thread ``drain``s."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Completion] = queue.SimpleQueue()
+
+    def put(self, completion: Completion) -> None:
+        self._queue.put(completion)
+
+    def drain(self, timeout: float | None) -> list[Completion]:
+        """Block until one completion arrives (or ``timeout``), then take every one that is ready."""
+        try:
+            completions = [self._queue.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                completions.append(self._queue.get_nowait())
+            except queue.Empty:
+                return completions

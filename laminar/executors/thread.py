@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-import queue
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from laminar import runner
 from laminar.artifacts import Artifacts
-from laminar.executors.base import Completion, Input, Run, Task
+from laminar.executors.base import Completion, Completions, Input, Run, Task
 
 
 class Thread:
-    """Run layers in the calling process, up to ``workers`` at once.
+    """Run layers in the calling process, up to ``workers`` at once per execution.
 
     ``Container`` resources and ``env`` are not enforced here (one process);
     artifacts still round-trip through the datastore, as on any executor.
@@ -20,22 +19,27 @@ class Thread:
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or min(32, (os.cpu_count() or 1) + 4)
-        self._pool: ThreadPoolExecutor | None = None
-        self._done: queue.SimpleQueue[Completion] = queue.SimpleQueue()
-        self._run: Run | None = None
 
     def __repr__(self) -> str:
         return f"Thread(workers={self.workers})"
 
-    def open(self, run: Run) -> None:
+    def open(self, run: Run) -> ThreadSession:
+        return ThreadSession(run, self.workers)
+
+
+class ThreadSession:
+    """One execution's thread pool and completion inbox."""
+
+    def __init__(self, run: Run, workers: int) -> None:
         self._run = run
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"laminar-{run.flow}")
+        self._workers = workers
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix=f"laminar-{run.flow}")
+        self._done = Completions()
 
     def capacity(self) -> int:
-        return self.workers * 2
+        return self._workers * 2
 
     def submit(self, task: Task) -> None:
-        assert self._pool is not None, "Thread.submit before open"
         future = self._pool.submit(self._execute, task)
         future.add_done_callback(lambda done: self._done.put(self._completion(task, done)))
 
@@ -46,7 +50,6 @@ class Thread:
 
     def _execute(self, task: Task) -> object:
         run = self._run
-        assert run is not None
         return runner.execute(
             run.graph,
             task,
@@ -58,23 +61,12 @@ class Thread:
 
     def _artifacts(self, name: str, read: Input) -> Artifacts:
         run = self._run
-        assert run is not None
         if read.split is None:
             return run.datastore.layer(run.flow, run.execution, name, read.splits)
         return run.datastore.split(run.flow, run.execution, name, read.split)
 
     def wait(self, timeout: float | None) -> list[Completion]:
-        try:
-            completions = [self._done.get(timeout=timeout)]
-        except queue.Empty:
-            return []
-        while True:
-            try:
-                completions.append(self._done.get_nowait())
-            except queue.Empty:
-                return completions
+        return self._done.drain(timeout)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -105,13 +105,17 @@ class FailingFlow(Flow): ...
 
 @FailingFlow.register
 class Slow(Layer):
-    """Independent of Fails; in flight when Fails fails, and must settle (finish) before the raise."""
+    """Independent of Fails; in flight when Fails fails, and must settle (finish) before the raise.
+
+    It finishes only once the scheduler itself knows of the failure (the test's observer marks it),
+    so AfterSlow can never be started legitimately before the flow is failing.
+    """
 
     def __call__(self, p: Parameters) -> None:
         import time
 
         deadline = time.monotonic() + 60
-        while not (Path(p.directory) / "failed").exists() and time.monotonic() < deadline:
+        while not (Path(p.directory) / "driver-saw-failure").exists() and time.monotonic() < deadline:
             time.sleep(0.005)
         record(p.directory, "Slow")
         self.value = "kept"
@@ -120,7 +124,6 @@ class Slow(Layer):
 @FailingFlow.register
 class Fails(Layer):
     def __call__(self, p: Parameters) -> None:
-        (Path(p.directory) / "failed").touch()
         raise Boom("the layer's own message")
 
 
@@ -132,8 +135,12 @@ class AfterSlow(Layer):
 
 def test_failing_layer_raises_its_own_exception_after_in_flight_work_settles(backend, tmp_path):
     flow = backend.flow(FailingFlow)
+    def observe(scheduler):
+        if scheduler.failures:
+            (tmp_path / "driver-saw-failure").touch()
+
     with pytest.raises(Boom, match="the layer's own message") as raised:
-        flow(directory=str(tmp_path), execution="failing")
+        flow(directory=str(tmp_path), execution="failing", observer=observe)
     assert type(raised.value) is Boom
     execution = flow.execution("failing")
     assert execution.layer(Fails).state.failed

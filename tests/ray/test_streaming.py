@@ -11,7 +11,7 @@ import pytest
 from laminar import Flow, Layer, Parameters
 from laminar.configurations import datastores
 from laminar.configurations.layers import Container, ForEach, Parameter
-from laminar.executors import Completion, Task
+from laminar.executors import Completion, Run, Task
 from laminar.scheduler import Scheduler
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
@@ -83,24 +83,33 @@ class Sum(Layer):
 
 def _counting_ray(max_in_flight: int) -> Any:
     from laminar_ray import Ray
+    from laminar_ray.session import Session
 
     class Counting(Ray):
-        """Counts tasks submitted to Ray and not yet reported back."""
+        """Counts tasks submitted to Ray and not yet reported back, over its sessions."""
 
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self.pending = 0
             self.most = 0
 
-        def submit(self, task: Task) -> None:
-            self.pending += 1
-            self.most = max(self.most, self.pending)
-            super().submit(task)
+        def open(self, run: Run) -> Session:
+            session = super().open(run)
+            submit, wait = session.submit, session.wait
 
-        def wait(self, timeout: float | None) -> list[Completion]:
-            completions = super().wait(timeout)
-            self.pending -= len(completions)
-            return completions
+            def counted_submit(task: Task) -> None:
+                self.pending += 1
+                self.most = max(self.most, self.pending)
+                submit(task)
+
+            def counted_wait(timeout: float | None) -> list[Completion]:
+                completions = wait(timeout)
+                self.pending -= len(completions)
+                return completions
+
+            session.submit = counted_submit  # type: ignore[method-assign]
+            session.wait = counted_wait  # type: ignore[method-assign]
+            return session
 
     return Counting(max_in_flight=max_in_flight)
 

@@ -1,0 +1,245 @@
+"""One execution on Ray: its tasks, the ObjectRefs between them, and its completions.
+
+``Ray.open`` makes one per execution, so one ``Ray`` executor serves several
+flows at once. A session keeps refs, never values: a downstream task receives
+its upstream artifacts from Ray's object store, worker to worker.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import uuid
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+import ray
+import ray.exceptions
+
+from laminar import runner
+from laminar.errors import LayerError, ResourceError
+from laminar.executors.base import Completion, Completions, Run, Task, TaskKind
+from laminar.graph import Graph
+from laminar.hooks import Kind
+from laminar_ray import options, worker
+
+if TYPE_CHECKING:  # annotation only: executor imports this module
+    from laminar_ray.executor import Ray
+
+_HOOK_KIND = {TaskKind.entry: Kind.entry, TaskKind.submission: Kind.submission, TaskKind.retry: Kind.retry}
+
+
+class Session:
+    """Places one execution's tasks on Ray and reports their completions."""
+
+    def __init__(self, executor: Ray, run: Run) -> None:
+        self.executor = executor
+        self._done = Completions()
+        self._run = run
+        self._key = uuid.uuid4().hex
+        payload = worker.Payload(self._key, run.flow, run.execution, run.graph, run.datastore)
+        self._boxed = [ray.put(payload)]
+        self._refs: dict[str, dict[int, Any]] = {}  # layer -> split -> ObjectRef of its artifacts
+        self._graph: Graph = run.graph
+        self._options: dict[str, Any] = {}  # layer -> its remote function, while hooks change nothing
+        # Dependents of each layer that have not finished yet; once none is left, its refs are dropped.
+        self._consumers: dict[str, set[str]] = {name: set() for name in run.graph.nodes}
+        for name, node in run.graph.nodes.items():
+            for dependency in node.dependencies:
+                self._consumers.setdefault(dependency, set()).add(name)
+        self._finished: dict[str, int] = {}
+        self._completed = self._trimmed = 0
+
+    def capacity(self) -> int:
+        return self.executor.max_in_flight
+
+    def close(self) -> None:
+        self._refs = {}
+        self._boxed = []
+        self._options = {}
+
+    # -- submission ------------------------------------------------------------------------------
+
+    def submit(self, task: Task) -> None:
+        node = self._graph[task.layer]
+        if task.kind is TaskKind.run:
+            needed = set(node.call.values()) | {d for b in node.hooks_of(Kind.execution) for d in b.parameters.values()}
+        else:
+            needed = {d for b in node.hooks_of(_HOOK_KIND[task.kind]) for d in b.parameters.values()}
+        # The task sent carries only the inputs it reads; completions report the scheduler's own task.
+        sent = dataclasses.replace(
+            task,
+            inputs={k: v for k, v in task.inputs.items() if k in needed},
+            error=task.error if task.kind is TaskKind.retry else None,
+        )
+        if task.kind is not TaskKind.run and not needed:
+            self._run_here(task, sent)
+            return
+        slots, values = self._arguments(sent)
+        call = worker.Call.of(self._key, self._boxed, sent, node.configuration, slots)
+        name = f"{self._run.flow}.{task.label}"
+        if task.kind is TaskKind.run:
+            meta, produced = self._remote(task, name).remote(call, *values)
+            if self._consumers.get(task.layer):  # a layer nothing reads needs no ref kept
+                self._refs.setdefault(task.layer, {})[task.split] = produced
+            self._watch(task, meta)
+        else:
+            hooks = worker.run_hooks.options(
+                name=f"{name}:{task.kind.value}",
+                runtime_env=options.runtime_env(
+                    node.configuration.container.model_copy(update={"image": None}), self.executor.runtime_env, name
+                ),
+            )
+            self._watch(task, hooks.remote(call, *values))
+
+    def _remote(self, task: Task, name: str) -> Any:
+        """``worker.layer_task`` with this call's options, checked first.
+
+        Validating a runtime_env costs more than a whole task's submission, so a remote function is
+        made once per distinct set of options (most layers of a flow share one); only the task name is
+        set per call. A container changed by hooks is checked and looked up again.
+        """
+        configuration = task.configuration
+        unchanged = configuration is self._graph[task.layer].configuration
+        found = self._options.get(task.layer) if unchanged else None
+        if found is None:
+            container = configuration.container
+            if self.executor.check_feasibility:
+                self.executor.refresh_nodes()
+                options.check_feasible(options.request(container), self.executor.nodes, name)
+            settings = options.task_options(container, name=name, base_env=self.executor.runtime_env)
+            del settings["name"]
+            key = repr(sorted(settings.items()))
+            found = self.executor.functions.get(key)
+            if found is None:
+                found = self.executor.functions[key] = ray.remote(num_returns=2, **settings)(worker.layer_task)
+            if unchanged:
+                self._options[task.layer] = found
+        return found.options(name=name)
+
+    def _arguments(self, task: Task) -> tuple[dict[str, list[int | None]], list[Any]]:
+        """ObjectRef arguments for a task's inputs, and where each dependency split sits among them.
+
+        A plain layer read by a split of a foreach layer is read by every split: it goes boxed, so each
+        worker resolves (deserializes) it once instead of once per split.
+        """
+        slots: dict[str, list[int | None]] = {}
+        values: list[Any] = []
+        for name, read in task.inputs.items():
+            if read.state != "finished":
+                continue
+            splits = range(read.splits or 0) if read.split is None else [read.split]
+            shared = task.index is not None and name in self._graph.nodes and not self._graph[name].foreach
+            refs = self._refs.get(name, {})
+            positions: list[int | None] = []
+            for split in splits:
+                ref = refs.get(split)
+                if ref is None:
+                    positions.append(None)  # finished in an earlier run (or released): read the datastore
+                else:
+                    positions.append(len(values))
+                    values.append(worker.Shared([ref]) if shared else ref)
+            slots[name] = positions
+        return slots, values
+
+    def _run_here(self, task: Task, sent: Task) -> None:
+        run = self._run
+        try:
+            value = runner.execute(
+                run.graph,
+                sent,
+                flow=run.flow,
+                execution=run.execution,
+                datastore=run.datastore,
+                artifacts=lambda name, read: run.datastore.split(run.flow, run.execution, name, read.split or 0),
+            )
+        except Exception as error:
+            self._done.put(Completion(task, error=error))
+        else:
+            self._done.put(Completion(task, value=value))
+
+    def _watch(self, task: Task, ref: Any) -> None:
+        ref.future().add_done_callback(lambda future: self._done.put(self._completion(task, future)))
+
+    def _completion(self, task: Task, future: Future[Any]) -> Completion:
+        label = f"{self._run.flow}.{task.label}"
+        try:
+            value = future.result()
+        except ray.exceptions.OutOfMemoryError as error:
+            return Completion(
+                task,
+                error=MemoryError(f"{label} was killed by Ray's memory monitor: {error}"),
+                worker_lost=True,
+                out_of_memory=True,
+            )
+        except (
+            ray.exceptions.WorkerCrashedError,
+            ray.exceptions.NodeDiedError,
+            ray.exceptions.LocalRayletDiedError,
+        ) as error:
+            return Completion(
+                task,
+                error=LayerError(
+                    self._run.flow, task.label, f"its worker process died ({type(error).__name__}): {error}"
+                ),
+                worker_lost=True,
+            )
+        except ray.exceptions.TaskUnschedulableError as error:
+            return Completion(task, error=ResourceError(f"{label} cannot be scheduled by Ray: {error}"))
+        except ray.exceptions.RuntimeEnvSetupError as error:
+            image = task.configuration.container.image
+            return Completion(
+                task,
+                error=LayerError(
+                    self._run.flow, task.label, f"its runtime_env (image={image!r}) could not be set up: {error}"
+                ),
+            )
+        except ray.exceptions.RayTaskError as error:
+            cause = error.cause if isinstance(error.cause, BaseException) else error
+            return Completion(task, error=cause)
+        except Exception as error:
+            return Completion(task, error=error)
+        if isinstance(value, worker.Changes):
+            value = value.apply(task.configuration)
+        return Completion(task, value=value)
+
+    def wait(self, timeout: float | None) -> list[Completion]:
+        completions = self._done.drain(timeout)
+        for completion in completions:
+            task = completion.task
+            if task.kind is TaskKind.run and completion.error is None:
+                self._finished_split(task)
+        self._completed += len(completions)
+        if self._completed >= self._trimmed + _TRIM_EVERY:
+            self._trimmed = self._completed
+            _trim()
+        return completions
+
+    def _finished_split(self, task: Task) -> None:
+        """Count a finished split; when its layer finished, drop the refs no dependent can still read.
+
+        A dependent that starts later anyway (a retry, a layer whose refs were dropped) reads the
+        datastore, where every finished split's artifacts already are.
+        """
+        done = self._finished[task.layer] = self._finished.get(task.layer, 0) + 1
+        if done < (task.splits if task.splits is not None else 1):
+            return
+        for dependency in self._graph[task.layer].dependencies:
+            consumers = self._consumers.get(dependency)
+            if consumers is not None:
+                consumers.discard(task.layer)
+                if not consumers:
+                    self._refs.pop(dependency, None)
+
+
+# Ray's completion threads allocate and free in a pattern that leaves glibc's heap holding freed memory
+# (measured: ~10 KiB per task, never returned): a 100,000-split run would keep well over 1 GiB resident.
+_TRIM_EVERY = 2000
+
+
+def _trim() -> None:
+    """Give freed heap memory back to the OS (glibc only; elsewhere nothing)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
