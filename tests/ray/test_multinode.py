@@ -27,3 +27,20 @@ def test_splits_run_on_the_node_that_has_the_resource_they_request(tmp_path: Pat
         assert assigned["CPU"] == 0.5
     # A Local datastore on a multi-node cluster is called out at start.
     assert any("local disk" in w and "nodes" in w for w in facts["warnings"])
+
+
+@pytest.mark.slow
+def test_a_node_removed_mid_layer_is_a_failed_attempt_retried_on_another_node(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    marker.mkdir()
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT.parent / "nodeloss.py"), str(tmp_path / "store"), str(marker)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    facts = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "error" not in facts, facts
+    assert facts["attempt"] == 2
+    assert facts["node"] != facts["removed"]
