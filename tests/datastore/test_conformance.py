@@ -128,8 +128,10 @@ def test_a_damaged_archive_is_an_error_not_an_empty_split(subject: Subject) -> N
     subject.write("flows/F/e/L/0/archive.json", b'{"artifacts": {"x": {"dig')
     with pytest.raises(ArtifactError, match="not valid JSON"):
         subject.make().split("F", "e", "L", 0)
-    subject.write("flows/F/e/L/0/archive.json", b'{"artifacts": {"x": {"digests": ["../../etc/passwd"], '
-                  b'"protocols": ["cloudpickle"], "sharded": false}}}')
+    subject.write(
+        "flows/F/e/L/0/archive.json",
+        b'{"artifacts": {"x": {"digests": ["../../etc/passwd"], "protocols": ["cloudpickle"], "sharded": false}}}',
+    )
     with pytest.raises(ArtifactError, match="not a SHA-256 digest"):
         subject.make().split("F", "e", "L", 0).get("x")
 

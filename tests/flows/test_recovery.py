@@ -135,6 +135,7 @@ class AfterSlow(Layer):
 
 def test_failing_layer_raises_its_own_exception_after_in_flight_work_settles(backend, tmp_path):
     flow = backend.flow(FailingFlow)
+
     def observe(scheduler):
         if scheduler.failures:
             (tmp_path / "driver-saw-failure").touch()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from subprocesses import run_json
 
 SCRIPT = Path(__file__).parent / "scripts" / "multinode.py"
 
@@ -15,11 +13,7 @@ SCRIPT = Path(__file__).parent / "scripts" / "multinode.py"
 @pytest.mark.slow
 def test_splits_run_on_the_node_that_has_the_resource_they_request(tmp_path: Path) -> None:
     # Its own process: the test session already holds a single-node Ray.
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), str(tmp_path / "store")], capture_output=True, text=True, timeout=240
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    facts = json.loads(result.stdout.strip().splitlines()[-1])
+    facts, _ = run_json(SCRIPT, str(tmp_path / "store"))
     assert facts["zones"] == ["zone_a", "zone_b", "zone_a", "zone_b"]
     for zone, node, assigned in zip(facts["zones"], facts["ran_on"], facts["assigned"], strict=True):
         assert node == facts["zone_nodes"][zone]
@@ -33,14 +27,7 @@ def test_splits_run_on_the_node_that_has_the_resource_they_request(tmp_path: Pat
 def test_a_node_removed_mid_layer_is_a_failed_attempt_retried_on_another_node(tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     marker.mkdir()
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT.parent / "nodeloss.py"), str(tmp_path / "store"), str(marker)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    facts = json.loads(result.stdout.strip().splitlines()[-1])
+    facts, _ = run_json(SCRIPT.parent / "nodeloss.py", str(tmp_path / "store"), str(marker), timeout=300)
     assert "error" not in facts, facts
     assert facts["attempt"] == 2
     assert facts["node"] != facts["removed"]
