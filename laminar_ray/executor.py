@@ -36,8 +36,14 @@ from laminar_ray.session import Session
 log = logging.getLogger("laminar.ray")
 
 
-# Set before a local Ray starts, so a request no node can satisfy fails in seconds instead of hanging.
-_FAST_INFEASIBLE = {"RAY_enable_autoscaler_v2": "1", "RAY_enable_infeasible_task_early_exit": "true"}
+# Set before a local Ray starts: a request no node can satisfy fails in seconds instead of hanging, and an
+# out-of-memory kill reaches laminar at once (Ray's own OOM retries would repeat the same request, while
+# laminar's Retry runs retry hooks that can raise it).
+_LOCAL_RAY_ENV = {
+    "RAY_enable_autoscaler_v2": "1",
+    "RAY_enable_infeasible_task_early_exit": "true",
+    "RAY_task_oom_retries": "0",
+}
 
 
 class Ray:
@@ -82,7 +88,7 @@ class Ray:
         if self.address is not None or os.environ.get("RAY_ADDRESS"):
             ray.init(address=self.address, **self.init)
             return
-        for name, value in _FAST_INFEASIBLE.items():
+        for name, value in _LOCAL_RAY_ENV.items():
             os.environ.setdefault(name, value)  # read by the raylet and GCS processes ray.init starts
         settings: dict[str, Any] = {"include_dashboard": False, "_node_ip_address": "127.0.0.1"}
         ray.init(address="local", **{**settings, **self.init})

@@ -199,8 +199,6 @@ class Session:
             return Completion(task, error=cause)
         except Exception as error:
             return Completion(task, error=error)
-        if isinstance(value, worker.Changes):
-            value = value.apply(task.configuration)
         return Completion(task, value=value)
 
     def wait(self, timeout: float | None) -> list[Completion]:
