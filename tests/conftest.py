@@ -25,6 +25,8 @@ os.environ.setdefault("RAY_enable_autoscaler_v2", "1")
 os.environ.setdefault("RAY_enable_infeasible_task_early_exit", "true")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
+from backends import Backend
+
 from laminar import Flow
 from laminar.configurations import datastores, executors
 from laminar.datastore import Datastore
@@ -115,18 +117,6 @@ def s3_server() -> Iterator[S3Server]:
         yield S3Server(endpoint, created["AccessKeyId"], created["SecretAccessKey"])
     finally:
         server.stop()
-
-
-@dataclass
-class Backend:
-    """An executor and a datastore to run flows on."""
-
-    name: str
-    datastore: Datastore
-    executor: Executor
-
-    def flow(self, cls: type[F]) -> F:
-        return cls(datastore=self.datastore, executor=self.executor)
 
 
 def _thread(_: pytest.FixtureRequest) -> Executor:

@@ -16,25 +16,22 @@ import contextlib
 import functools
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
 from laminar.artifacts import Artifacts, Joined
 from laminar.datastore import layout, transfer
-from laminar.datastore.secrets import Redactor, strip_url
+from laminar.datastore.files import S3_SCHEMES, Files, Unserializable, in_directory
 from laminar.datastore.views import LazySplits, StoredSplit
-from laminar.errors import ArtifactError, ConfigurationError, DatastoreError
+from laminar.errors import ArtifactError, ConfigurationError
 from laminar.serde import Protocol, Serde
 
 P = TypeVar("P", bound=type[Protocol])
 T = TypeVar("T")
 
 _WRITERS = 16  # threads writing the items of one shard to a local disk
-
-# s3fs caches listings; other processes write here, so its caches would go stale.
-_S3_SCHEMES = ("s3", "s3a")
 
 
 @dataclass(frozen=True)
@@ -45,17 +42,10 @@ class SplitMeta:
     shards: Mapping[str, int]
 
 
-class _Unserializable(Exception):
-    """A protocol's ``dump`` raised (as opposed to the datastore failing)."""
-
-    def __init__(self, error: Exception) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-class Datastore:
+class Datastore(Files):
     """Artifacts and records under ``root``, any fsspec URL, with ``storage_options``.
 
+    >>> from laminar.datastore import Memory
     >>> store = Memory()
     >>> protocol, digest = store.put_value([1, 2, 3])
     >>> store.get_value(protocol, digest)
@@ -68,23 +58,8 @@ class Datastore:
     shared: bool = True
 
     def __init__(self, root: str, *, allow_pickle: bool = True, **storage_options: Any) -> None:
-        if not isinstance(root, str) or not root.strip():
-            raise ConfigurationError(f"a datastore root must be a non-empty path or URL, got {root!r}")
-        self.root = root.rstrip("/") or root
+        super().__init__(root, **storage_options)
         self.serde = Serde(allow_pickle=allow_pickle)
-        self._options = dict(storage_options)
-        self._redact = Redactor(self.root, self._options)
-        self._fs: Any = None
-        self._base = ""
-        self._local = False
-        self._container_ok = False
-
-    # -- plumbing -----------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """The root URL with any credentials removed; safe to print."""
-        return self._redact(strip_url(self.root))
 
     @property
     def allow_pickle(self) -> bool:
@@ -94,132 +69,12 @@ class Datastore:
         pickle = "" if self.allow_pickle else ", allow_pickle=False"
         return f"{type(self).__name__}(root={self.url!r}{pickle})"
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_fs"] = None  # file system clients are rebuilt in each process
-        return state
-
-    @property
-    def fs(self) -> Any:
-        """The fsspec file system (created on first use)."""
-        if self._fs is None:
-            import fsspec
-
-            options = dict(self._options)
-            if self.root.partition("://")[0] in _S3_SCHEMES:
-                options.setdefault("use_listings_cache", False)
-            with self._guard("connect"):
-                fs, path = fsspec.core.url_to_fs(self.root, **options)
-            protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-            self._local = "file" in protocols or "local" in protocols
-            # Roots on local disks and in memory are created on demand; on object stores the
-            # bucket (container) must exist and is checked once, when something is missing.
-            self._container_ok = self._local or "memory" in protocols
-            self._base = path.rstrip("/")
-            self._fs = fs
-        return self._fs
-
-    def _path(self, relative: str) -> str:
-        self.fs  # noqa: B018 - resolves _base
-        return f"{self._base}/{relative}"
-
-    def _error(self, action: str, error: BaseException) -> DatastoreError:
-        message = self._redact(f"{type(error).__name__}: {error}")
-        if isinstance(error, PermissionError):
-            message += "; check the credentials (storage options) and their permissions on this bucket"
-        return DatastoreError(f"datastore {self.url}: cannot {action}: {message}")
-
-    @contextlib.contextmanager
-    def _guard(self, action: str, *, missing_ok: bool = False) -> Iterator[None]:
-        """Turn backend errors into DatastoreErrors naming the URL, with credentials masked."""
-        try:
-            yield
-        except (ArtifactError, DatastoreError, _Unserializable):
-            raise
-        except FileNotFoundError as error:
-            self._check_container()
-            if missing_ok:
-                raise
-            raise self._error(action, error) from None
-        except ImportError as error:
-            raise DatastoreError(
-                f"datastore {self.url}: {self._redact(str(error))}; install the fsspec backend for this URL "
-                "(for s3:// run `pip install 'laminar[s3]'`)"
-            ) from None
-        except Exception as error:
-            raise self._error(action, error) from None
-
-    def _check_container(self) -> None:
-        """Raise a DatastoreError when the bucket (or container) under the root does not exist."""
-        if self._container_ok:
-            return
-        container = self._base.split("/", 1)[0]
-        try:
-            found = bool(self.fs.exists(container))
-        except Exception as error:
-            raise self._error(f"check bucket {container!r}", error) from None
-        if not found:
-            raise DatastoreError(
-                f"datastore {self.url}: bucket {container!r} does not exist or these credentials cannot see it; "
-                "create it, or fix the root URL and credentials (storage options)"
-            )
-        self._container_ok = True
-
-    def _put_bytes(self, relative: str, data: bytes) -> None:
-        path = self._path(relative)
-        with self._guard(f"write {relative}"):
-            if self._local:
-                temporary = self._path(layout.temporary())
-                try:
-                    _in_directory(temporary, lambda: transfer.fsync_write(temporary, lambda file: file.write(data)))
-                    _in_directory(path, lambda: os.replace(temporary, path))
-                finally:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(temporary)
-            else:
-                self.fs.pipe_file(path, data)
-
-    def _get_bytes(self, relative: str) -> bytes:
-        """The file's bytes; FileNotFoundError when it does not exist."""
-        with self._guard(f"read {relative}", missing_ok=True):
-            return bytes(self.fs.cat_file(self._path(relative)))
-
-    def _exists(self, relative: str) -> bool:
-        with self._guard(f"check {relative}"):
-            return bool(self.fs.exists(self._path(relative)))
-
-    def _list(self, relative: str) -> list[str]:
-        """Names directly under ``relative``, from one listing call (paginated on object stores)."""
-        path = self._path(relative)
-        try:
-            with self._guard(f"list {relative}", missing_ok=True):
-                entries = self.fs.ls(path, detail=False)
-        except FileNotFoundError:
-            return []
-        return sorted(os.path.basename(str(entry).rstrip("/")) for entry in entries)
-
-    def write_json(self, relative: str, value: Any) -> None:
-        self._put_bytes(relative, json.dumps(value, sort_keys=True, default=str).encode())
-
-    def read_json(self, relative: str) -> Any | None:
-        """The JSON document at ``relative``, or None when there is none."""
-        try:
-            data = self._get_bytes(relative)
-        except FileNotFoundError:
-            return None
-        try:
-            return json.loads(data)
-        except ValueError as error:
-            raise ArtifactError(
-                f"{relative} in {self.url} is not valid JSON ({error}); laminar writes it atomically, so it was "
-                "damaged by something else: delete it to rerun what it records"
-            ) from None
-
     # -- serde ----------------------------------------------------------------------------------
 
     def protocol(self, *types: type) -> Callable[[P], P]:
         """Register a ``serde.Protocol`` subclass for values of exactly these types.
 
+        >>> from laminar.datastore import Memory
         >>> store = Memory()
         >>> from laminar.serde import Json
         >>> @store.protocol(dict)
@@ -240,10 +95,10 @@ class Datastore:
         protocol = self.serde.choose(value, where=where)
         try:
             return protocol.name, self._put_artifact(protocol, value)
-        except _Unserializable as failure:
+        except Unserializable as failure:
             fallback = self.serde.fallback(protocol)
             if fallback is not None:
-                with contextlib.suppress(_Unserializable):
+                with contextlib.suppress(Unserializable):
                     return fallback.name, self._put_artifact(fallback, value)
             error = failure.error
             raise ArtifactError(
@@ -259,7 +114,7 @@ class Datastore:
         except transfer.StorageWriteFailed:
             raise
         except Exception as error:
-            raise _Unserializable(error) from error
+            raise Unserializable(error) from error
 
     def _put_artifact(self, protocol: Protocol, value: Any) -> str:
         self.fs  # noqa: B018 - decides local or not
@@ -281,14 +136,14 @@ class Datastore:
 
     def _upload_options(self) -> dict[str, Any]:
         # s3fs holds max_concurrency (10) parts in memory at once; 50 MB parts would make that 500 MB.
-        return {"chunksize": transfer.UPLOAD_PART} if self.root.partition("://")[0] in _S3_SCHEMES else {}
+        return {"chunksize": transfer.UPLOAD_PART} if self.root.partition("://")[0] in S3_SCHEMES else {}
 
     def _put_local(self, protocol: Protocol, value: Any) -> str:
         # Streamed straight into a temporary file while hashed: no in-memory copy.
         temporary = self._path(layout.temporary())
         try:
             with self._guard("write an artifact"):
-                file = _in_directory(temporary, lambda: open(temporary, "xb"))
+                file = in_directory(temporary, lambda: open(temporary, "xb"))
             with file:
                 hashing = transfer.Hashing(file)
                 try:
@@ -303,7 +158,7 @@ class Datastore:
                     file.flush()
                     os.fsync(file.fileno())
             with self._guard(f"write artifact {digest[:12]}"):
-                _in_directory(target, lambda: os.replace(temporary, target))
+                in_directory(target, lambda: os.replace(temporary, target))
             return digest
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -401,7 +256,7 @@ class Datastore:
                 for relative, value in documents:
                     data = json.dumps(value, sort_keys=True, default=str).encode()
                     temporary = self._path(layout.temporary())
-                    with _in_directory(temporary, functools.partial(_create, temporary)) as file:
+                    with in_directory(temporary, functools.partial(_create, temporary)) as file:
                         staged.append((temporary, self._path(relative)))
                         file.write(data)
                 # Flushed to disk at once: the waits overlap instead of adding up.
@@ -410,7 +265,7 @@ class Datastore:
                 for other in others:
                     other.result()
                 for temporary, path in staged:  # renamed in order: the last document appears last
-                    _in_directory(path, functools.partial(os.replace, temporary, path))
+                    in_directory(path, functools.partial(os.replace, temporary, path))
         finally:
             for temporary, _ in staged:
                 with contextlib.suppress(FileNotFoundError):
@@ -530,19 +385,6 @@ def _fsync_path(path: str) -> None:
         os.close(descriptor)
 
 
-def _in_directory(path: str, action: Callable[[], T]) -> T:
-    """``action()``, creating the directory of ``path`` first only when it is missing.
-
-    Most writes go to directories that exist already: trying first saves a ``mkdir`` per level
-    and file (several per split) and stays correct when a directory is removed meanwhile.
-    """
-    try:
-        return action()
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        return action()
-
-
 def _valid_entry(entry: Any) -> bool:
     return (
         isinstance(entry, dict)
@@ -565,43 +407,3 @@ def _name(flow: Any) -> str:
     if isinstance(flow, str):
         return flow
     return str(flow.name) if hasattr(flow, "name") and isinstance(flow.name, str) else str(flow.__name__)
-
-
-class Local(Datastore):
-    """Artifacts on a local (or network-mounted) disk. The default, under ``./.laminar``."""
-
-    shared = False
-
-    def __init__(self, root: str = ".laminar", *, allow_pickle: bool = True) -> None:
-        super().__init__(os.path.abspath(os.path.expanduser(root)), allow_pickle=allow_pickle)
-
-
-class Memory(Datastore):
-    """Artifacts in this process's memory, still serialized; for tests. Each instance is separate."""
-
-    process_local = True
-    shared = False
-
-    def __init__(self, *, allow_pickle: bool = True) -> None:
-        import uuid
-
-        super().__init__(f"memory://laminar-{uuid.uuid4().hex}", allow_pickle=allow_pickle)
-
-
-class Fsspec(Datastore):
-    """Any fsspec URL (gcs://, abfs://, file://, ...) with its ``storage_options``."""
-
-
-class S3(Datastore):
-    """Amazon S3 or any S3-compatible store through s3fs (``endpoint_url=...``, ``key=...``).
-
-    Transient errors (HTTP 500/502/503/504, throttling, dropped connections) are
-    retried with exponential backoff and jitter by botocore (5 attempts in all;
-    tune with ``config_kwargs={"retries": {"total_max_attempts": n}}``); s3fs
-    adds its own retries for timeouts and "SlowDown". laminar adds none on top.
-    """
-
-    def __init__(self, root: str, *, allow_pickle: bool = True, **storage_options: Any) -> None:
-        if not isinstance(root, str) or not root.startswith(("s3://", "s3a://")):
-            raise ConfigurationError(f"datastores.S3 needs an s3://bucket/prefix root, got {strip_url(str(root))!r}")
-        super().__init__(root, allow_pickle=allow_pickle, **storage_options)

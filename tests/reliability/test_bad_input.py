@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import Backend
+from backends import Backend
 
 from laminar import Flow, Layer, Parameters
 from laminar.configurations import datastores, executors, hooks, layers

@@ -8,8 +8,8 @@ import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from backends import Backend
 from concurrentflows import Left, Right, Scaled, Values
-from conftest import Backend
 
 from laminar import Flow
 from laminar.configurations import datastores, executors

@@ -1,0 +1,188 @@
+"""Files under a datastore's root, over fsspec: paths, atomic writes, reads, listings and errors.
+
+Everything the datastore writes goes through here. On a local disk a file is
+written under ``tmp/``, flushed to disk and renamed into place; on object
+stores (and in memory) a whole object is put at once. Backend errors become
+:class:`~laminar.errors.DatastoreError` naming the URL, with credentials masked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from laminar.datastore import layout, transfer
+from laminar.datastore.secrets import Redactor, strip_url
+from laminar.errors import ArtifactError, ConfigurationError, DatastoreError
+
+T = TypeVar("T")
+
+# s3fs caches listings; other processes write here, so its caches would go stale.
+S3_SCHEMES = ("s3", "s3a")
+
+
+class Unserializable(Exception):
+    """A protocol's ``dump`` raised (as opposed to the datastore failing)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class Files:
+    """Files under ``root``, any fsspec URL, with ``storage_options``."""
+
+    def __init__(self, root: str, **storage_options: Any) -> None:
+        if not isinstance(root, str) or not root.strip():
+            raise ConfigurationError(f"a datastore root must be a non-empty path or URL, got {root!r}")
+        self.root = root.rstrip("/") or root
+        self._options = dict(storage_options)
+        self._redact = Redactor(self.root, self._options)
+        self._fs: Any = None
+        self._base = ""
+        self._local = False
+        self._container_ok = False
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The root URL with any credentials removed; safe to print."""
+        return self._redact(strip_url(self.root))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_fs"] = None  # file system clients are rebuilt in each process
+        return state
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec file system (created on first use)."""
+        if self._fs is None:
+            import fsspec
+
+            options = dict(self._options)
+            if self.root.partition("://")[0] in S3_SCHEMES:
+                options.setdefault("use_listings_cache", False)
+            with self._guard("connect"):
+                fs, path = fsspec.core.url_to_fs(self.root, **options)
+            protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+            self._local = "file" in protocols or "local" in protocols
+            # Roots on local disks and in memory are created on demand; on object stores the
+            # bucket (container) must exist and is checked once, when something is missing.
+            self._container_ok = self._local or "memory" in protocols
+            self._base = path.rstrip("/")
+            self._fs = fs
+        return self._fs
+
+    def _path(self, relative: str) -> str:
+        self.fs  # noqa: B018 - resolves _base
+        return f"{self._base}/{relative}"
+
+    def _error(self, action: str, error: BaseException) -> DatastoreError:
+        message = self._redact(f"{type(error).__name__}: {error}")
+        if isinstance(error, PermissionError):
+            message += "; check the credentials (storage options) and their permissions on this bucket"
+        return DatastoreError(f"datastore {self.url}: cannot {action}: {message}")
+
+    @contextlib.contextmanager
+    def _guard(self, action: str, *, missing_ok: bool = False) -> Iterator[None]:
+        """Turn backend errors into DatastoreErrors naming the URL, with credentials masked."""
+        try:
+            yield
+        except (ArtifactError, DatastoreError, Unserializable):
+            raise
+        except FileNotFoundError as error:
+            self._check_container()
+            if missing_ok:
+                raise
+            raise self._error(action, error) from None
+        except ImportError as error:
+            raise DatastoreError(
+                f"datastore {self.url}: {self._redact(str(error))}; install the fsspec backend for this URL "
+                "(for s3:// run `pip install 'laminar[s3]'`)"
+            ) from None
+        except Exception as error:
+            raise self._error(action, error) from None
+
+    def _check_container(self) -> None:
+        """Raise a DatastoreError when the bucket (or container) under the root does not exist."""
+        if self._container_ok:
+            return
+        container = self._base.split("/", 1)[0]
+        try:
+            found = bool(self.fs.exists(container))
+        except Exception as error:
+            raise self._error(f"check bucket {container!r}", error) from None
+        if not found:
+            raise DatastoreError(
+                f"datastore {self.url}: bucket {container!r} does not exist or these credentials cannot see it; "
+                "create it, or fix the root URL and credentials (storage options)"
+            )
+        self._container_ok = True
+
+    def _put_bytes(self, relative: str, data: bytes) -> None:
+        path = self._path(relative)
+        with self._guard(f"write {relative}"):
+            if self._local:
+                temporary = self._path(layout.temporary())
+                try:
+                    in_directory(temporary, lambda: transfer.fsync_write(temporary, lambda file: file.write(data)))
+                    in_directory(path, lambda: os.replace(temporary, path))
+                finally:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(temporary)
+            else:
+                self.fs.pipe_file(path, data)
+
+    def _get_bytes(self, relative: str) -> bytes:
+        """The file's bytes; FileNotFoundError when it does not exist."""
+        with self._guard(f"read {relative}", missing_ok=True):
+            return bytes(self.fs.cat_file(self._path(relative)))
+
+    def _exists(self, relative: str) -> bool:
+        with self._guard(f"check {relative}"):
+            return bool(self.fs.exists(self._path(relative)))
+
+    def _list(self, relative: str) -> list[str]:
+        """Names directly under ``relative``, from one listing call (paginated on object stores)."""
+        path = self._path(relative)
+        try:
+            with self._guard(f"list {relative}", missing_ok=True):
+                entries = self.fs.ls(path, detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted(os.path.basename(str(entry).rstrip("/")) for entry in entries)
+
+    def write_json(self, relative: str, value: Any) -> None:
+        self._put_bytes(relative, json.dumps(value, sort_keys=True, default=str).encode())
+
+    def read_json(self, relative: str) -> Any | None:
+        """The JSON document at ``relative``, or None when there is none."""
+        try:
+            data = self._get_bytes(relative)
+        except FileNotFoundError:
+            return None
+        try:
+            return json.loads(data)
+        except ValueError as error:
+            raise ArtifactError(
+                f"{relative} in {self.url} is not valid JSON ({error}); laminar writes it atomically, so it was "
+                "damaged by something else: delete it to rerun what it records"
+            ) from None
+
+
+def in_directory(path: str, action: Callable[[], T]) -> T:
+    """``action()``, creating the directory of ``path`` first only when it is missing.
+
+    Most writes go to directories that exist already: trying first saves a ``mkdir`` per level
+    and file (several per split) and stays correct when a directory is removed meanwhile.
+    """
+    try:
+        return action()
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return action()
