@@ -118,6 +118,8 @@ class Datastore(Files):
 
     def _put_artifact(self, protocol: Protocol, value: Any) -> str:
         self.fs  # noqa: B018 - decides local or not
+        if protocol.writes_uris:
+            return self._put_uri(protocol, value)
         if self._local:
             return self._put_local(protocol, value)
         with transfer.Spool() as spool:
@@ -164,6 +166,36 @@ class Datastore(Files):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
 
+    def _url(self, relative: str) -> str:
+        return str(self.fs.unstrip_protocol(self._path(relative)))
+
+    def _put_uri(self, protocol: Protocol, value: Any) -> str:
+        """A protocol that writes URIs itself writes a temporary one; it is hashed, then moved into place."""
+        relative = layout.temporary()
+        temporary = self._path(relative)
+        try:
+            if self._local:
+                os.makedirs(os.path.dirname(temporary), exist_ok=True)
+            try:
+                protocol.write(value, self._url(relative), dict(self._options))
+            except Exception as error:
+                raise Unserializable(error) from error
+            with self._guard("write an artifact"):
+                with self.fs.open(temporary, "rb") as file:
+                    digest = transfer.hash_file(file)
+                target = self._path(layout.artifact(digest))
+                if not self.fs.exists(target):
+                    if self._local:
+                        _fsync_path(temporary)
+                        in_directory(target, lambda: os.replace(temporary, target))
+                    else:  # a server-side copy: the target appears only once complete
+                        self.fs.mv(temporary, target)
+            return digest
+        finally:
+            with contextlib.suppress(Exception):
+                if self.fs.exists(temporary):
+                    self.fs.rm(temporary)
+
     def get_value(self, protocol_name: str, digest: str, *, where: str = "value") -> Any:
         """Load the artifact ``digest`` with its protocol, after checking its bytes hash to ``digest``."""
         protocol = self.serde.get(protocol_name, where=where)
@@ -183,7 +215,7 @@ class Datastore(Files):
         with contextlib.ExitStack() as stack:
             stack.enter_context(source)
             with self._guard(f"read artifact {short}"):
-                if self._local:  # hash in place, then load from the same file (page cache)
+                if self._local or protocol.writes_uris:  # hash in place, then load from the same file
                     actual, file = transfer.hash_file(source), source
                     file.seek(0)
                 else:  # one pass over the network into a spool, hashed on the way
@@ -195,6 +227,8 @@ class Datastore(Files):
                     "delete it and rerun the layer that wrote it"
                 )
             try:
+                if protocol.writes_uris:
+                    return protocol.read(self._url(relative), dict(self._options))
                 return protocol.load(file)
             except Exception as error:
                 raise ArtifactError(

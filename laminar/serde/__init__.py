@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Mapping
 from typing import IO, Any, ClassVar
 
 import cloudpickle
@@ -50,9 +51,14 @@ class Protocol:
         super().__init_subclass__(**kwargs)
         if not cls.__dict__.get("name"):
             cls.name = f"{cls.__module__}.{cls.__qualname__}"
-        for one, other in (("dumps", "dump"), ("loads", "load")):
-            if getattr(cls, one) is getattr(Protocol, one) and getattr(cls, other) is getattr(Protocol, other):
-                raise TypeError(f"serde protocol {cls.__qualname__} must define {one}() or {other}()")
+        for one, other, uri in (("dumps", "dump", "write"), ("loads", "load", "read")):
+            if all(getattr(cls, name) is getattr(Protocol, name) for name in (one, other, uri)):
+                raise TypeError(f"serde protocol {cls.__qualname__} must define {one}(), {other}() or {uri}()")
+
+    @property
+    def writes_uris(self) -> bool:
+        """True when the protocol writes and reads whole URIs itself (``write``/``read``)."""
+        return type(self).write is not Protocol.write and type(self).read is not Protocol.read
 
     def dumps(self, value: Any) -> bytes:
         """The serialized bytes of ``value`` (default: ``dump`` into a buffer)."""
@@ -71,6 +77,18 @@ class Protocol:
     def load(self, file: IO[bytes]) -> Any:
         """Read a value from a binary file (seekable, positioned at 0); override to stream."""
         return self.loads(file.read())
+
+    def write(self, value: Any, uri: str, storage_options: Mapping[str, Any]) -> None:
+        """Write ``value`` to ``uri`` (an fsspec URL) yourself, e.g. with a library's own Parquet writer.
+
+        Define it together with ``read``; the datastore writes to a temporary URI, then hashes what
+        was written and moves it to its content address.
+        """
+        raise NotImplementedError(f"{type(self).__qualname__}.write")
+
+    def read(self, uri: str, storage_options: Mapping[str, Any]) -> Any:
+        """Read the value at ``uri`` (checked against its digest first); pairs with ``write``."""
+        raise NotImplementedError(f"{type(self).__qualname__}.read")
 
 
 class Pickle(Protocol):
