@@ -1,0 +1,40 @@
+"""A layer's Container, after its hooks, becomes exactly these Ray task options."""
+
+from __future__ import annotations
+
+import pytest
+
+from laminar.errors import ConfigurationError, ResourceError
+from laminar.options import Container
+from laminar_ray import options
+
+MB = 1024 * 1024
+
+
+def test_every_container_field_reaches_the_task_options() -> None:
+    container = Container(cpu=0.5, gpu=1.5, memory=300, resources={"accelerator_x": 2}, env={"MODE": "fast"})
+    got = options.task_options(container, name="F.L[3]", base_env={"env_vars": {"BASE": "1"}, "pip": ["six"]})
+    assert got["name"] == "F.L[3]"
+    assert got["num_cpus"] == 0.5 and got["num_gpus"] == 1.5
+    assert got["memory"] == 300 * MB
+    assert got["resources"] == {"accelerator_x": 2}
+    assert got["max_retries"] == 0  # laminar retries, with backoff and retry hooks
+    assert got["runtime_env"]["env_vars"] == {"BASE": "1", "MODE": "fast", "LAMINAR_WORKER": "1"}
+    assert got["runtime_env"]["pip"]["packages"] == ["six"]  # passed through, as Ray normalises it
+
+
+def test_an_image_becomes_image_uri_with_env_vars_only() -> None:
+    env = options.runtime_env(Container(image="python:3.11-slim", env={"A": "b"}), {}, "F.L")
+    assert env["image_uri"] == "python:3.11-slim"
+    assert env["env_vars"]["A"] == "b"
+    with pytest.raises(ConfigurationError, match=r"F\.L: Container\(image='python:3.11-slim'\) cannot be combined"):
+        options.runtime_env(Container(image="python:3.11-slim"), {"working_dir": "."}, "F.L")
+
+
+def test_requests_are_checked_against_every_node() -> None:
+    nodes = [{"CPU": 2, "memory": 4096 * MB}, {"CPU": 8, "GPU": 1, "memory": 8192 * MB}]
+    options.check_feasible(options.request(Container(cpu=4, gpu=1, memory=1000)), nodes, "F.L")
+    with pytest.raises(ResourceError, match=r"F\.L requests CPU=4, GPU=2"):
+        options.check_feasible(options.request(Container(cpu=4, gpu=2)), nodes, "F.L")
+    with pytest.raises(ResourceError, match="accelerator_x=1"):
+        options.check_feasible(options.request(Container(resources={"accelerator_x": 1})), nodes, "F.L")
