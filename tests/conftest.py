@@ -34,6 +34,10 @@ from laminar.executors import Executor
 
 F = TypeVar("F", bound=Flow)
 
+# Scripts that tests run in their own processes (and flow modules they share) are not test modules:
+# never collect them, not even for doctests.
+collect_ignore_glob = ["ray/scripts/*.py", "reliability/*flow*.py", "backends.py", "subprocesses.py"]
+
 
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[Any]:

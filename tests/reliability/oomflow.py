@@ -11,22 +11,11 @@ import os
 import sys
 
 import psutil
+import ray
 
-total = psutil.virtual_memory().total
-used = total - psutil.virtual_memory().available
-os.environ.update(
-    RAY_memory_usage_threshold=f"{min(0.97, (used + 1.5 * 2**30) / total):.4f}",
-    RAY_memory_monitor_refresh_ms="100",
-    RAY_task_oom_retries="0",  # Ray's own OOM retries would repeat the same request
-    RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
-    RAY_USAGE_STATS_ENABLED="0",
-)
-
-import ray  # noqa: E402
-
-from laminar import Flow, Layer  # noqa: E402
-from laminar.configurations import datastores, hooks, layers  # noqa: E402
-from laminar_ray import Ray  # noqa: E402
+from laminar import Flow, Layer
+from laminar.configurations import datastores, hooks, layers
+from laminar_ray import Ray
 
 
 class Hungry(Flow): ...
@@ -49,7 +38,22 @@ class Grow(Layer):
             self.configuration.container.memory *= 2
 
 
+def low_threshold_environment() -> dict[str, str]:
+    """Ray settings for this process only: the memory monitor fires just above today's usage."""
+    total = psutil.virtual_memory().total
+    used = total - psutil.virtual_memory().available
+    return {
+        "RAY_memory_usage_threshold": f"{min(0.97, (used + 1.5 * 2**30) / total):.4f}",
+        "RAY_memory_monitor_refresh_ms": "100",
+        "RAY_task_oom_retries": "0",  # Ray's own OOM retries would repeat the same request
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+
+
 if __name__ == "__main__":
+    # Set only when run as a script, at the edge of the Ray it starts: importing this module changes nothing.
+    os.environ.update(low_threshold_environment())
     ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
     execution = Hungry(datastore=datastores.Local(sys.argv[1]), executor=Ray())()
     grow = execution.layer(Grow)
