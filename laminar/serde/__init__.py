@@ -54,6 +54,8 @@ class Protocol:
         for one, other, uri in (("dumps", "dump", "write"), ("loads", "load", "read")):
             if all(getattr(cls, name) is getattr(Protocol, name) for name in (one, other, uri)):
                 raise TypeError(f"serde protocol {cls.__qualname__} must define {one}(), {other}() or {uri}()")
+        if (cls.write is Protocol.write) != (cls.read is Protocol.read):
+            raise TypeError(f"serde protocol {cls.__qualname__} must define write() and read() together")
 
     @property
     def writes_uris(self) -> bool:

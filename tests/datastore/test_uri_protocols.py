@@ -56,10 +56,3 @@ def test_a_uri_protocol_read_is_verified_against_the_digest(subject: Subject) ->
     with pytest.raises(ArtifactError, match="corrupt"):
         store.get_value(protocol, digest, where="t")
 
-
-def test_a_protocol_must_define_some_way_to_write() -> None:
-    with pytest.raises(TypeError, match=r"must define dumps\(\), dump\(\) or write\(\)"):
-
-        class Nothing(Protocol):
-            def loads(self, data: bytes) -> Any:
-                return data

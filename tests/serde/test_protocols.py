@@ -146,9 +146,24 @@ def test_streaming_protocols_get_bytes_versions_for_free(careful: Datastore) -> 
 
 
 def test_a_protocol_must_define_a_way_to_serialize() -> None:
-    with pytest.raises(TypeError, match="must define dumps\\(\\) or dump\\(\\)"):
+    with pytest.raises(TypeError, match=r"must define dumps\(\), dump\(\) or write\(\)"):
 
         class Nothing(serde.Protocol):
+            def loads(self, data: bytes) -> Any:
+                return data
+
+    with pytest.raises(TypeError, match=r"must define loads\(\), load\(\) or read\(\)"):
+
+        class WriteOnly(serde.Protocol):
+            def dumps(self, value: Any) -> bytes:
+                return b""
+
+    with pytest.raises(TypeError, match=r"must define write\(\) and read\(\) together"):
+
+        class HalfUri(serde.Protocol):
+            def write(self, value: Any, uri: str, storage_options: Any) -> None:
+                pass
+
             def loads(self, data: bytes) -> Any:
                 return data
 
