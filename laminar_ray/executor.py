@@ -73,7 +73,7 @@ class Ray:
         self.init = dict(init or {})
         self.started = False
         self.nodes: list[dict[str, float]] = []
-        self.functions: dict[str, Any] = {}  # options -> remote function; kept across runs
+        self.functions: dict[str, Any] = {}  # container (JSON) -> remote function; kept across runs
         self._nodes_at = 0.0
 
     def __repr__(self) -> str:

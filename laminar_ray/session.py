@@ -17,8 +17,9 @@ import ray
 import ray.exceptions
 
 from laminar import runner
+from laminar.artifacts import Artifacts
 from laminar.errors import LayerError, ResourceError
-from laminar.executors.base import Completion, Completions, Run, Task, TaskKind
+from laminar.executors.base import Completion, Completions, Input, Run, Task, TaskKind
 from laminar.graph import Graph
 from laminar.hooks import Kind
 from laminar_ray import options, worker
@@ -41,7 +42,8 @@ class Session:
         self._boxed = [ray.put(payload)]
         self._refs: dict[str, dict[int, Any]] = {}  # layer -> split -> ObjectRef of its artifacts
         self._graph: Graph = run.graph
-        self._options: dict[str, Any] = {}  # layer -> its remote function, while hooks change nothing
+        self._checked: set[str] = set()  # containers whose request was checked against the nodes
+        self._hook_envs: dict[str, dict[str, Any]] = {}  # layer -> its hook tasks' validated runtime_env
         # Dependents of each layer that have not finished yet; once none is left, its refs are dropped.
         self._consumers: dict[str, set[str]] = {name: set() for name in run.graph.nodes}
         for name, node in run.graph.nodes.items():
@@ -56,7 +58,6 @@ class Session:
     def close(self) -> None:
         self._refs = {}
         self._boxed = []
-        self._options = {}
 
     # -- submission ------------------------------------------------------------------------------
 
@@ -84,37 +85,36 @@ class Session:
                 self._refs.setdefault(task.layer, {})[task.split] = produced
             self._watch(task, meta)
         else:
-            hooks = worker.run_hooks.options(
-                name=f"{name}:{task.kind.value}",
-                runtime_env=options.runtime_env(
-                    node.configuration.container.model_copy(update={"image": None}), self.executor.runtime_env, name
-                ),
-            )
+            hooks = worker.run_hooks.options(name=f"{name}:{task.kind.value}", runtime_env=self._hook_env(task.layer))
             self._watch(task, hooks.remote(call, *values))
+
+    def _hook_env(self, layer: str) -> dict[str, Any]:
+        """The runtime_env of a layer's hook tasks: its registered env, never its image; validated once."""
+        env = self._hook_envs.get(layer)
+        if env is None:
+            container = self._graph[layer].configuration.container.model_copy(update={"image": None})
+            env = self._hook_envs[layer] = options.runtime_env(container, self.executor.runtime_env, layer)
+        return env
 
     def _remote(self, task: Task, name: str) -> Any:
         """``worker.layer_task`` with this call's options, checked first.
 
-        Validating a runtime_env costs more than a whole task's submission, so a remote function is
-        made once per distinct set of options (most layers of a flow share one); only the task name is
-        set per call. A container changed by hooks is checked and looked up again.
+        Checking a request and validating a runtime_env cost more than a whole task's submission, so
+        both happen once per distinct container (most layers of a flow share one, and hooks that size
+        splits repeat a few sizes), and the remote function made then is reused; only the task name is
+        set per call.
         """
-        configuration = task.configuration
-        unchanged = configuration is self._graph[task.layer].configuration
-        found = self._options.get(task.layer) if unchanged else None
+        container = task.configuration.container
+        key = container.model_dump_json()
+        if self.executor.check_feasibility and key not in self._checked:  # once per run: clusters change
+            self.executor.refresh_nodes()
+            options.check_feasible(options.request(container), self.executor.nodes, name)
+            self._checked.add(key)
+        found = self.executor.functions.get(key)
         if found is None:
-            container = configuration.container
-            if self.executor.check_feasibility:
-                self.executor.refresh_nodes()
-                options.check_feasible(options.request(container), self.executor.nodes, name)
             settings = options.task_options(container, name=name, base_env=self.executor.runtime_env)
             del settings["name"]
-            key = repr(sorted(settings.items()))
-            found = self.executor.functions.get(key)
-            if found is None:
-                found = self.executor.functions[key] = ray.remote(num_returns=2, **settings)(worker.layer_task)
-            if unchanged:
-                self._options[task.layer] = found
+            found = self.executor.functions[key] = ray.remote(num_returns=2, **settings)(worker.layer_task)
         return found.options(name=name)
 
     def _arguments(self, task: Task) -> tuple[dict[str, list[int | None]], list[Any]]:
@@ -151,7 +151,7 @@ class Session:
                 flow=run.flow,
                 execution=run.execution,
                 datastore=run.datastore,
-                artifacts=lambda name, read: run.datastore.split(run.flow, run.execution, name, read.split or 0),
+                artifacts=_no_inputs,
             )
         except Exception as error:
             self._done.put(Completion(task, error=error))
@@ -228,6 +228,11 @@ class Session:
                 consumers.discard(task.layer)
                 if not consumers:
                     self._refs.pop(dependency, None)
+
+
+def _no_inputs(name: str, read: Input) -> Artifacts:
+    """Hook tasks run in the driver take no layers, so they never read artifacts."""
+    raise AssertionError(f"a hook task run in the driver read {name!r}, but it takes no layer parameters")
 
 
 # Ray's completion threads allocate and free in a pattern that leaves glibc's heap holding freed memory

@@ -4,7 +4,7 @@ Both receive the run's payload (graph, datastore) by reference and cache it
 per worker process, so a 10,000-split fan-out deserializes the layer classes
 once per worker, not once per task. A task travels as a :class:`Call`: the
 scheduler's task without its configuration (which holds layer classes, that
-cloudpickle would ship by value on every call), plus only what hooks changed.
+cloudpickle would ship by value on every call), plus the container when hooks changed it.
 Upstream artifacts arrive as resolved ObjectRef arguments (``values``), or,
 for a plain layer that every split of a foreach layer reads, as a boxed ref
 resolved once per worker (:func:`_shared`); splits that finished in an earlier
@@ -25,7 +25,7 @@ from laminar.artifacts import Artifacts, Joined, Values
 from laminar.datastore import Datastore, SplitMeta
 from laminar.executors.base import Input, Task, TaskKind
 from laminar.graph import Graph
-from laminar.options import Container, LayerConfiguration, Retry
+from laminar.options import Container, LayerConfiguration
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,9 @@ class Produced:
 class Call:
     """A :class:`Task` as sent to a worker, with what it needs to run: one argument, pickled once.
 
-    The configuration is the graph's, with ``changes`` applied. ``slots`` says where each dependency
-    split's artifacts sit among the task's other arguments (None: read it from the datastore).
+    The configuration is the graph's, with ``container`` in place when hooks changed it. ``slots``
+    says where each dependency split's artifacts sit among the task's other arguments (None: read it
+    from the datastore).
     """
 
     key: str
@@ -64,7 +65,7 @@ class Call:
     attempt: int
     inputs: Mapping[str, Input]
     error: BaseException | None
-    changes: Changes | None
+    container: Container | None  # None: the graph's own
     slots: Mapping[str, Sequence[int | None]]
 
     @classmethod
@@ -77,7 +78,7 @@ class Call:
         slots: Mapping[str, Sequence[int | None]],
     ) -> Call:
         configuration = task.configuration
-        changes = None if configuration is default else Changes(configuration.container, configuration.retry)
+        container = None if configuration is default else configuration.container
         return cls(
             key,
             boxed,
@@ -88,12 +89,12 @@ class Call:
             task.attempt,
             task.inputs,
             task.error,
-            changes,
+            container,
             slots,
         )
 
     def task(self, default: LayerConfiguration) -> Task:
-        configuration = default if self.changes is None else self.changes.apply(default)
+        configuration = default if self.container is None else default.model_copy(update={"container": self.container})
         return Task(
             0, self.kind, self.layer, self.index, self.splits, self.attempt, configuration, self.inputs, self.error
         )
@@ -175,14 +176,3 @@ def layer_task(call: Call, *values: Any) -> tuple[SplitMeta, Produced]:
 @ray.remote(num_cpus=0)
 def run_hooks(call: Call, *values: Any) -> Any:
     return _execute(call, values)
-
-
-@dataclass(frozen=True)
-class Changes:
-    """What submission and retry hooks changed, merged into the driver's configuration."""
-
-    container: Container
-    retry: Retry | None
-
-    def apply(self, configuration: LayerConfiguration) -> LayerConfiguration:
-        return configuration.model_copy(update={"container": self.container, "retry": self.retry})

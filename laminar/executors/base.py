@@ -1,9 +1,10 @@
 """The small interface between the scheduler and the backends that place work.
 
-The scheduler decides *what* runs next and hands the :class:`Session` an
-executor opened for its run :class:`Task` objects; the session decides *where*
-each runs and reports :class:`Completion` objects back. ``Thread`` runs tasks on local threads; ``laminar_ray.Ray`` runs
-each as a Ray task.
+The scheduler decides *what* runs next: it opens a :class:`Session` on the
+executor for its execution and hands it :class:`Task` objects; the session
+decides *where* each runs and reports :class:`Completion` objects back.
+``Thread`` runs tasks on local threads; ``laminar_ray.Ray`` runs each as a Ray
+task.
 """
 
 from __future__ import annotations
