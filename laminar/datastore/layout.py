@@ -11,13 +11,17 @@
     flows/<flow>/<execution>/<layer>/<split>/failure.json the last failure of a split
 
 ``<split>`` is 0 for a layer that is not a foreach layer. Every name that
-becomes a path segment is checked by :func:`segment`.
+becomes a path segment is checked by :func:`segment` (each distinct name once
+per process: the checks are pure).
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
+import os
+import secrets
 import string
-import uuid
 
 from laminar.errors import ArtifactError, ConfigurationError
 
@@ -41,18 +45,24 @@ def segment(kind: str, value: str) -> str:
     ...
     laminar.errors.ConfigurationError: execution id '../etc' cannot be used as a datastore path: ...
     """
-    ok = (
-        isinstance(value, str)
-        and 0 < len(value) <= 200
-        and not value.startswith(".")
-        and all(c.isascii() and (c.isalnum() or c in "._-") for c in value)
-    )
-    if not ok:
+    if not (isinstance(value, str) and _safe(value)):
         raise ConfigurationError(
             f"{kind} {value!r} cannot be used as a datastore path: use letters, digits, '.', '_' "
             "and '-' (at most 200), not starting with '.'"
         )
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _safe(value: str) -> bool:
+    return (
+        0 < len(value) <= 200
+        and not value.startswith(".")
+        and all(c.isascii() and (c.isalnum() or c in "._-") for c in value)
+    )
+
+
+_HEX = frozenset(string.hexdigits)
 
 
 def artifact(digest: str) -> str:
@@ -61,15 +71,33 @@ def artifact(digest: str) -> str:
     >>> artifact("ab" * 32)[:22]
     'artifacts/sha256/ab/ab'
     """
-    if not (isinstance(digest, str) and len(digest) == 64 and all(c in string.hexdigits for c in digest)):
+    if not (isinstance(digest, str) and len(digest) == 64 and _HEX.issuperset(digest)):
         raise ArtifactError(f"{digest!r} is not a SHA-256 digest (64 hexadecimal digits); the archive is damaged")
     digest = digest.lower()
     return f"{ARTIFACTS}/{digest[:2]}/{digest}"
 
 
 def temporary() -> str:
-    """A fresh name for a file being written; renamed into place when complete (local disks)."""
-    return f"{TMP}/{uuid.uuid4().hex}"
+    """A fresh name for a file being written; renamed into place when complete (local disks).
+
+    Unique across processes and hosts sharing a disk: a random prefix drawn once per process
+    (again in a forked child), then a counter.
+    """
+    return f"{TMP}/{_prefix}-{next(_counter)}"
+
+
+_counter = itertools.count()
+_prefix = ""
+
+
+def _new_prefix() -> None:
+    global _prefix
+    _prefix = f"{secrets.token_hex(8)}-{os.getpid()}"
+
+
+_new_prefix()
+if hasattr(os, "register_at_fork"):  # POSIX: a forked child must not reuse its parent's names
+    os.register_at_fork(after_in_child=_new_prefix)
 
 
 def flow(name: str) -> str:
