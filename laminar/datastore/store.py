@@ -16,8 +16,9 @@ import contextlib
 import functools
 import json
 import os
+import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
@@ -31,7 +32,8 @@ from laminar.serde import Protocol, Serde
 P = TypeVar("P", bound=type[Protocol])
 T = TypeVar("T")
 
-_WRITERS = 16  # threads writing the items of one shard to a local disk
+_WRITERS = 16  # threads writing to a local disk: the items of one shard; flushing the files of splits
+_BUFFER = 1 << 16  # bytes buffered while an artifact is written to a local disk
 
 
 @dataclass(frozen=True)
@@ -92,14 +94,19 @@ class Datastore(Files):
 
     def put_value(self, value: Any, *, where: str = "value") -> tuple[str, str]:
         """Serialize and store ``value`` once; return (protocol name, digest)."""
+        return self._put_value(value, where, None)
+
+    def _put_value(self, value: Any, where: str, moves: _Moves | None) -> tuple[str, str]:
+        """``put_value``; with ``moves``, a new artifact on a local disk is flushed and renamed into place
+        in the background (``moves.wait()`` returns once it is in place)."""
         protocol = self.serde.choose(value, where=where)
         try:
-            return protocol.name, self._put_artifact(protocol, value)
+            return protocol.name, self._put_artifact(protocol, value, moves)
         except Unserializable as failure:
             fallback = self.serde.fallback(protocol)
             if fallback is not None:
                 with contextlib.suppress(Unserializable):
-                    return fallback.name, self._put_artifact(fallback, value)
+                    return fallback.name, self._put_artifact(fallback, value, moves)
             error = failure.error
             raise ArtifactError(
                 f"{where}: a value of type {type(value).__qualname__} cannot be serialized with {protocol.name!r}: "
@@ -116,12 +123,12 @@ class Datastore(Files):
         except Exception as error:
             raise Unserializable(error) from error
 
-    def _put_artifact(self, protocol: Protocol, value: Any) -> str:
+    def _put_artifact(self, protocol: Protocol, value: Any, moves: _Moves | None = None) -> str:
         self.fs  # noqa: B018 - decides local or not
         if protocol.writes_uris:
             return self._put_uri(protocol, value)
         if self._local:
-            return self._put_local(protocol, value)
+            return self._put_local(protocol, value, moves)
         with transfer.Spool() as spool:
             hashing = transfer.Hashing(spool)
             self._dump(protocol, value, hashing)
@@ -140,31 +147,36 @@ class Datastore(Files):
         # s3fs holds max_concurrency (10) parts in memory at once; 50 MB parts would make that 500 MB.
         return {"chunksize": transfer.UPLOAD_PART} if self.root.partition("://")[0] in S3_SCHEMES else {}
 
-    def _put_local(self, protocol: Protocol, value: Any) -> str:
+    def _put_local(self, protocol: Protocol, value: Any, moves: _Moves | None) -> str:
         # Streamed straight into a temporary file while hashed: no in-memory copy.
         temporary = self._path(layout.temporary())
+        with self._guard("write an artifact"):
+            file: IO[bytes] | None = in_directory(temporary, functools.partial(_create, temporary))
+        assert file is not None
         try:
-            with self._guard("write an artifact"):
-                file = in_directory(temporary, lambda: open(temporary, "xb"))
-            with file:
-                hashing = transfer.Hashing(file)
-                try:
-                    self._dump(protocol, value, hashing)
-                except transfer.StorageWriteFailed as error:
-                    raise self._error("write an artifact", error) from None
-                digest = hashing.hexdigest()
-                target = self._path(layout.artifact(digest))
-                with self._guard(f"write artifact {digest[:12]}"):
-                    if os.path.exists(target):
-                        return digest
-                    file.flush()
-                    os.fsync(file.fileno())
+            hashing = transfer.Hashing(file)
+            try:
+                self._dump(protocol, value, hashing)
+            except transfer.StorageWriteFailed as error:
+                raise self._error("write an artifact", error) from None
+            digest = hashing.hexdigest()
+            target = self._path(layout.artifact(digest))
             with self._guard(f"write artifact {digest[:12]}"):
-                in_directory(target, lambda: os.replace(temporary, target))
+                if os.path.exists(target):  # content-addressed: stored already
+                    return digest
+                file.flush()
+                if moves is not None:
+                    moves.add(file, temporary, target)
+                    file = None  # the move owns it now
+                else:
+                    _flush_and_move(file, temporary, target)
+                    file = None
             return digest
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
+            if file is not None:
+                file.close()
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temporary)
 
     def _url(self, relative: str) -> str:
         return str(self.fs.unstrip_protocol(self._path(relative)))
@@ -251,67 +263,92 @@ class Datastore(Files):
     ) -> SplitMeta:
         """Store a split's artifacts, then its archive, then (if given) its record; return what the scheduler needs.
 
-        ``record`` is called once the artifacts are stored. On a local disk the archive and the record
-        are flushed to disk together (one wait instead of two), then renamed into place in that order,
-        so the record still appears last and only after everything it vouches for is on disk.
+        ``record`` is called once the artifacts are written. On a local disk every new artifact is
+        flushed to disk and renamed into place on a background thread while the next value is written,
+        and the archive and the record are flushed together with them (one wait, not one per file); the
+        archive, then the record, are renamed into place only once all of that is done, so the record
+        still appears last and only after everything it vouches for is on disk.
         """
-        relative = f"{layout.split(flow, execution, layer, index)}/{layout.ARCHIVE}"
+        directory = layout.split(flow, execution, layer, index)
+        label = f"{flow}.{layer}[{index}] of execution {execution!r}"
+        self.fs  # noqa: B018 - decides local or not
+        moves = _Moves() if self._local else None
         entries: dict[str, Any] = {}
         lengths: dict[str, int] = {}
-        for name, value in values.items():
-            where = f"{flow}.{layer}[{index}] of execution {execution!r} artifact {name!r}"
-            items = list(value) if name in shards else [value]
-            stored = self._put_values(
-                items, [f"{where} item {i}" for i in range(len(items))] if name in shards else [where]
-            )
-            entries[name] = {
-                "sharded": name in shards,
-                "protocols": [p for p, _ in stored],
-                "digests": [d for _, d in stored],
-            }
-            if name in shards:
-                lengths[name] = len(items)
-        documents: list[tuple[str, Any]] = [(relative, {"artifacts": entries})]
-        if record is not None:
-            documents.append((f"{layout.split(flow, execution, layer, index)}/{layout.RECORD}", dict(record())))
-        self._write_jsons(documents)
+        try:
+            for name, value in values.items():
+                where = f"{label} artifact {name!r}"
+                if name in shards:
+                    items = list(value)
+                    stored = self._put_values(items, [f"{where} item {i}" for i in range(len(items))], moves)
+                    lengths[name] = len(items)
+                else:
+                    stored = [self._put_value(value, where, moves)]
+                entries[name] = {
+                    "sharded": name in shards,
+                    "protocols": [p for p, _ in stored],
+                    "digests": [d for _, d in stored],
+                }
+            documents: list[tuple[str, Any]] = [(f"{directory}/{layout.ARCHIVE}", {"artifacts": entries})]
+            if record is not None:
+                documents.append((f"{directory}/{layout.RECORD}", dict(record())))
+        except BaseException:
+            if moves is not None:  # what was written completely is still stored (each artifact stands alone)
+                with contextlib.suppress(Exception):
+                    moves.wait()
+            raise
+        self._write_jsons(documents, moves)
         return SplitMeta(names=tuple(entries), shards=lengths)
 
-    def _write_jsons(self, documents: list[tuple[str, Any]]) -> None:
-        """Write JSON documents so that each appears whole and in order, after all are on disk (local)."""
+    def _write_jsons(self, documents: list[tuple[str, Any]], moves: _Moves | None = None) -> None:
+        """Write JSON documents so that each appears whole and in order, once all of them (and on a
+        local disk every artifact in ``moves``) are on disk."""
         self.fs  # noqa: B018 - decides local or not
-        if len(documents) < 2 or not self._local:
+        if not self._local:
             for relative, value in documents:
                 self.write_json(relative, value)
             return
-        staged: list[tuple[str, str]] = []
+        staged: list[tuple[str, str]] = []  # (temporary, path) not renamed yet
+        descriptors: list[int] = []  # of the temporary files, until flushed
         try:
             with self._guard(f"write {documents[-1][0]}"):
+                for directory in dict.fromkeys(os.path.dirname(self._path(r)) for r, _ in documents):
+                    _make_directory(directory)
                 for relative, value in documents:
                     data = json.dumps(value, sort_keys=True, default=str).encode()
                     temporary = self._path(layout.temporary())
-                    with in_directory(temporary, functools.partial(_create, temporary)) as file:
-                        staged.append((temporary, self._path(relative)))
-                        file.write(data)
-                # Flushed to disk at once: the waits overlap instead of adding up.
-                others = [_flusher().submit(_fsync_path, temporary) for temporary, _ in staged[1:]]
-                _fsync_path(staged[0][0])
-                for other in others:
-                    other.result()
+                    descriptors.append(in_directory(temporary, functools.partial(_create_descriptor, temporary)))
+                    staged.append((temporary, self._path(relative)))
+                    _write_all(descriptors[-1], data)
+                # Flushed to disk at once, while the artifacts are: the waits overlap instead of adding up.
+                _fsync_all(descriptors)
+                while descriptors:
+                    os.close(descriptors.pop())
+            if moves is not None:
+                with self._guard("write an artifact"):
+                    moves.wait()
+            with self._guard(f"write {documents[-1][0]}"):
                 for temporary, path in staged:  # renamed in order: the last document appears last
                     in_directory(path, functools.partial(os.replace, temporary, path))
+                staged.clear()
         finally:
+            if moves is not None:
+                with contextlib.suppress(Exception):
+                    moves.wait()
+            for descriptor in descriptors:
+                with contextlib.suppress(OSError):
+                    os.close(descriptor)
             for temporary, _ in staged:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temporary)
 
-    def _put_values(self, values: list[Any], wheres: list[str]) -> list[tuple[str, str]]:
-        """``put_value`` each value, in order. The items of a shard go to a local disk from several
-        threads: each is still flushed to disk before its rename, but their flushes share journal
-        commits, so 100,000 items take seconds, not minutes."""
+    def _put_values(self, values: list[Any], wheres: list[str], moves: _Moves | None) -> list[tuple[str, str]]:
+        """Store each value, in order. The items of a shard go to a local disk from several threads:
+        each is flushed to disk before its rename, and their flushes share journal commits, so
+        100,000 items take seconds, not minutes."""
         self.fs  # noqa: B018 - decides local or not
         if len(values) < 2 or not self._local:
-            return [self.put_value(value, where=where) for value, where in zip(values, wheres, strict=True)]
+            return [self._put_value(value, where, moves) for value, where in zip(values, wheres, strict=True)]
         with ThreadPoolExecutor(min(_WRITERS, len(values)), thread_name_prefix="laminar-write") as pool:
             return list(pool.map(lambda value, where: self.put_value(value, where=where), values, wheres))
 
@@ -396,19 +433,102 @@ class Datastore(Files):
         return sorted(context.artifacts.names())
 
 
+class _Moves:
+    """New artifacts of one split, each flushed to disk and renamed into place on a background thread
+    while the split's next values are written; ``wait`` returns once all of them are in place."""
+
+    def __init__(self) -> None:
+        self._pending: list[Future[None]] = []
+
+    def add(self, file: IO[bytes], temporary: str, target: str) -> None:
+        """Flush ``file`` (written, not yet flushed to disk), close it and rename ``temporary`` to ``target``."""
+        self._pending.append(_flusher().submit(_flush_and_move, file, temporary, target))
+
+    def wait(self) -> None:
+        """Wait for every move; raise the first failure once all have ended."""
+        pending, self._pending = self._pending, []
+        _wait_all(pending)
+
+
 _flush_pool: ThreadPoolExecutor | None = None
+_flush_pool_lock = threading.Lock()
 
 
 def _flusher() -> ThreadPoolExecutor:
-    """Threads that flush files to disk while the caller flushes another (their waits overlap)."""
+    """Threads that flush files to disk while the caller writes or flushes others (their waits overlap).
+
+    Shared by every split written in this process; threads start only when none is idle."""
     global _flush_pool
     if _flush_pool is None:
-        _flush_pool = ThreadPoolExecutor(4, thread_name_prefix="laminar-fsync")
+        with _flush_pool_lock:
+            if _flush_pool is None:
+                _flush_pool = ThreadPoolExecutor(_WRITERS, thread_name_prefix="laminar-fsync")
     return _flush_pool
 
 
+def _forget_flusher() -> None:
+    global _flush_pool, _flush_pool_lock
+    _flush_pool, _flush_pool_lock = None, threading.Lock()  # a forked child has none of its parent's threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_flusher)
+
+
+def _wait_all(futures: list[Future[None]]) -> None:
+    failure: BaseException | None = None
+    for future in futures:
+        try:
+            future.result()
+        except BaseException as error:
+            failure = failure or error
+    if failure is not None:
+        raise failure
+
+
+def _flush_and_move(file: IO[bytes], temporary: str, target: str) -> None:
+    """Flush ``file`` to disk, close it and rename it into place; on failure, remove it."""
+    try:
+        with file:
+            os.fsync(file.fileno())
+        in_directory(target, functools.partial(os.replace, temporary, target))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _fsync_all(descriptors: list[int]) -> None:
+    """Flush files to disk at once: all but the last on other threads; return when all are flushed."""
+    others = [_flusher().submit(os.fsync, descriptor) for descriptor in descriptors[:-1]]
+    try:
+        os.fsync(descriptors[-1])
+    finally:
+        _wait_all(others)
+
+
 def _create(path: str) -> IO[bytes]:
-    return open(path, "xb")
+    return open(path, "xb", buffering=_BUFFER)  # a size given: no check whether the file is a terminal
+
+
+def _create_descriptor(path: str) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view) :]
+
+
+def _make_directory(path: str) -> None:
+    """Create the directory ``path`` unless it exists: one ``mkdir`` when only its last level is new."""
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        os.makedirs(path, exist_ok=True)
 
 
 def _fsync_path(path: str) -> None:

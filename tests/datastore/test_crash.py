@@ -34,6 +34,11 @@ WRITER = textwrap.dedent(
 
         def dump(self, value, file):
             file.write(value[: len(value) // 2])
+            # "small" was written first; on a local disk it is flushed and renamed into place in the
+            # background meanwhile: let that end, so what the kill leaves behind is always the same.
+            deadline = time.monotonic() + 60
+            while not store.fs.find(store._path("artifacts")) and time.monotonic() < deadline:
+                time.sleep(0.01)
             open(marker, "w").close()  # half written: the parent kills us now
             time.sleep(120)
             file.write(value[len(value) // 2 :])
@@ -76,7 +81,7 @@ def test_a_killed_writer_leaves_no_readable_partial_artifact_or_archive(subject:
 
     reader = subject.make()
     stored = subject.files(layout.ARTIFACTS)
-    assert len(stored) == 1  # "small", written completely before "blob" began
+    assert len(stored) == 1  # "small", written completely before "blob" began (and moved into place meanwhile)
     assert [f for f in subject.files("flows")] == []
     with pytest.raises(ArtifactError, match="has no archive"):
         reader.split("Flow", "e", "Layer", 0)
