@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from laminar.errors import ConfigurationError
+
+OptionsT = TypeVar("OptionsT", bound="Options")
 
 
 def _explain(model: str, error: ValidationError) -> ConfigurationError:
@@ -48,6 +50,23 @@ class Options(BaseModel):
             super().__setattr__(name, value)
         except ValidationError as error:
             raise _explain(type(self).__name__, error) from None
+
+    def _deep_copy(self: OptionsT) -> OptionsT:
+        """A deep copy without ``copy.deepcopy``'s generic machinery: nested models, dicts and lists are
+        copied; everything else configurations hold (numbers, strings, tuples, classes) is immutable."""
+        copy = self.__copy__()
+        copy.__dict__.update({name: _copied(value) for name, value in self.__dict__.items()})
+        return copy
+
+
+def _copied(value: Any) -> Any:
+    if isinstance(value, Options):
+        return value._deep_copy()
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    return value
 
 
 class Container(Options):
@@ -196,5 +215,12 @@ class LayerConfiguration(Options):
     foreach: ForEach | None = None
 
     def copy_for_run(self) -> LayerConfiguration:
-        """A deep copy that a layer's hooks may change freely."""
-        return self.model_copy(deep=True)
+        """A deep copy that a layer's hooks may change freely.
+
+        >>> configuration = LayerConfiguration(container=Container(env={"A": "1"}))
+        >>> copy = configuration.copy_for_run()
+        >>> copy.container.env["A"] = "2"
+        >>> configuration.container.env, copy == configuration
+        ({'A': '1'}, False)
+        """
+        return self._deep_copy()
