@@ -56,7 +56,8 @@ class Context:
 
     flow: str | None = None
     execution: str | None = None
-    configuration: LayerConfiguration = field(default_factory=LayerConfiguration)
+    #: None until asked for (``Layer.configuration``): dependencies and results seldom are.
+    configuration: LayerConfiguration | None = None
     index: int | None = None
     splits: int | None = None
     state: State = field(default_factory=State)
@@ -89,7 +90,10 @@ class Layer:
     @property
     def configuration(self) -> LayerConfiguration:
         """This run's configuration; hooks may change its ``container``."""
-        return self._laminar.configuration
+        context = self._laminar
+        if context.configuration is None:
+            context.configuration = LayerConfiguration()
+        return context.configuration
 
     @property
     def index(self) -> int | None:
