@@ -10,7 +10,15 @@ Policy. A layer with no entry hooks runs when all its dependencies finished and
 is skipped when one was skipped; with entry hooks it runs iff they are all
 truthy. A foreach layer that maps 1:1 onto another foreach layer opens as soon
 as that layer's splits are known, and its split ``i`` starts when split ``i``
-upstream finished (streaming). Every task that needs a slot — entry hooks,
+upstream finished (streaming). On a session that ``pipelines`` (Ray: a task can
+take the ObjectRefs of tasks still running), a plain layer with no entry or
+submission hooks whose unfinished dependencies are plain layers with their run
+task in flight starts *ahead*, without waiting for them: the backend starts it
+once their outputs exist, so a chain runs without a driver round trip per layer.
+If it fails while one of those dependencies has not finished, that failure is
+theirs (Ray hands the upstream error on): the layer goes back to waiting and is
+decided as usual once they settle. Once the flow is failing, tasks started
+ahead of unfinished dependencies are withdrawn (``Session.cancel``). Every task that needs a slot — entry hooks,
 retries whose timer came due, then queued units — starts only while fewer than
 the executor's capacity are in flight; entry hooks and retries go first. A
 failed attempt is retried (retry hooks, then a backoff timer) while ``Retry``
@@ -76,6 +84,7 @@ class LayerRun:
     active: int = 0
     metas: dict[int, SplitMeta] = field(default_factory=dict)
     stream: str | None = None  # the foreach layer this one maps 1:1 onto, while streaming
+    ahead: tuple[str, ...] = ()  # dependencies still running when this layer started ahead of them
     started: float = 0.0
 
     @property
@@ -118,6 +127,16 @@ class Scheduler:
         self.failures: list[tuple[str, BaseException]] = []
         self._keys = itertools.count()
         self._streaming: dict[str, list[str]] = collections.defaultdict(list)  # upstream -> dependents
+        self._dependents: dict[str, list[str]] = collections.defaultdict(list)
+        for name, node in graph.nodes.items():
+            for dependency in node.dependencies:
+                self._dependents[dependency].append(name)
+        self._order = {name: position for position, name in enumerate(graph.nodes)}
+        # Waiting layers whose dependencies changed since they were last looked at: deciding looks at
+        # these only, so a completion costs O(its dependents), not O(layers).
+        self._candidates: set[str] = set(graph.nodes)
+        self._running: set[str] = set()  # plain layers whose run task is in flight
+        self._pipelines = False
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="laminar-records")  # layer records, in order
         self._records: list[Future[None]] = []
 
@@ -128,6 +147,7 @@ class Scheduler:
         if self.resume:
             self._load_finished_layers()
         self.session = self.executor.open(Run(self.flow, self.execution, self.graph, self.datastore))
+        self._pipelines = self.session.pipelines
         try:
             if start is not None:
                 start()
@@ -156,11 +176,21 @@ class Scheduler:
         progressed = True
         while progressed:
             progressed = False
-            if not self.failures:
-                for run in self.layers.values():
-                    if run.phase is Phase.waiting and self._decidable(run):
+            if not self.failures and self._candidates:
+                names = sorted(self._candidates, key=self._order.__getitem__)
+                self._candidates.clear()
+                for name in names:
+                    run = self.layers[name]
+                    if run.phase is not Phase.waiting:
+                        continue
+                    if self._decidable(run):
                         self._decide(run)
-                        progressed = True
+                    elif self._pipelines and (pending := self._ahead_of(run)):
+                        run.ahead = pending
+                        self._open(run)
+                    else:
+                        continue
+                    progressed = True
             self._fire_timers()
             capacity = self.session.capacity()
             while len(self.in_flight) < capacity:
@@ -212,6 +242,25 @@ class Scheduler:
                 return False
         return True
 
+    def _ahead_of(self, run: LayerRun) -> tuple[str, ...]:
+        """The dependencies ``run`` can start ahead of (see the module docstring); () if it cannot."""
+        node = run.node
+        if node.foreach or node.hooks_of(Kind.entry) or node.hooks_of(Kind.submission):
+            return ()
+        pending = []
+        for dependency in node.dependencies:
+            phase = self._phase(dependency)
+            if phase is Phase.finished:
+                continue
+            if phase is not Phase.open or dependency not in self._running:
+                return ()
+            pending.append(dependency)
+        return tuple(pending)
+
+    def _touch(self, name: str) -> None:
+        """``name`` changed phase or started running: its waiting dependents may be decidable now."""
+        self._candidates.update(self._dependents.get(name, ()))
+
     def _decide(self, run: LayerRun) -> None:
         if run.node.hooks_of(Kind.entry):
             run.phase = Phase.deciding
@@ -225,7 +274,7 @@ class Scheduler:
         inputs = {}
         for name in run.node.dependencies:
             upstream = self.layers.get(name)
-            phase = self._phase(name).value
+            phase = Phase.finished.value if name in run.ahead else self._phase(name).value
             if upstream is not None and upstream.node.foreach:
                 inputs[name] = Input(name, phase, split=None, items={}, splits=upstream.count)
             else:
@@ -234,6 +283,7 @@ class Scheduler:
 
     def _skip(self, run: LayerRun) -> None:
         run.phase = Phase.skipped
+        self._touch(run.node.name)
         self.datastore.write_layer_record(self.flow, self.execution, run.node.name, {"state": "skipped"})
         log.info("%s.%s skipped", self.flow, run.node.name)
 
@@ -253,6 +303,7 @@ class Scheduler:
                 self._fail_layer(run, name, LayerError(self.flow, name, str(error)))
                 return
         run.phase = Phase.open
+        self._touch(name)
         run.units = bytearray(run.grid.size if run.grid else 1)
         done = self.datastore.finished_splits(self.flow, self.execution, name) if self.resume else set()
         run.stream = run.grid.streams_from if run.grid else None
@@ -317,6 +368,9 @@ class Scheduler:
 
     def _dispatch(self, task: Task) -> None:
         self.in_flight[task.key] = task
+        if task.kind is TaskKind.run and task.index is None and self._pipelines:
+            self._running.add(task.layer)
+            self._touch(task.layer)
         try:
             self.session.submit(task)
         except LaminarError as error:  # e.g. a request no node can satisfy, rejected up front
@@ -337,6 +391,11 @@ class Scheduler:
         if self.in_flight.pop(task.key, None) is None:
             return
         run = self.layers[task.layer]
+        if task.kind is TaskKind.run:
+            self._running.discard(task.layer)
+            if completion.error is not None and any(self._phase(d) is not Phase.finished for d in run.ahead):
+                self._back_to_waiting(run)
+                return
         if task.kind is TaskKind.entry:
             if completion.error is not None:
                 self._fail_layer(run, task.label, completion.error)
@@ -352,6 +411,15 @@ class Scheduler:
             self._schedule_retry(task, self._with(task, completion.value))
         else:
             self._finish_unit(run, task, completion.value)
+        self._notify()
+
+    def _back_to_waiting(self, run: LayerRun) -> None:
+        """A layer started ahead failed with the error of a dependency that has not finished: it waits
+        again, and is looked at once that dependency changes (its retry starts, or it settles)."""
+        run.phase = Phase.waiting
+        run.units = bytearray()
+        run.active = run.finished = 0
+        run.ahead = ()
         self._notify()
 
     @staticmethod
@@ -376,6 +444,7 @@ class Scheduler:
 
     def _finish_layer(self, run: LayerRun) -> None:
         run.phase = Phase.finished
+        self._touch(run.node.name)
         if run.stream is not None:
             self._streaming[run.stream].remove(run.node.name)
         names = list(self._meta(run.node.name, 0).names) if run.count else []
@@ -437,11 +506,22 @@ class Scheduler:
     def _fail_layer(self, run: LayerRun, label: str, error: BaseException) -> None:
         if run.phase is not Phase.failed:
             run.phase = Phase.failed
+            self._touch(run.node.name)
             self.datastore.write_layer_record(
                 self.flow, self.execution, run.node.name, {"state": "failed", "error": repr(error), "split": label}
             )
+        if not self.failures:
+            self._withdraw_ahead()
         self.failures.append((label, error))
         log.error("%s.%s failed: %r", self.flow, label, error)
+
+    def _withdraw_ahead(self) -> None:
+        """The flow is failing: nothing new may start, so tasks started ahead of running dependencies
+        are withdrawn (like queued units, they never start)."""
+        for task in list(self.in_flight.values()):
+            run = self.layers[task.layer]
+            if task.kind is TaskKind.run and any(self._phase(d) is not Phase.finished for d in run.ahead):
+                self.session.cancel(task)
 
     def _again(self, task: Task, **changes: Any) -> Task:
         """The next task of the same unit (a new key: keys identify one dispatch)."""

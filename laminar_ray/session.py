@@ -33,6 +33,8 @@ _HOOK_KIND = {TaskKind.entry: Kind.entry, TaskKind.submission: Kind.submission, 
 class Session:
     """Places one execution's tasks on Ray and reports their completions."""
 
+    pipelines = True  # a task's arguments may be refs of tasks still running: Ray starts it when they exist
+
     def __init__(self, executor: Ray, run: Run) -> None:
         self.executor = executor
         self._done = Completions()
@@ -51,6 +53,7 @@ class Session:
                 self._consumers.setdefault(dependency, set()).add(name)
         self._finished: dict[str, int] = {}
         self._completed = self._trimmed = 0
+        self._running: dict[int, Any] = {}  # task key -> a ref of that run task, until its completion
 
     def capacity(self) -> int:
         return self.executor.max_in_flight
@@ -83,6 +86,7 @@ class Session:
             meta, produced = self._remote(task, name).remote(call, *values)
             if self._consumers.get(task.layer):  # a layer nothing reads needs no ref kept
                 self._refs.setdefault(task.layer, {})[task.split] = produced
+            self._running[task.key] = meta
             self._watch(task, meta)
         else:
             hooks = worker.run_hooks.options(name=f"{name}:{task.kind.value}", runtime_env=self._hook_env(task.layer))
@@ -201,10 +205,17 @@ class Session:
             return Completion(task, error=error)
         return Completion(task, value=value)
 
+    def cancel(self, task: Task) -> None:
+        """Withdraw a task started ahead: Ray drops it if it still waits for its arguments."""
+        ref = self._running.get(task.key)
+        if ref is not None:
+            ray.cancel(ref)
+
     def wait(self, timeout: float | None) -> list[Completion]:
         completions = self._done.drain(timeout)
         for completion in completions:
             task = completion.task
+            self._running.pop(task.key, None)
             if task.kind is TaskKind.run and completion.error is None:
                 self._finished_split(task)
         self._completed += len(completions)

@@ -53,6 +53,7 @@ class Fake:
     completed: list[Completion] = field(default_factory=list)
     most_in_flight: int = 0
     run: Run | None = None
+    pipelines: bool = False
 
     def open(self, run: Run) -> Fake:
         self.run = run
@@ -431,3 +432,156 @@ def test_hooks_send_back_only_the_container(clock: Clock) -> None:
     returned = [c.value for c in fake.completed if c.task.kind.value == "retry"]
     assert [type(value) for value in returned] == [Container]
     assert returned[0].memory == 3000
+
+
+# -- starting ahead on a session that pipelines (Ray) -----------------------------------------------------
+
+
+@dataclass
+class Pipelined(Fake):
+    """A session like Ray's: a run task may be submitted while the run tasks of its dependencies are still
+    pending; it completes only after those, and with their error if one of them failed (Ray hands an
+    upstream task's error on to every task that takes its output)."""
+
+    pipelines: bool = True
+    waits_on: dict[int, list[Task]] = field(default_factory=dict)  # task key -> upstream tasks pending at submit
+    errors_of: dict[int, BaseException] = field(default_factory=dict)  # task key -> the error it completed with
+    cancelled: list[Task] = field(default_factory=list)
+
+    def cancel(self, task: Task) -> None:
+        self.log.append(("cancel", task.kind.value, task.label))
+        if any(u in self.pending for u in self.waits_on.get(task.key, [])):  # not started: dropped
+            self.cancelled.append(task)
+
+    def submit(self, task: Task) -> None:
+        if task.kind.value == "run":
+            upstream = set(task.inputs)
+            self.waits_on[task.key] = [
+                t for t in self.pending if t.kind.value == "run" and t.index is None and t.layer in upstream
+            ]
+        super().submit(task)
+
+    def wait(self, timeout: float | None) -> list[Completion]:
+        if timeout is not None:
+            return super().wait(timeout)
+        if self.cancelled:
+            task = self.cancelled.pop()
+            self.pending.remove(task)
+            self.log.append(("complete", "cancelled", task.label))
+            return [Completion(task, error=RuntimeError(f"{task.label} was cancelled"))]
+        ready = [t for t in self.pending if not any(u in self.pending for u in self.waits_on.get(t.key, []))]
+        assert ready, "every pending task waits on another: a cycle"
+        task = self.pick(ready)
+        self.pending.remove(task)
+        self.log.append(("complete", task.kind.value, task.label))
+        upstream_errors = [self.errors_of[u.key] for u in self.waits_on.get(task.key, []) if u.key in self.errors_of]
+        completion = Completion(task, error=upstream_errors[0]) if upstream_errors else self._complete(task)
+        if completion.error is not None:
+            self.errors_of[task.key] = completion.error
+        self.completed.append(completion)
+        return [completion]
+
+
+class Chain(Flow): ...
+
+
+@Chain.register(retry=Retry(attempts=2, delay=1, jitter=0))
+class First(Layer):
+    def __call__(self) -> None:
+        self.x = 0
+
+
+@Chain.register
+class Second(Layer):
+    def __call__(self, first: First) -> None:
+        self.x = first.x + 1
+
+
+@Chain.register
+class Third(Layer):
+    def __call__(self, second: Second, first: First) -> None:
+        self.x = second.x + first.x + 1
+
+
+def test_a_chain_is_submitted_at_once_when_the_session_pipelines(clock: Clock) -> None:
+    fake = Pipelined(clock)
+    scheduler = run(Chain, fake)
+    assert fake.log[:3] == [("submit", "run", "First"), ("submit", "run", "Second"), ("submit", "run", "Third")]
+    assert phases(scheduler) == {"First": "finished", "Second": "finished", "Third": "finished"}
+    # the layers started ahead saw their dependencies as finished, and read their artifacts
+    third = next(t for t in fake.tasks if t.layer == "Third")
+    assert {name: read.state for name, read in third.inputs.items()} == {"Second": "finished", "First": "finished"}
+    assert fake.run is not None
+    assert fake.run.datastore.split("Chain", fake.run.execution, "Third", 0).get("x") == 2
+
+
+def test_without_pipelining_each_layer_waits_for_its_dependencies(clock: Clock) -> None:
+    fake = Fake(clock)
+    run(Chain, fake)
+    assert fake.log[:3] == [("submit", "run", "First"), ("complete", "run", "First"), ("submit", "run", "Second")]
+
+
+def test_a_layer_started_ahead_of_a_failed_attempt_waits_for_the_retry(clock: Clock) -> None:
+    fake = Pipelined(clock, errors={("First", 1): RuntimeError("first attempt")})
+    scheduler = run(Chain, fake)
+    assert phases(scheduler) == {"First": "finished", "Second": "finished", "Third": "finished"}
+    # Second and Third failed with First's error: neither was retried as a failure of its own (attempt 1
+    # again) and neither left a failure record; they started again once First's retry was in flight.
+    assert [(t.layer, t.attempt) for t in fake.tasks] == [
+        ("First", 1),
+        ("Second", 1),
+        ("Third", 1),
+        ("First", 2),
+        ("Second", 1),
+        ("Third", 1),
+    ]
+    assert fake.run is not None
+    store, execution = fake.run.datastore, fake.run.execution
+    assert store.read_json(f"Chain/{execution}/Second/0/failure.json") is None
+    assert store.split("Chain", execution, "Third", 0).get("x") == 2
+
+
+def test_a_dependency_that_fails_for_good_fails_the_flow_with_its_own_error(clock: Clock) -> None:
+    errors: dict[tuple[str, int], BaseException] = {("First", i): RuntimeError(f"first {i}") for i in (1, 2)}
+    fake = Pipelined(clock, errors=errors)
+    scheduler, _ = fail(Chain, fake, RuntimeError, "first 2")
+    assert phases(scheduler) == {"First": "failed", "Second": "waiting", "Third": "waiting"}
+
+
+def test_layers_with_entry_hooks_are_never_started_ahead(clock: Clock) -> None:
+    fake = Pipelined(clock)
+    scheduler = run(Skipping, fake, go=False)
+    assert phases(scheduler) == {"A": "finished", "B": "skipped", "C": "skipped", "D": "skipped", "E": "finished"}
+    assert fake.log[:2] == [("submit", "run", "A"), ("complete", "run", "A")]
+
+
+class Branches(Flow): ...
+
+
+@Branches.register
+class Slow(Layer):
+    def __call__(self) -> None:
+        self.x = 1
+
+
+@Branches.register
+class AfterSlow(Layer):
+    def __call__(self, slow: Slow) -> None:
+        self.x = slow.x
+
+
+@Branches.register
+class Breaks(Layer):
+    def __call__(self) -> None:
+        raise KeyError("breaks")
+
+
+def test_tasks_started_ahead_are_withdrawn_once_the_flow_is_failing(clock: Clock) -> None:
+    fake = Pipelined(clock, pick=prefer("Breaks"))
+    scheduler, _ = fail(Branches, fake, KeyError, "breaks")
+    assert sorted(label for event, _, label in fake.log[:3] if event == "submit") == ["AfterSlow", "Breaks", "Slow"]
+    # Breaks failed while Slow still ran: AfterSlow, waiting on it, was withdrawn and never ran; Slow settled
+    assert ("cancel", "run", "AfterSlow") in fake.log
+    assert ("complete", "cancelled", "AfterSlow") in fake.log
+    assert ("complete", "run", "AfterSlow") not in fake.log
+    assert phases(scheduler) == {"Slow": "finished", "AfterSlow": "waiting", "Breaks": "failed"}

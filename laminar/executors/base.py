@@ -89,6 +89,11 @@ class Run:
 class Session(Protocol):
     """One execution's connection to an executor: places its tasks, reports their completions."""
 
+    #: True when ``submit`` may be given a run task whose plain dependencies are still running (as
+    #: the scheduler's own tasks): the backend starts it once their outputs exist, or fails it with
+    #: their error. Ray does (pending ObjectRefs are task arguments); threads do not.
+    pipelines: bool
+
     def capacity(self) -> int:
         """How many tasks the scheduler may keep in flight at once."""
 
@@ -97,6 +102,10 @@ class Session(Protocol):
 
     def wait(self, timeout: float | None) -> list[Completion]:
         """Block until at least one completion (or ``timeout``); return all that are ready."""
+
+    def cancel(self, task: Task) -> None:
+        """Withdraw a run task started ahead of its dependencies, so that it never starts once the flow
+        is failing; its completion still comes (with an error). Only pipelining sessions get this call."""
 
     def close(self) -> None:
         """Release what the session took; tasks still running are abandoned."""

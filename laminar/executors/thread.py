@@ -30,11 +30,16 @@ class Thread:
 class ThreadSession:
     """One execution's thread pool and completion inbox."""
 
+    pipelines = False  # a task reads its inputs from the datastore: they must be there when it starts
+
     def __init__(self, run: Run, workers: int) -> None:
         self._run = run
         self._workers = workers
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix=f"laminar-{run.flow}")
         self._done = Completions()
+
+    def cancel(self, task: Task) -> None:
+        raise NotImplementedError("a Thread session never starts tasks ahead")  # pipelines is False
 
     def capacity(self) -> int:
         return self._workers * 2
