@@ -33,7 +33,8 @@ P = TypeVar("P", bound=type[Protocol])
 T = TypeVar("T")
 
 _WRITERS = 16  # threads writing to a local disk: the items of one shard; flushing the files of splits
-_BUFFER = 1 << 16  # bytes buffered while an artifact is written to a local disk
+_SMALL = 1 << 16  # artifacts up to this size are serialized in memory before a local disk is touched
+_BUFFER = 1 << 16  # bytes buffered while a larger artifact is written to a local disk
 
 
 @dataclass(frozen=True)
@@ -148,13 +149,12 @@ class Datastore(Files):
         return {"chunksize": transfer.UPLOAD_PART} if self.root.partition("://")[0] in S3_SCHEMES else {}
 
     def _put_local(self, protocol: Protocol, value: Any, moves: _Moves | None) -> str:
-        # Streamed straight into a temporary file while hashed: no in-memory copy.
-        temporary = self._path(layout.temporary())
-        with self._guard("write an artifact"):
-            file: IO[bytes] | None = in_directory(temporary, functools.partial(_create, temporary))
-        assert file is not None
+        # Serialized while hashed: a small value in memory (stored already, it is never written), a
+        # larger one streamed straight into its temporary file (no in-memory copy).
+        staging: _Staging | None = _Staging(self._path(layout.temporary()))
+        assert staging is not None
         try:
-            hashing = transfer.Hashing(file)
+            hashing = transfer.Hashing(staging)
             try:
                 self._dump(protocol, value, hashing)
             except transfer.StorageWriteFailed as error:
@@ -164,19 +164,17 @@ class Datastore(Files):
             with self._guard(f"write artifact {digest[:12]}"):
                 if os.path.exists(target):  # content-addressed: stored already
                     return digest
-                file.flush()
+                move = functools.partial(_flush_and_move, staging.finish(), staging.path, target)
                 if moves is not None:
-                    moves.add(file, temporary, target)
-                    file = None  # the move owns it now
+                    moves.add(move)
+                    staging = None  # the move owns the file now
                 else:
-                    _flush_and_move(file, temporary, target)
-                    file = None
+                    staging = None
+                    move()
             return digest
         finally:
-            if file is not None:
-                file.close()
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temporary)
+            if staging is not None:
+                staging.discard()
 
     def _url(self, relative: str) -> str:
         return str(self.fs.unstrip_protocol(self._path(relative)))
@@ -440,9 +438,9 @@ class _Moves:
     def __init__(self) -> None:
         self._pending: list[Future[None]] = []
 
-    def add(self, file: IO[bytes], temporary: str, target: str) -> None:
-        """Flush ``file`` (written, not yet flushed to disk), close it and rename ``temporary`` to ``target``."""
-        self._pending.append(_flusher().submit(_flush_and_move, file, temporary, target))
+    def add(self, move: Callable[[], None]) -> None:
+        """Run ``move`` (a ``_flush_and_move``) on a flush thread."""
+        self._pending.append(_flusher().submit(move))
 
     def wait(self) -> None:
         """Wait for every move; raise the first failure once all have ended."""
@@ -486,11 +484,60 @@ def _wait_all(futures: list[Future[None]]) -> None:
         raise failure
 
 
-def _flush_and_move(file: IO[bytes], temporary: str, target: str) -> None:
-    """Flush ``file`` to disk, close it and rename it into place; on failure, remove it."""
+class _Staging:
+    """Where an artifact for a local disk is serialized: in memory while small, then in its temporary
+    file ``path`` (under ``tmp/``), created only when needed."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._descriptor: int | None = None  # of the temporary file, once created
+        self._memory: bytearray | None = bytearray()
+        self._file: IO[bytes] | None = None  # buffers writes to the descriptor, once larger than _SMALL
+
+    def write(self, data: memoryview) -> int:
+        if self._memory is not None:
+            if len(self._memory) + len(data) <= _SMALL:
+                self._memory += data
+                return len(data)
+            self._file = open(self._create(), "wb", buffering=_BUFFER, closefd=False)
+            self._file.write(self._memory)
+            self._memory = None
+        assert self._file is not None
+        return self._file.write(data)
+
+    def _create(self) -> int:
+        self._descriptor = in_directory(self.path, functools.partial(_create_descriptor, self.path))
+        return self._descriptor
+
+    def finish(self) -> int:
+        """The descriptor of the temporary file, holding everything written (not flushed to disk yet)."""
+        if self._memory is not None:
+            _write_all(self._create(), self._memory)
+            self._memory = None
+        elif self._file is not None:
+            self._file.close()  # flushes into the descriptor, which stays open
+            self._file = None
+        assert self._descriptor is not None
+        return self._descriptor
+
+    def discard(self) -> None:
+        """Close and remove the temporary file, if there is one."""
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+        if self._descriptor is not None:
+            os.close(self._descriptor)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+
+
+def _flush_and_move(descriptor: int, temporary: str, target: str) -> None:
+    """Flush the file open as ``descriptor`` to disk, close it and rename it into place; on failure, remove it."""
     try:
-        with file:
-            os.fsync(file.fileno())
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
         in_directory(target, functools.partial(os.replace, temporary, target))
     except BaseException:
         with contextlib.suppress(OSError):
@@ -507,15 +554,11 @@ def _fsync_all(descriptors: list[int]) -> None:
         _wait_all(others)
 
 
-def _create(path: str) -> IO[bytes]:
-    return open(path, "xb", buffering=_BUFFER)  # a size given: no check whether the file is a terminal
-
-
 def _create_descriptor(path: str) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
 
 
-def _write_all(descriptor: int, data: bytes) -> None:
+def _write_all(descriptor: int, data: bytes | bytearray) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(descriptor, view) :]

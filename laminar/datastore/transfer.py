@@ -1,8 +1,8 @@
 """Moving bytes without holding extra copies: hashing writers, spools and verified reads.
 
 A value is serialized once, through :class:`Hashing`, into its destination
-(a temporary file on a local disk, a :class:`Spool` for object stores) while
-its SHA-256 is computed. Reads copy the stored bytes through the hash into a
+(on a local disk memory while small, then a temporary file; a :class:`Spool`
+for object stores) while its SHA-256 is computed. Reads copy the stored bytes through the hash into a
 spool (object stores) or hash the file in place (local disks), check the
 digest, and only then hand a file to the protocol's ``load``.
 """
@@ -14,13 +14,19 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 CHUNK = 1 << 20
 #: Spools keep up to this many bytes in memory, then move to a temporary file on local disk.
 SPOOL_MEMORY = 16 << 20
 #: Part size of multipart uploads to S3 (s3fs sends up to 10 parts at once).
 UPLOAD_PART = 8 << 20
+
+
+class Writable(Protocol):
+    """Where :class:`Hashing` passes bytes on: a binary file, a :class:`Spool`, ..."""
+
+    def write(self, data: memoryview, /) -> int: ...
 
 
 class StorageWriteFailed(Exception):
@@ -30,7 +36,7 @@ class StorageWriteFailed(Exception):
 class Hashing:
     """A write-only binary file that hashes everything written and passes it on to ``file``."""
 
-    def __init__(self, file: IO[bytes] | Spool) -> None:
+    def __init__(self, file: IO[bytes] | Writable) -> None:
         self._file = file
         self._sha = hashlib.sha256()
         self.size = 0
