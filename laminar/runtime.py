@@ -1,8 +1,9 @@
 """Which kind of process this is: the one that schedules, or one that must not start flows.
 
-Executors that start processes (Ray) mark their workers with the environment
-variable below, set at the process edge (the task's runtime_env), never by
-mutating ``os.environ`` of the scheduling process. Tools that import a user's
+Executors mark the processes they run layers in with :func:`mark_worker`
+before any user module loads there (``laminar_ray`` does so when its worker
+module is imported in a Ray worker), never by mutating state of the scheduling
+process; a process started with the environment variable below counts too. Tools that import a user's
 flow module only to find its classes (the CLI) use :func:`importing`, so the
 module's ``if flow := MyFlow(): flow()`` guard is False while it loads.
 """
@@ -17,11 +18,18 @@ from collections.abc import Iterator
 WORKER_ENV = "LAMINAR_WORKER"
 
 _importing = threading.local()
+_worker = False
+
+
+def mark_worker() -> None:
+    """Mark this process as one that runs layers only: flows are never started from it."""
+    global _worker
+    _worker = True
 
 
 def in_worker() -> bool:
     """True inside a process started only to run layers, or while a flow module is only being imported."""
-    return bool(getattr(_importing, "depth", 0)) or os.environ.get(WORKER_ENV) == "1"
+    return _worker or bool(getattr(_importing, "depth", 0)) or os.environ.get(WORKER_ENV) == "1"
 
 
 @contextlib.contextmanager

@@ -7,7 +7,6 @@ from typing import Any
 
 from laminar.errors import ConfigurationError, ResourceError
 from laminar.options import Container
-from laminar.runtime import WORKER_ENV
 
 MB = 1024 * 1024
 
@@ -20,12 +19,18 @@ def request(container: Container) -> dict[str, float]:
 
 
 def runtime_env(container: Container, base: Mapping[str, Any], label: str) -> dict[str, Any]:
-    """The task's runtime_env: ``image_uri`` from ``image``, ``env_vars`` from ``env``, validated."""
+    """The task's runtime_env: ``image_uri`` from ``image``, ``env_vars`` from ``env``, validated.
+
+    Empty when nothing is asked for: the task then runs in the job's own environment, on the workers
+    every other task of the job shares (each distinct runtime_env gets worker processes of its own,
+    started on demand and stopped when idle).
+    """
     from ray.runtime_env import RuntimeEnv
 
     env: dict[str, Any] = {key: value for key, value in base.items() if key != "env_vars"}
-    env_vars = {**dict(base.get("env_vars", {})), **container.env, WORKER_ENV: "1"}
-    env["env_vars"] = env_vars
+    env_vars = {**dict(base.get("env_vars", {})), **container.env}
+    if env_vars:
+        env["env_vars"] = env_vars
     if container.image is not None:
         other = sorted(set(env) - {"env_vars", "config"})
         if other:

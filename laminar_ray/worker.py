@@ -20,12 +20,21 @@ from typing import Any
 
 import ray
 
-from laminar import runner
+from laminar import runner, runtime
 from laminar.artifacts import Artifacts, Joined, Values
 from laminar.datastore import Datastore, SplitMeta
 from laminar.executors.base import Input, Task, TaskKind
 from laminar.graph import Graph
 from laminar.options import Container, LayerConfiguration
+
+
+def _mark_if_worker() -> None:
+    """In a Ray worker, mark the process before any user module loads (the payload, task arguments)."""
+    if ray._private.worker.global_worker.mode == ray.WORKER_MODE:
+        runtime.mark_worker()
+
+
+_mark_if_worker()  # Ray imports this module in a worker to load its task functions
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,9 @@ class Work(Layer):
         self.assigned = context.get_assigned_resources()
         self.task_name = context.get_task_name()
         self.hook_pid = int(os.environ["HOOK_PID"])
-        self.worker_flag = os.environ.get("LAMINAR_WORKER")
+        from laminar.runtime import in_worker
+
+        self.worker_flag = in_worker()
         self.driver_pid = p.driver_pid
 
     @hooks.submission
@@ -66,7 +68,7 @@ def test_requests_are_computed_per_split_from_inputs(tmp_path: Path) -> None:
     assert list(work.task_name) == ["Sized.Work[0]", "Sized.Work[1]", "Sized.Work[2]"]
     # The hook took a layer, so it ran as a Ray task: not in this (the driver) process.
     assert all(pid != os.getpid() for pid in work.hook_pid)
-    assert set(work.worker_flag) == {"1"}
+    assert set(work.worker_flag) == {True}
 
 
 class Driverside(Flow): ...

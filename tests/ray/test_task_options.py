@@ -19,7 +19,7 @@ def test_every_container_field_reaches_the_task_options() -> None:
     assert got["memory"] == 300 * MB
     assert got["resources"] == {"accelerator_x": 2}
     assert got["max_retries"] == 0  # laminar retries, with backoff and retry hooks
-    assert got["runtime_env"]["env_vars"] == {"BASE": "1", "MODE": "fast", "LAMINAR_WORKER": "1"}
+    assert got["runtime_env"]["env_vars"] == {"BASE": "1", "MODE": "fast"}
     assert got["runtime_env"]["pip"]["packages"] == ["six"]  # passed through, as Ray normalises it
 
 
@@ -38,3 +38,9 @@ def test_requests_are_checked_against_every_node() -> None:
         options.check_feasible(options.request(Container(cpu=4, gpu=2)), nodes, "F.L")
     with pytest.raises(ResourceError, match="accelerator_x=1"):
         options.check_feasible(options.request(Container(resources={"accelerator_x": 1})), nodes, "F.L")
+
+
+def test_a_container_that_asks_for_no_environment_runs_in_the_jobs_own() -> None:
+    """No runtime_env at all: the task shares the job's workers instead of starting processes of its own."""
+    assert options.runtime_env(Container(cpu=2, memory=100), {}, "F.L") == {}
+    assert options.task_options(Container(), name="F.L", base_env={})["runtime_env"] == {}
