@@ -14,6 +14,7 @@ run of a resumed execution are read from the datastore instead.
 from __future__ import annotations
 
 import collections
+import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -102,6 +103,19 @@ class Call:
             slots,
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Ray pickles task arguments with cloudpickle, which calls back into Python for every object it
+        meets, and a Call holds dozens (its inputs and slots): those plain values travel as one blob of
+        the standard pickle (strings, numbers, tuples and dicts only). Beside it go the refs, which Ray
+        must see to track them, and the exception and container, which may need cloudpickle."""
+        inputs = tuple(
+            (name, read.layer, read.state, read.split, dict(read.items), read.splits)
+            for name, read in self.inputs.items()
+        )
+        slots = tuple((name, tuple(positions)) for name, positions in self.slots.items())
+        plain = (self.key, self.kind.value, self.layer, self.index, self.splits, self.attempt, inputs, slots)
+        return _call, (pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL), self.boxed, self.error, self.container)
+
     def task(self, default: LayerConfiguration) -> Task:
         configuration = default if self.container is None else default.model_copy(update={"container": self.container})
         return Task(
@@ -109,11 +123,31 @@ class Call:
         )
 
 
+def _call(blob: bytes, boxed: list[Any], error: BaseException | None, container: Container | None) -> Call:
+    key, kind, layer, index, splits, attempt, inputs, slots = pickle.loads(blob)
+    return Call(
+        key,
+        boxed,
+        TaskKind(kind),
+        layer,
+        index,
+        splits,
+        attempt,
+        {name: Input(layer, state, split, items, count) for name, layer, state, split, items, count in inputs},
+        error,
+        container,
+        dict(slots),
+    )
+
+
 @dataclass(frozen=True)
 class Shared:
     """A boxed ref to one upstream split that many tasks read: resolved once per worker, not per task."""
 
     box: list[Any]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Shared, (self.box,)  # fewer objects for cloudpickle than a dataclass's default
 
 
 _payloads: dict[str, Payload] = {}
