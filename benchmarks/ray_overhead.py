@@ -254,6 +254,8 @@ _roots: list[str] = []  # datastores of finished runs, removed after each measur
 def _clean() -> None:
     while _roots:
         shutil.rmtree(_roots.pop(), ignore_errors=True)
+    # The disk's writeback of the run just measured (and of its removal) must not land on the next one.
+    os.sync()
 
 
 def median(samples: list[Sample], field: str) -> float:
