@@ -18,8 +18,8 @@ once their outputs exist, so a chain runs without a driver round trip per layer.
 If it fails while one of those dependencies has not finished, that failure is
 theirs (Ray hands the upstream error on): the layer goes back to waiting and is
 decided as usual once they settle. Once the flow is failing, tasks started
-ahead of unfinished dependencies are withdrawn (``Session.cancel``). Every task that needs a slot — entry hooks,
-retries whose timer came due, then queued units — starts only while fewer than
+ahead of unfinished dependencies are withdrawn (``Session.cancel``). Every
+task that needs a slot — entry hooks, retries whose timer came due, then queued units — starts only while fewer than
 the executor's capacity are in flight; entry hooks and retries go first. A
 failed attempt is retried (retry hooks, then a backoff timer) while ``Retry``
 allows; otherwise the flow is failing: nothing new starts, in-flight work
@@ -136,7 +136,6 @@ class Scheduler:
         # these only, so a completion costs O(its dependents), not O(layers).
         self._candidates: set[str] = set(graph.nodes)
         self._running: set[str] = set()  # plain layers whose run task is in flight
-        self._pipelines = False
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="laminar-records")  # layer records, in order
         self._records: list[Future[None]] = []
 
@@ -147,7 +146,6 @@ class Scheduler:
         if self.resume:
             self._load_finished_layers()
         self.session = self.executor.open(Run(self.flow, self.execution, self.graph, self.datastore))
-        self._pipelines = self.session.pipelines
         try:
             if start is not None:
                 start()
@@ -185,7 +183,7 @@ class Scheduler:
                         continue
                     if self._decidable(run):
                         self._decide(run)
-                    elif self._pipelines and (pending := self._ahead_of(run)):
+                    elif self.session.pipelines and (pending := self._ahead_of(run)):
                         run.ahead = pending
                         self._open(run)
                     else:
@@ -256,6 +254,10 @@ class Scheduler:
                 return ()
             pending.append(dependency)
         return tuple(pending)
+
+    def _ahead_of_unfinished(self, run: LayerRun) -> bool:
+        """True while ``run`` started ahead of a dependency that has not finished (yet, or at all)."""
+        return any(self._phase(d) is not Phase.finished for d in run.ahead)
 
     def _touch(self, name: str) -> None:
         """``name`` changed phase or started running: its waiting dependents may be decidable now."""
@@ -368,7 +370,7 @@ class Scheduler:
 
     def _dispatch(self, task: Task) -> None:
         self.in_flight[task.key] = task
-        if task.kind is TaskKind.run and task.index is None and self._pipelines:
+        if task.kind is TaskKind.run and task.index is None and self.session.pipelines:
             self._running.add(task.layer)
             self._touch(task.layer)
         try:
@@ -393,7 +395,7 @@ class Scheduler:
         run = self.layers[task.layer]
         if task.kind is TaskKind.run:
             self._running.discard(task.layer)
-            if completion.error is not None and any(self._phase(d) is not Phase.finished for d in run.ahead):
+            if completion.error is not None and self._ahead_of_unfinished(run):
                 self._back_to_waiting(run)
                 return
         if task.kind is TaskKind.entry:
@@ -520,7 +522,7 @@ class Scheduler:
         are withdrawn (like queued units, they never start)."""
         for task in list(self.in_flight.values()):
             run = self.layers[task.layer]
-            if task.kind is TaskKind.run and any(self._phase(d) is not Phase.finished for d in run.ahead):
+            if task.kind is TaskKind.run and self._ahead_of_unfinished(run):
                 self.session.cancel(task)
 
     def _again(self, task: Task, **changes: Any) -> Task:
