@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import json
 import os
 import threading
@@ -176,6 +177,16 @@ class Datastore(Files):
             if staging is not None:
                 staging.discard()
 
+    def _reader(self, path: str) -> IO[bytes]:
+        """A file of its own to read ``path`` from. fsspec's memory filesystem hands every reader the one
+        stored file object (a shared position: concurrent readers of one artifact read each other's
+        bytes), so there a private copy is read; it holds everything in memory anyway."""
+        if self._local:
+            return open(path, "rb")
+        if "memory" in self.fs.protocol:
+            return io.BytesIO(self.fs.cat_file(path))
+        return self.fs.open(path, "rb")  # type: ignore[no-any-return]
+
     def _url(self, relative: str) -> str:
         return str(self.fs.unstrip_protocol(self._path(relative)))
 
@@ -216,7 +227,7 @@ class Datastore(Files):
         short = digest[:12]
         try:
             with self._guard(f"read artifact {short}", missing_ok=True):
-                source: IO[bytes] = (open if self._local else self.fs.open)(self._path(relative), "rb")
+                source = self._reader(self._path(relative))
         except FileNotFoundError:
             raise ArtifactError(
                 f"{where}: artifact {short} is missing from {self.url} (expected at {relative}); "
