@@ -217,13 +217,14 @@ class Flow:
             if resume:
                 return
             # Parameters first: one that cannot be serialized fails before the execution exists.
-            store.write_split(self.name, identifier, PARAMETERS, 0, parameters, set())
+            store.write_split(
+                self.name, identifier, PARAMETERS, 0, parameters, set(), record={"state": "finished", "attempt": 1}
+            )
             store.write_execution(
                 self.name,
                 identifier,
                 {"flow": self.name, "id": identifier, "created": time.time(), "parameters": sorted(parameters)},
             )
-            store.write_split_record(self.name, identifier, PARAMETERS, 0, {"state": "finished", "attempt": 1})
             store.write_layer_record(
                 self.name, identifier, PARAMETERS, {"state": "finished", "splits": None, "names": sorted(parameters)}
             )

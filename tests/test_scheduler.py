@@ -18,6 +18,7 @@ from laminar import scheduler as scheduler_module
 from laminar.artifacts import Artifacts
 from laminar.configurations import datastores, hooks
 from laminar.configurations.layers import Container, ForEach, Parameter, Retry
+from laminar.datastore import layout
 from laminar.executors.base import Completion, Input, Run, Task
 from laminar.runner import execute
 from laminar.scheduler import Scheduler
@@ -537,7 +538,7 @@ def test_a_layer_started_ahead_of_a_failed_attempt_waits_for_the_retry(clock: Cl
     ]
     assert fake.run is not None
     store, execution = fake.run.datastore, fake.run.execution
-    assert store.read_json(f"Chain/{execution}/Second/0/failure.json") is None
+    assert store.read_json(layout.failure("Chain", execution, "Second", 0)) is None
     assert store.split("Chain", execution, "Third", 0).get("x") == 2
 
 

@@ -6,11 +6,14 @@
     tmp/<random>                                          local disks only: files being written
     flows/<flow>/<execution>/execution.json               parameters and start time
     flows/<flow>/<execution>/<layer>/layer.json           the layer's record, written last
-    flows/<flow>/<execution>/<layer>/<split>/archive.json attribute -> protocol and digests
-    flows/<flow>/<execution>/<layer>/<split>/record.json  a finished split (attempts, timings)
-    flows/<flow>/<execution>/<layer>/<split>/failure.json the last failure of a split
+    flows/<flow>/<execution>/<layer>/<split>.json         a finished split: its archive (attribute ->
+                                                          protocols and digests) and its record
+                                                          (attempt, timings, resources)
+    flows/<flow>/<execution>/<layer>/<split>.failure.json the last failure of a split
 
-``<split>`` is 0 for a layer that is not a foreach layer. Every name that
+``<split>`` is 0 for a layer that is not a foreach layer. A split is one file, not a directory of
+files: on a local disk every file created costs more than a small task's whole run (a create, a
+flush, a rename), and a split's archive and record are only ever written together. Every name that
 becomes a path segment is checked by :func:`segment` (each distinct name once
 per process: the checks are pure).
 """
@@ -30,9 +33,8 @@ TMP = "tmp"
 FLOWS = "flows"
 EXECUTION = "execution.json"
 LAYER = "layer.json"
-ARCHIVE = "archive.json"
-RECORD = "record.json"
-FAILURE = "failure.json"
+SPLIT = ".json"  # <split>.json
+FAILURE = ".failure.json"  # <split>.failure.json
 
 
 def segment(kind: str, value: str) -> str:
@@ -113,6 +115,30 @@ def layer(flow_name: str, execution_id: str, layer_name: str) -> str:
 
 
 def split(flow_name: str, execution_id: str, layer_name: str, index: int) -> str:
+    """A finished split's document: its archive and its record.
+
+    >>> split("Flow", "e-1", "Train", 12)
+    'flows/Flow/e-1/Train/12.json'
+    """
+    return f"{_split(flow_name, execution_id, layer_name, index)}{SPLIT}"
+
+
+def failure(flow_name: str, execution_id: str, layer_name: str, index: int) -> str:
+    """The last failure of a split."""
+    return f"{_split(flow_name, execution_id, layer_name, index)}{FAILURE}"
+
+
+def split_index(name: str) -> int | None:
+    """The index of the finished split whose document is named ``name`` (a listing's entry), else None.
+
+    >>> split_index("12.json"), split_index("12.failure.json"), split_index("layer.json")
+    (12, None, None)
+    """
+    stem = name[: -len(SPLIT)] if name.endswith(SPLIT) else ""
+    return int(stem) if stem.isascii() and stem.isdigit() else None
+
+
+def _split(flow_name: str, execution_id: str, layer_name: str, index: int) -> str:
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
         raise ConfigurationError(f"split index {index!r} of layer {layer_name!r} must be an integer >= 0")
     return f"{layer(flow_name, execution_id, layer_name)}/{index}"

@@ -1,13 +1,13 @@
 """The datastore: one implementation over fsspec for every URL (local, memory, s3, gcs, ...).
 
 Artifacts are stored once per distinct content (SHA-256 of their serialized
-bytes). Archives (JSON) map a split's attributes to digests; records (JSON)
-mark what finished. Every write is atomic: on a local disk a file is written
+bytes). A finished split is one JSON document: its archive (attributes to
+digests) and its record (attempt, timings). Every write is atomic: on a local disk a file is written
 under ``tmp/``, flushed to disk and renamed into place; on object stores (and
 in memory) a whole object is put at once (multipart uploads appear only when
 complete), from a spool that is never visible to readers. A split's
-``record.json`` and a layer's ``layer.json`` are written only after
-everything they vouch for. Reads verify the digest before deserializing.
+document and a layer's ``layer.json`` are written only after everything
+they vouch for. Reads verify the digest before deserializing.
 """
 
 from __future__ import annotations
@@ -268,18 +268,19 @@ class Datastore(Files):
         index: int,
         values: Mapping[str, Any],
         shards: set[str],
-        record: Callable[[], Mapping[str, Any]] | None = None,
+        record: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
     ) -> SplitMeta:
-        """Store a split's artifacts, then its archive, then (if given) its record; return what the scheduler needs.
+        """Store a split's artifacts, then its document (archive and record); return what the scheduler needs.
 
-        ``record`` is called once the artifacts are written. On a local disk every new artifact is
-        flushed to disk and renamed into place on a background thread while the next value is written,
-        and the archive and the record are flushed together with them (one wait, not one per file); the
-        archive, then the record, are renamed into place only once all of that is done, so the record
-        still appears last and only after everything it vouches for is on disk.
+        The document appears only after every artifact it names is stored, so a split with a document
+        is a finished split. ``record`` (its attempt, timings, ...; called once the artifacts are
+        written when it is a function) defaults to ``{"state": "finished"}``. On a local disk every new
+        artifact is flushed to disk and renamed into place on a background thread while the next value
+        is written, and the document is flushed meanwhile (one wait, not one per file); it is renamed
+        into place only once all of that is done.
         """
-        directory = layout.split(flow, execution, layer, index)
         label = f"{flow}.{layer}[{index}] of execution {execution!r}"
+        relative = layout.split(flow, execution, layer, index)  # checks the names before anything is written
         self.fs  # noqa: B018 - decides local or not
         moves = _Moves() if self._local else None
         entries: dict[str, Any] = {}
@@ -298,58 +299,48 @@ class Datastore(Files):
                     "protocols": [p for p, _ in stored],
                     "digests": [d for _, d in stored],
                 }
-            documents: list[tuple[str, Any]] = [(f"{directory}/{layout.ARCHIVE}", {"artifacts": entries})]
-            if record is not None:
-                documents.append((f"{directory}/{layout.RECORD}", dict(record())))
+            written = record() if callable(record) else record
+            document = {"artifacts": entries, "record": dict(written) if written is not None else {"state": "finished"}}
         except BaseException:
             if moves is not None:  # what was written completely is still stored (each artifact stands alone)
                 with contextlib.suppress(Exception):
                     moves.wait()
             raise
-        self._write_jsons(documents, moves)
+        self._write_document(relative, document, moves)
         return SplitMeta(names=tuple(entries), shards=lengths)
 
-    def _write_jsons(self, documents: list[tuple[str, Any]], moves: _Moves | None = None) -> None:
-        """Write JSON documents so that each appears whole and in order, once all of them (and on a
-        local disk every artifact in ``moves``) are on disk."""
-        self.fs  # noqa: B018 - decides local or not
+    def _write_document(self, relative: str, value: Any, moves: _Moves | None) -> None:
+        """Write a JSON document so that it appears whole, and (local disk) only once it and every
+        artifact in ``moves`` are on disk."""
         if not self._local:
-            for relative, value in documents:
-                self.write_json(relative, value)
+            self.write_json(relative, value)
             return
-        staged: list[tuple[str, str]] = []  # (temporary, path) not renamed yet
-        descriptors: list[int] = []  # of the temporary files, until flushed
+        data = json.dumps(value, sort_keys=True, default=str).encode()
+        path = self._path(relative)
+        temporary = self._path(layout.temporary())
+        descriptor: int | None = None
         try:
-            with self._guard(f"write {documents[-1][0]}"):
-                for directory in dict.fromkeys(os.path.dirname(self._path(r)) for r, _ in documents):
-                    _make_directory(directory)
-                for relative, value in documents:
-                    data = json.dumps(value, sort_keys=True, default=str).encode()
-                    temporary = self._path(layout.temporary())
-                    descriptors.append(in_directory(temporary, functools.partial(_create_descriptor, temporary)))
-                    staged.append((temporary, self._path(relative)))
-                    _write_all(descriptors[-1], data)
-                # Flushed to disk at once, while the artifacts are: the waits overlap instead of adding up.
-                _fsync_all(descriptors)
-                while descriptors:
-                    os.close(descriptors.pop())
+            with self._guard(f"write {relative}"):
+                descriptor = in_directory(temporary, functools.partial(_create_descriptor, temporary))
+                _write_all(descriptor, data)
+                os.fsync(descriptor)  # while the artifacts are flushed: the waits overlap
+                os.close(descriptor)
+                descriptor = None
             if moves is not None:
                 with self._guard("write an artifact"):
                     moves.wait()
-            with self._guard(f"write {documents[-1][0]}"):
-                for temporary, path in staged:  # renamed in order: the last document appears last
-                    in_directory(path, functools.partial(os.replace, temporary, path))
-                staged.clear()
-        finally:
+            with self._guard(f"write {relative}"):
+                in_directory(path, functools.partial(os.replace, temporary, path))
+        except BaseException:
             if moves is not None:
                 with contextlib.suppress(Exception):
                     moves.wait()
-            for descriptor in descriptors:
+            if descriptor is not None:
                 with contextlib.suppress(OSError):
                     os.close(descriptor)
-            for temporary, _ in staged:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temporary)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
 
     def _put_values(self, values: list[Any], wheres: list[str], moves: _Moves | None) -> list[tuple[str, str]]:
         """Store each value, in order. The items of a shard go to a local disk from several threads:
@@ -368,15 +359,33 @@ class Datastore(Files):
             shards={n: len(e["digests"]) for n, e in entries.items() if e["sharded"]},
         )
 
+    def _document(self, flow: str, execution: str, layer: str, index: int) -> dict[str, Any] | None:
+        """A split's document, checked; None when the split has not finished."""
+        relative = layout.split(flow, execution, layer, index)
+        document = self.read_json(relative)
+        if document is None:
+            return None
+        entries = document.get("artifacts") if isinstance(document, dict) else None
+        if (
+            not isinstance(entries, dict)
+            or not all(_valid_entry(e) for e in entries.values())
+            or not isinstance(document.get("record"), dict)
+        ):
+            raise ArtifactError(
+                f"{flow}.{layer}[{index}] of execution {execution!r}: {relative} in {self.url} is damaged; "
+                "delete it to rerun the split"
+            )
+        checked: dict[str, Any] = document
+        return checked
+
     def _archive(self, flow: str, execution: str, layer: str, index: int) -> dict[str, Any]:
-        relative = f"{layout.split(flow, execution, layer, index)}/{layout.ARCHIVE}"
-        archive = self.read_json(relative)
-        label = f"{flow}.{layer}[{index}] of execution {execution!r}"
-        if archive is None:
-            raise ArtifactError(f"{label} has no archive in {self.url} (expected at {relative}); did it finish?")
-        entries = archive.get("artifacts") if isinstance(archive, dict) else None
-        if not isinstance(entries, dict) or not all(_valid_entry(e) for e in entries.values()):
-            raise ArtifactError(f"{label}: the archive {relative} in {self.url} is damaged; rerun the layer")
+        document = self._document(flow, execution, layer, index)
+        if document is None:
+            raise ArtifactError(
+                f"{flow}.{layer}[{index}] of execution {execution!r} has no archive in {self.url} (expected at "
+                f"{layout.split(flow, execution, layer, index)}); did it finish?"
+            )
+        entries: dict[str, Any] = document["artifacts"]
         return entries
 
     def split(self, flow: str, execution: str, layer: str, index: int) -> Artifacts:
@@ -391,25 +400,18 @@ class Datastore(Files):
             return self.split(flow, execution, layer, 0)
         return Joined(LazySplits(self, flow, execution, layer, splits))
 
-    def write_split_record(self, flow: str, execution: str, layer: str, index: int, record: Mapping[str, Any]) -> None:
-        self.write_json(f"{layout.split(flow, execution, layer, index)}/{layout.RECORD}", dict(record))
-
     def write_split_failure(self, flow: str, execution: str, layer: str, index: int, record: Mapping[str, Any]) -> None:
-        self.write_json(f"{layout.split(flow, execution, layer, index)}/{layout.FAILURE}", dict(record))
+        self.write_json(layout.failure(flow, execution, layer, index), dict(record))
 
     def read_split_record(self, flow: str, execution: str, layer: str, index: int) -> dict[str, Any] | None:
-        return self.read_json(f"{layout.split(flow, execution, layer, index)}/{layout.RECORD}")
+        """A finished split's record (attempt, timings, resources), or None when it has not finished."""
+        document = self._document(flow, execution, layer, index)
+        return None if document is None else dict(document["record"])
 
     def finished_splits(self, flow: str, execution: str, layer: str) -> set[int]:
         """Indices of the splits of a layer that finished, from one listing."""
-        base = self._path(layout.layer(flow, execution, layer))
-        try:
-            with self._guard("list splits", missing_ok=True):
-                found = self.fs.glob(f"{base}/*/{layout.RECORD}")
-        except FileNotFoundError:
-            return set()
-        splits = (str(path).rstrip("/").split("/")[-2] for path in found)
-        return {int(split) for split in splits if split.isdigit()}
+        found = (layout.split_index(name) for name in self._list(layout.layer(flow, execution, layer)))
+        return {index for index in found if index is not None}
 
     def write_layer_record(self, flow: str, execution: str, layer: str, record: Mapping[str, Any]) -> None:
         self.write_json(f"{layout.layer(flow, execution, layer)}/{layout.LAYER}", dict(record))
@@ -556,15 +558,6 @@ def _flush_and_move(descriptor: int, temporary: str, target: str) -> None:
         raise
 
 
-def _fsync_all(descriptors: list[int]) -> None:
-    """Flush files to disk at once: all but the last on other threads; return when all are flushed."""
-    others = [_flusher().submit(os.fsync, descriptor) for descriptor in descriptors[:-1]]
-    try:
-        os.fsync(descriptors[-1])
-    finally:
-        _wait_all(others)
-
-
 def _create_descriptor(path: str) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
 
@@ -573,16 +566,6 @@ def _write_all(descriptor: int, data: bytes | bytearray) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(descriptor, view) :]
-
-
-def _make_directory(path: str) -> None:
-    """Create the directory ``path`` unless it exists: one ``mkdir`` when only its last level is new."""
-    try:
-        os.mkdir(path)
-    except FileExistsError:
-        pass
-    except FileNotFoundError:
-        os.makedirs(path, exist_ok=True)
 
 
 def _fsync_path(path: str) -> None:

@@ -46,11 +46,13 @@ def test_equal_values_from_two_layers_and_two_executions_are_stored_once(subject
 
 def test_archives_map_attributes_to_digests_and_records_hold_metadata(subject: Subject) -> None:
     store = subject.store
-    meta = store.write_split("F", "e", "L", 3, {"x": 1, "items": ["a", "b", "a"]}, {"items"})
+    assert store.finished_splits("F", "e", "L") == set()
+    record = {"state": "finished", "attempt": 2}
+    meta = store.write_split("F", "e", "L", 3, {"x": 1, "items": ["a", "b", "a"]}, {"items"}, record=lambda: record)
     assert meta.names == ("x", "items") and dict(meta.shards) == {"items": 3}
-    store.write_split_record("F", "e", "L", 3, {"state": "finished", "attempt": 2})
-    archive = subject.make().read_json("flows/F/e/L/3/archive.json")
-    entry = archive["artifacts"]["items"]
+    document = subject.make().read_json("flows/F/e/L/3.json")
+    assert document["record"] == record
+    entry = document["artifacts"]["items"]
     assert entry["sharded"] is True and entry["digests"][0] == entry["digests"][2] != entry["digests"][1]
     assert store.read_split_record("F", "e", "L", 3) == {"state": "finished", "attempt": 2}
     assert store.finished_splits("F", "e", "L") == {3}
@@ -60,13 +62,11 @@ def test_archives_map_attributes_to_digests_and_records_hold_metadata(subject: S
 def test_no_temporary_files_remain_after_writes(subject: Subject) -> None:
     store = subject.store
     store.write_split("F", "e", "L", 0, {"x": MEGABYTE, "y": [1]}, set())
-    store.write_split_record("F", "e", "L", 0, {"state": "finished"})
     store.write_layer_record("F", "e", "L", {"state": "finished", "splits": None})
     files = subject.files()
     assert not [f for f in files if not f.startswith(("artifacts/", "flows/"))], files
     assert sorted(f for f in files if f.startswith("flows/")) == [
-        "flows/F/e/L/0/archive.json",
-        "flows/F/e/L/0/record.json",
+        "flows/F/e/L/0.json",
         "flows/F/e/L/layer.json",
     ]
 
@@ -125,12 +125,16 @@ def test_a_missing_artifact_is_named(subject: Subject) -> None:
 
 def test_a_damaged_archive_is_an_error_not_an_empty_split(subject: Subject) -> None:
     subject.store.write_split("F", "e", "L", 0, {"x": 1}, set())
-    subject.write("flows/F/e/L/0/archive.json", b'{"artifacts": {"x": {"dig')
+    subject.write("flows/F/e/L/0.json", b'{"artifacts": {"x": {"dig')
     with pytest.raises(ArtifactError, match="not valid JSON"):
         subject.make().split("F", "e", "L", 0)
+    subject.write("flows/F/e/L/0.json", b'{"artifacts": {"x": {"digests": 3}}, "record": {}}')
+    with pytest.raises(ArtifactError, match=r"F\.L\[0\] of execution 'e': flows/F/e/L/0\.json .* is damaged"):
+        subject.make().split("F", "e", "L", 0)
     subject.write(
-        "flows/F/e/L/0/archive.json",
-        b'{"artifacts": {"x": {"digests": ["../../etc/passwd"], "protocols": ["cloudpickle"], "sharded": false}}}',
+        "flows/F/e/L/0.json",
+        b'{"artifacts": {"x": {"digests": ["../../etc/passwd"], "protocols": ["cloudpickle"], "sharded": false}},'
+        b' "record": {}}',
     )
     with pytest.raises(ArtifactError, match="not a SHA-256 digest"):
         subject.make().split("F", "e", "L", 0).get("x")
@@ -166,8 +170,9 @@ def test_listing_many_executions_in_one_call(subject: Subject) -> None:
 def test_listing_splits_and_layers(subject: Subject) -> None:
     store = subject.store
     for index in range(0, 40, 3):
-        store.write_split_record("F", "e", "L", index, {"state": "finished"})
+        store.write_split("F", "e", "L", index, {"x": index}, set())
     store.write_split_failure("F", "e", "L", 1, {"state": "failed"})
+    store.write_layer_record("F", "e", "L", {"state": "failed"})
     store.write_execution("F", "e", {"id": "e"})
     store.write_layer_record("F", "e", "M", {"state": "skipped"})
     assert store.finished_splits("F", "e", "L") == set(range(0, 40, 3))

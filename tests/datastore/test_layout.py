@@ -12,7 +12,8 @@ def test_paths() -> None:
     digest = "0f" * 32
     assert layout.artifact(digest) == f"artifacts/sha256/0f/{digest}"
     assert layout.artifact(digest.upper()) == layout.artifact(digest)
-    assert layout.split("Flow", "e-1", "Train", 12) == "flows/Flow/e-1/Train/12"
+    assert layout.split("Flow", "e-1", "Train", 12) == "flows/Flow/e-1/Train/12.json"
+    assert layout.failure("Flow", "e-1", "Train", 12) == "flows/Flow/e-1/Train/12.failure.json"
     assert layout.temporary().startswith("tmp/") and layout.temporary() != layout.temporary()
 
 
