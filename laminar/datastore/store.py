@@ -17,14 +17,13 @@ import functools
 import io
 import json
 import os
-import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
 from laminar.artifacts import Artifacts, Joined
-from laminar.datastore import layout, transfer
+from laminar.datastore import disk, layout, transfer
 from laminar.datastore.files import S3_SCHEMES, Files, Unserializable, in_directory
 from laminar.datastore.views import LazySplits, StoredSplit
 from laminar.errors import ArtifactError, ConfigurationError
@@ -32,10 +31,6 @@ from laminar.serde import Protocol, Serde
 
 P = TypeVar("P", bound=type[Protocol])
 T = TypeVar("T")
-
-_WRITERS = 16  # threads writing to a local disk: the items of one shard; flushing the files of splits
-_SMALL = 1 << 16  # artifacts up to this size are serialized in memory before a local disk is touched
-_BUFFER = 1 << 16  # bytes buffered while a larger artifact is written to a local disk
 
 
 @dataclass(frozen=True)
@@ -98,7 +93,7 @@ class Datastore(Files):
         """Serialize and store ``value`` once; return (protocol name, digest)."""
         return self._put_value(value, where, None)
 
-    def _put_value(self, value: Any, where: str, moves: _Moves | None) -> tuple[str, str]:
+    def _put_value(self, value: Any, where: str, moves: disk.Moves | None) -> tuple[str, str]:
         """``put_value``; with ``moves``, a new artifact on a local disk is flushed and renamed into place
         in the background (``moves.wait()`` returns once it is in place)."""
         protocol = self.serde.choose(value, where=where)
@@ -125,7 +120,7 @@ class Datastore(Files):
         except Exception as error:
             raise Unserializable(error) from error
 
-    def _put_artifact(self, protocol: Protocol, value: Any, moves: _Moves | None = None) -> str:
+    def _put_artifact(self, protocol: Protocol, value: Any, moves: disk.Moves | None = None) -> str:
         self.fs  # noqa: B018 - decides local or not
         if protocol.writes_uris:
             return self._put_uri(protocol, value)
@@ -149,10 +144,10 @@ class Datastore(Files):
         # s3fs holds max_concurrency (10) parts in memory at once; 50 MB parts would make that 500 MB.
         return {"chunksize": transfer.UPLOAD_PART} if self.root.partition("://")[0] in S3_SCHEMES else {}
 
-    def _put_local(self, protocol: Protocol, value: Any, moves: _Moves | None) -> str:
+    def _put_local(self, protocol: Protocol, value: Any, moves: disk.Moves | None) -> str:
         # Serialized while hashed: a small value in memory (stored already, it is never written), a
         # larger one streamed straight into its temporary file (no in-memory copy).
-        staging: _Staging | None = _Staging(self._path(layout.temporary()))
+        staging: disk.Staging | None = disk.Staging(self._path(layout.temporary()))
         assert staging is not None
         try:
             hashing = transfer.Hashing(staging)
@@ -165,7 +160,7 @@ class Datastore(Files):
             with self._guard(f"write artifact {digest[:12]}"):
                 if os.path.exists(target):  # content-addressed: stored already
                     return digest
-                move = functools.partial(_flush_and_move, staging.finish(), staging.path, target)
+                move = functools.partial(disk.flush_and_move, staging.finish(), staging.path, target)
                 if moves is not None:
                     moves.add(move)
                     staging = None  # the move owns the file now
@@ -207,7 +202,7 @@ class Datastore(Files):
                 target = self._path(layout.artifact(digest))
                 if not self.fs.exists(target):
                     if self._local:
-                        _fsync_path(temporary)
+                        disk.fsync_path(temporary)
                         in_directory(target, lambda: os.replace(temporary, target))
                     else:  # a server-side copy: the target appears only once complete
                         self.fs.mv(temporary, target)
@@ -282,7 +277,7 @@ class Datastore(Files):
         label = f"{flow}.{layer}[{index}] of execution {execution!r}"
         relative = layout.split(flow, execution, layer, index)  # checks the names before anything is written
         self.fs  # noqa: B018 - decides local or not
-        moves = _Moves() if self._local else None
+        moves = disk.Moves() if self._local else None
         entries: dict[str, Any] = {}
         lengths: dict[str, int] = {}
         try:
@@ -309,7 +304,7 @@ class Datastore(Files):
         self._write_document(relative, document, moves)
         return SplitMeta(names=tuple(entries), shards=lengths)
 
-    def _write_document(self, relative: str, value: Any, moves: _Moves | None) -> None:
+    def _write_document(self, relative: str, value: Any, moves: disk.Moves | None) -> None:
         """Write a JSON document so that it appears whole, and (local disk) only once it and every
         artifact in ``moves`` are on disk."""
         if not self._local:
@@ -321,8 +316,8 @@ class Datastore(Files):
         descriptor: int | None = None
         try:
             with self._guard(f"write {relative}"):
-                descriptor = in_directory(temporary, functools.partial(_create_descriptor, temporary))
-                _write_all(descriptor, data)
+                descriptor = in_directory(temporary, functools.partial(disk.create_descriptor, temporary))
+                disk.write_all(descriptor, data)
                 os.fsync(descriptor)  # while the artifacts are flushed: the waits overlap
                 os.close(descriptor)
                 descriptor = None
@@ -342,14 +337,14 @@ class Datastore(Files):
                 os.unlink(temporary)
             raise
 
-    def _put_values(self, values: list[Any], wheres: list[str], moves: _Moves | None) -> list[tuple[str, str]]:
+    def _put_values(self, values: list[Any], wheres: list[str], moves: disk.Moves | None) -> list[tuple[str, str]]:
         """Store each value, in order. The items of a shard go to a local disk from several threads:
         each is flushed to disk before its rename, and their flushes share journal commits, so
         100,000 items take seconds, not minutes."""
         self.fs  # noqa: B018 - decides local or not
         if len(values) < 2 or not self._local:
             return [self._put_value(value, where, moves) for value, where in zip(values, wheres, strict=True)]
-        with ThreadPoolExecutor(min(_WRITERS, len(values)), thread_name_prefix="laminar-write") as pool:
+        with ThreadPoolExecutor(min(disk.WRITERS, len(values)), thread_name_prefix="laminar-write") as pool:
             return list(pool.map(lambda value, where: self.put_value(value, where=where), values, wheres))
 
     def read_meta(self, flow: str, execution: str, layer: str, index: int) -> SplitMeta:
@@ -442,138 +437,6 @@ class Datastore(Files):
         if context.artifacts is None:
             return []
         return sorted(context.artifacts.names())
-
-
-class _Moves:
-    """New artifacts of one split, each flushed to disk and renamed into place on a background thread
-    while the split's next values are written; ``wait`` returns once all of them are in place."""
-
-    def __init__(self) -> None:
-        self._pending: list[Future[None]] = []
-
-    def add(self, move: Callable[[], None]) -> None:
-        """Run ``move`` (a ``_flush_and_move``) on a flush thread."""
-        self._pending.append(_flusher().submit(move))
-
-    def wait(self) -> None:
-        """Wait for every move; raise the first failure once all have ended."""
-        pending, self._pending = self._pending, []
-        _wait_all(pending)
-
-
-_flush_pool: ThreadPoolExecutor | None = None
-_flush_pool_lock = threading.Lock()
-
-
-def _flusher() -> ThreadPoolExecutor:
-    """Threads that flush files to disk while the caller writes or flushes others (their waits overlap).
-
-    Shared by every split written in this process; threads start only when none is idle."""
-    global _flush_pool
-    if _flush_pool is None:
-        with _flush_pool_lock:
-            if _flush_pool is None:
-                _flush_pool = ThreadPoolExecutor(_WRITERS, thread_name_prefix="laminar-fsync")
-    return _flush_pool
-
-
-def _forget_flusher() -> None:
-    global _flush_pool, _flush_pool_lock
-    _flush_pool, _flush_pool_lock = None, threading.Lock()  # a forked child has none of its parent's threads
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_flusher)
-
-
-def _wait_all(futures: list[Future[None]]) -> None:
-    failure: BaseException | None = None
-    for future in futures:
-        try:
-            future.result()
-        except BaseException as error:
-            failure = failure or error
-    if failure is not None:
-        raise failure
-
-
-class _Staging:
-    """Where an artifact for a local disk is serialized: in memory while small, then in its temporary
-    file ``path`` (under ``tmp/``), created only when needed."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._descriptor: int | None = None  # of the temporary file, once created
-        self._memory: bytearray | None = bytearray()
-        self._file: IO[bytes] | None = None  # buffers writes to the descriptor, once larger than _SMALL
-
-    def write(self, data: memoryview) -> int:
-        if self._memory is not None:
-            if len(self._memory) + len(data) <= _SMALL:
-                self._memory += data
-                return len(data)
-            self._file = open(self._create(), "wb", buffering=_BUFFER, closefd=False)
-            self._file.write(self._memory)
-            self._memory = None
-        assert self._file is not None
-        return self._file.write(data)
-
-    def _create(self) -> int:
-        self._descriptor = in_directory(self.path, functools.partial(_create_descriptor, self.path))
-        return self._descriptor
-
-    def finish(self) -> int:
-        """The descriptor of the temporary file, holding everything written (not flushed to disk yet)."""
-        if self._memory is not None:
-            _write_all(self._create(), self._memory)
-            self._memory = None
-        elif self._file is not None:
-            self._file.close()  # flushes into the descriptor, which stays open
-            self._file = None
-        assert self._descriptor is not None
-        return self._descriptor
-
-    def discard(self) -> None:
-        """Close and remove the temporary file, if there is one."""
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                self._file.close()
-        if self._descriptor is not None:
-            os.close(self._descriptor)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
-
-
-def _flush_and_move(descriptor: int, temporary: str, target: str) -> None:
-    """Flush the file open as ``descriptor`` to disk, close it and rename it into place; on failure, remove it."""
-    try:
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        in_directory(target, functools.partial(os.replace, temporary, target))
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
-def _create_descriptor(path: str) -> int:
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-
-
-def _write_all(descriptor: int, data: bytes | bytearray) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(descriptor, view) :]
-
-
-def _fsync_path(path: str) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _valid_entry(entry: Any) -> bool:
