@@ -112,8 +112,20 @@ class Staging:
         assert self._descriptor is not None
         return self._descriptor
 
+    def release(self) -> int:
+        """``finish``, and hand the file over: the caller closes (or renames) it; ``discard`` leaves it."""
+        descriptor = self.finish()
+        self._descriptor = None
+        return descriptor
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
+
     def discard(self) -> None:
-        """Close and remove the temporary file, if there is one."""
+        """Close and remove the temporary file, if there is one (and it was not released)."""
         if self._file is not None:
             with contextlib.suppress(OSError):
                 self._file.close()

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import io
 import json
 import os
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
@@ -121,56 +121,95 @@ class Datastore(Files):
             raise Unserializable(error) from error
 
     def _put_artifact(self, protocol: Protocol, value: Any, moves: disk.Moves | None = None) -> str:
+        """Serialize ``value`` while hashing it, straight into where it is kept until stored: on a local
+        disk memory while small, then its temporary file; elsewhere a spool. No other copy is made."""
         self.fs  # noqa: B018 - decides local or not
         if protocol.writes_uris:
             return self._put_uri(protocol, value)
-        if self._local:
-            return self._put_local(protocol, value, moves)
-        with transfer.Spool() as spool:
-            hashing = transfer.Hashing(spool)
-            self._dump(protocol, value, hashing)
-            digest = hashing.hexdigest()
-            relative = layout.artifact(digest)
-            if not self._exists(relative):
-                with self._guard(f"write artifact {digest[:12]}"):
-                    data = spool.in_memory
-                    if data is not None:
-                        self.fs.pipe_file(self._path(relative), data)
-                    else:  # large: a multipart upload, visible only once complete
-                        self.fs.put_file(spool.path, self._path(relative), **self._upload_options())
+        with self._sink() as sink:
+            hashing = transfer.Hashing(sink)
+            try:
+                self._dump(protocol, value, hashing)
+            except transfer.StorageWriteFailed as error:
+                raise self._error("write an artifact", error) from None
+            return self._keep(sink, hashing.hexdigest(), moves)
+
+    def _sink(self) -> disk.Staging | transfer.Spool:
+        return disk.Staging(self._path(layout.temporary())) if self._local else transfer.Spool()
+
+    def _keep(self, sink: disk.Staging | transfer.Spool, digest: str, moves: disk.Moves | None) -> str:
+        """Store the bytes in ``sink`` as the artifact ``digest``, unless it is stored already.
+
+        On a local disk the file is flushed and renamed into place (in the background with ``moves``);
+        on object stores it is one whole-object put, or a multipart upload visible only once complete.
+        """
+        path = self._path(layout.artifact(digest))
+        with self._guard(f"write artifact {digest[:12]}"):
+            if isinstance(sink, disk.Staging):
+                if os.path.exists(path):  # content addressed: stored already
+                    return digest
+                move = functools.partial(disk.flush_and_move, sink.release(), sink.path, path)
+                if moves is not None:
+                    moves.add(move)
+                else:
+                    move()
+            elif not self.fs.exists(path):
+                data = sink.in_memory
+                if data is not None:
+                    self.fs.pipe_file(path, data)
+                else:
+                    self.fs.put_file(sink.path, path, **self._upload_options())
         return digest
 
     def _upload_options(self) -> dict[str, Any]:
         # s3fs holds max_concurrency (10) parts in memory at once; 50 MB parts would make that 500 MB.
         return {"chunksize": transfer.UPLOAD_PART} if self.root.partition("://")[0] in S3_SCHEMES else {}
 
-    def _put_local(self, protocol: Protocol, value: Any, moves: disk.Moves | None) -> str:
-        # Serialized while hashed: a small value in memory (stored already, it is never written), a
-        # larger one streamed straight into its temporary file (no in-memory copy).
-        staging: disk.Staging | None = disk.Staging(self._path(layout.temporary()))
-        assert staging is not None
+    def _put_shard(
+        self, items: list[Any], wheres: list[str], moves: disk.Moves | None
+    ) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+        """Store the items of a shard; return each one's (protocol, digest) and the entry's pack fields.
+
+        A shard's small items (serialized, at most ``disk.SMALL`` bytes) are stored together, one after
+        the other, in one artifact: its *pack*. Each item keeps its own protocol and digest, and its
+        span (offset, length) in the pack says where its bytes are; a read checks them against the
+        item's digest. Written one file per item, a 100,000-item shard would be 100,000 files created,
+        flushed and renamed; as a pack it is one. Larger items are stored as artifacts of their own.
+        """
+        stored: list[tuple[str, str]] = []
+        spans: list[list[int] | None] = []
+        with self._sink() as pack:
+            packing = transfer.Hashing(pack)
+            for value, where in zip(items, wheres, strict=True):
+                small = self._serialize_small(value, where)
+                if small is None:
+                    stored.append(self._put_value(value, where, moves))
+                    spans.append(None)
+                    continue
+                protocol, data, digest = small
+                spans.append([packing.size, len(data)])
+                try:
+                    packing.write(data)
+                except transfer.StorageWriteFailed as error:
+                    raise self._error("write an artifact", error) from None
+                stored.append((protocol, digest))
+            if all(span is None for span in spans):
+                return stored, {}
+            return stored, {"pack": self._keep(pack, packing.hexdigest(), moves), "spans": spans}
+
+    def _serialize_small(self, value: Any, where: str) -> tuple[str, bytearray, str] | None:
+        """(protocol, bytes, digest) of ``value`` if it serializes to at most ``disk.SMALL`` bytes, else
+        None: larger, written by its protocol to a URI, or failing (``_put_value`` says why)."""
+        protocol = self.serde.choose(value, where=where)
+        if protocol.writes_uris:
+            return None
+        buffer = transfer.Bounded(disk.SMALL)
+        hashing = transfer.Hashing(buffer)
         try:
-            hashing = transfer.Hashing(staging)
-            try:
-                self._dump(protocol, value, hashing)
-            except transfer.StorageWriteFailed as error:
-                raise self._error("write an artifact", error) from None
-            digest = hashing.hexdigest()
-            target = self._path(layout.artifact(digest))
-            with self._guard(f"write artifact {digest[:12]}"):
-                if os.path.exists(target):  # content-addressed: stored already
-                    return digest
-                move = functools.partial(disk.flush_and_move, staging.finish(), staging.path, target)
-                if moves is not None:
-                    moves.add(move)
-                    staging = None  # the move owns the file now
-                else:
-                    staging = None
-                    move()
-            return digest
-        finally:
-            if staging is not None:
-                staging.discard()
+            protocol.dump(value, hashing)  # type: ignore[arg-type]  # Hashing is a write-only binary file
+        except Exception:  # transfer.Overflow, or the protocol's own error
+            return None
+        return protocol.name, buffer.data, hashing.hexdigest()
 
     def _reader(self, path: str) -> IO[bytes]:
         """A file of its own to read ``path`` from. fsspec's memory filesystem hands every reader the one
@@ -253,6 +292,39 @@ class Datastore(Files):
                 ) from error
         raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
 
+    def get_packed(self, protocol_name: str, digest: str, pack: str, span: Any, *, where: str = "value") -> Any:
+        """Load the value ``digest`` stored at ``span`` (offset, length) in the pack artifact ``pack``."""
+        protocol = self.serde.get(protocol_name, where=where)
+        try:
+            relative = layout.artifact(pack)
+            offset, length = (int(n) for n in span)
+        except (ArtifactError, TypeError, ValueError):
+            raise ArtifactError(f"{where}: the archive is damaged (pack {pack!r}, span {span!r})") from None
+        short = digest[:12]
+        try:
+            with self._guard(f"read artifact {short}", missing_ok=True):
+                with self._reader(self._path(relative)) as source:
+                    source.seek(offset)
+                    data = source.read(length)
+        except FileNotFoundError:
+            raise ArtifactError(
+                f"{where}: artifact {short} is missing from {self.url} (its pack {pack[:12]} was expected at "
+                f"{relative}); the datastore was cleaned or damaged: rerun the layer that wrote it"
+            ) from None
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != digest.lower():
+            raise ArtifactError(
+                f"{where}: artifact {short} in {self.url} is corrupt (its SHA-256 is {actual[:12]}; pack "
+                f"{pack[:12]}); delete the pack and rerun the layer that wrote it"
+            )
+        try:
+            return protocol.load(io.BytesIO(data))
+        except Exception as error:
+            raise ArtifactError(
+                f"{where}: artifact {short} cannot be loaded with protocol {protocol_name!r}: "
+                f"{type(error).__name__}: {error}"
+            ) from error
+
     # -- splits, layers, executions ----------------------------------------------------------------
 
     def write_split(
@@ -283,9 +355,10 @@ class Datastore(Files):
         try:
             for name, value in values.items():
                 where = f"{label} artifact {name!r}"
+                packed: dict[str, Any] = {}
                 if name in shards:
                     items = list(value)
-                    stored = self._put_values(items, [f"{where} item {i}" for i in range(len(items))], moves)
+                    stored, packed = self._put_shard(items, [f"{where} item {i}" for i in range(len(items))], moves)
                     lengths[name] = len(items)
                 else:
                     stored = [self._put_value(value, where, moves)]
@@ -293,6 +366,7 @@ class Datastore(Files):
                     "sharded": name in shards,
                     "protocols": [p for p, _ in stored],
                     "digests": [d for _, d in stored],
+                    **packed,
                 }
             written = record() if callable(record) else record
             document = {"artifacts": entries, "record": dict(written) if written is not None else {"state": "finished"}}
@@ -336,16 +410,6 @@ class Datastore(Files):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temporary)
             raise
-
-    def _put_values(self, values: list[Any], wheres: list[str], moves: disk.Moves | None) -> list[tuple[str, str]]:
-        """Store each value, in order. The items of a shard go to a local disk from several threads:
-        each is flushed to disk before its rename, and their flushes share journal commits, so
-        100,000 items take seconds, not minutes."""
-        self.fs  # noqa: B018 - decides local or not
-        if len(values) < 2 or not self._local:
-            return [self._put_value(value, where, moves) for value, where in zip(values, wheres, strict=True)]
-        with ThreadPoolExecutor(min(disk.WRITERS, len(values)), thread_name_prefix="laminar-write") as pool:
-            return list(pool.map(lambda value, where: self.put_value(value, where=where), values, wheres))
 
     def read_meta(self, flow: str, execution: str, layer: str, index: int) -> SplitMeta:
         entries = self._archive(flow, execution, layer, index)
@@ -446,7 +510,12 @@ def _valid_entry(entry: Any) -> bool:
         and isinstance(entry.get("digests"), list)
         and len(entry["protocols"]) == len(entry["digests"])
         and (entry.get("sharded") is True or len(entry["digests"]) == 1)
+        and _valid_spans(entry.get("spans", entry["digests"]), len(entry["digests"]))
     )
+
+
+def _valid_spans(spans: Any, count: int) -> bool:
+    return isinstance(spans, list) and len(spans) == count
 
 
 def _is_segment(name: str) -> bool:

@@ -77,6 +77,24 @@ class Hashing:
         pass
 
 
+class Overflow(Exception):
+    """More was written to a :class:`Bounded` buffer than it takes."""
+
+
+class Bounded:
+    """Bytes kept in memory up to ``limit``; writing past it raises :class:`Overflow` (nothing is copied)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self.data = bytearray()
+
+    def write(self, data: memoryview, /) -> int:
+        if len(self.data) + data.nbytes > self._limit:
+            raise Overflow(f"more than {self._limit} bytes")
+        self.data += data
+        return data.nbytes
+
+
 class Spool:
     """Bytes kept in memory while small, in an anonymous local temporary file once large."""
 

@@ -25,6 +25,11 @@ class StoredSplit:
     def _load(self, name: str, index: int) -> Any:
         entry = self._entries[name]
         where = f"{self._label} artifact {name!r}" + (f" item {index}" if entry["sharded"] else "")
+        spans = entry.get("spans")
+        if spans is not None and spans[index] is not None:  # a small item of a shard, in the shard's pack
+            return self._store.get_packed(
+                entry["protocols"][index], entry["digests"][index], entry.get("pack"), spans[index], where=where
+            )
         return self._store.get_value(entry["protocols"][index], entry["digests"][index], where=where)
 
     def get(self, name: str) -> Any:

@@ -59,6 +59,49 @@ def test_archives_map_attributes_to_digests_and_records_hold_metadata(subject: S
     assert store.split("F", "e", "L", 3).get("items") == ["a", "b", "a"]
 
 
+def test_the_small_items_of_a_shard_are_stored_in_one_pack_and_read_back_one_by_one(subject: Subject) -> None:
+    store = subject.store
+    items = [{"n": n, "tag": "x" * (n % 7)} for n in range(500)] + [{"n": 0, "tag": ""}]  # the last repeats the first
+    store.write_split("F", "e", "L", 0, {"items": items}, {"items"})
+    assert len(artifacts(subject)) == 1  # one pack, not 501 files
+    entry = subject.make().read_json(layout.split("F", "e", "L", 0))["artifacts"]["items"]
+    assert len(entry["digests"]) == len(entry["spans"]) == 501
+    assert entry["digests"][0] == entry["digests"][500]  # equal items, equal digests
+    split = subject.make().split("F", "e", "L", 0)
+    assert split.item("items", 321) == items[321] and split.item("items", 500) == items[0]
+    assert list(split.get("items")) == items
+    # Each item's digest is the digest the value has when stored on its own.
+    assert entry["digests"][7] == store.put_value(items[7])[1]
+
+
+def test_a_shard_item_larger_than_a_pack_entry_is_stored_on_its_own(subject: Subject) -> None:
+    store = subject.store
+    items = [1, MEGABYTE, 2]
+    store.write_split("F", "e", "L", 0, {"items": items}, {"items"})
+    assert len(artifacts(subject)) == 2  # the pack (1 and 2) and the megabyte
+    entry = subject.make().read_json(layout.split("F", "e", "L", 0))["artifacts"]["items"]
+    assert entry["spans"][1] is None and entry["spans"][0] is not None and entry["spans"][2] is not None
+    assert list(subject.make().split("F", "e", "L", 0).get("items")) == items
+
+
+def test_a_corrupt_pack_fails_the_read_of_the_item_it_damaged(subject: Subject) -> None:
+    store = subject.store
+    store.write_split("F", "e", "L", 0, {"items": ["alpha", "beta", "gamma"]}, {"items"})
+    entry = subject.make().read_json(layout.split("F", "e", "L", 0))["artifacts"]["items"]
+    (pack,) = artifacts(subject)
+    data = bytearray(subject.read(pack))
+    offset, length = entry["spans"][1]
+    data[offset + length - 1] ^= 0x01
+    subject.write(pack, bytes(data))
+    split = subject.make().split("F", "e", "L", 0)
+    assert split.item("items", 0) == "alpha" and split.item("items", 2) == "gamma"
+    with pytest.raises(ArtifactError, match=r"F\.L\[0\] of execution 'e' artifact 'items' item 1: .* is corrupt"):
+        split.item("items", 1)
+    subject.raw.rm_file(f"{subject.base}/{pack}")
+    with pytest.raises(ArtifactError, match="item 0: artifact .* is missing"):
+        subject.make().split("F", "e", "L", 0).item("items", 0)
+
+
 def test_no_temporary_files_remain_after_writes(subject: Subject) -> None:
     store = subject.store
     store.write_split("F", "e", "L", 0, {"x": MEGABYTE, "y": [1]}, set())
