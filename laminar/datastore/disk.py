@@ -1,4 +1,4 @@
-"""Writing files to a local disk durably: staged under ``tmp/``, flushed, renamed into place.
+"""Writing files to a local disk durably: staged in a temporary file, flushed, renamed into place.
 
 A value is serialized into a :class:`Staging` (memory while small, then its
 temporary file); :func:`flush_and_move` flushes it to disk and renames it into
@@ -112,8 +112,13 @@ class Staging:
         assert self._descriptor is not None
         return self._descriptor
 
-    def release(self) -> int:
-        """``finish``, and hand the file over: the caller closes (or renames) it; ``discard`` leaves it."""
+    def release(self, path: str | None = None) -> int:
+        """``finish``, and hand the file over: the caller closes (or renames) it; ``discard`` leaves it.
+
+        ``path``: where to create the file if it is still in memory (beside its target, say).
+        """
+        if path is not None and self._memory is not None:
+            self.path = path
         descriptor = self.finish()
         self._descriptor = None
         return descriptor

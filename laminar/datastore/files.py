@@ -1,7 +1,7 @@
 """Files under a datastore's root, over fsspec: paths, atomic writes, reads, listings and errors.
 
 Everything the datastore writes goes through here. On a local disk a file is
-written under ``tmp/``, flushed to disk and renamed into place; on object
+written to a temporary file, flushed to disk and renamed into place; on object
 stores (and in memory) a whole object is put at once. Backend errors become
 :class:`~laminar.errors.DatastoreError` naming the URL, with credentials masked.
 """
@@ -128,7 +128,7 @@ class Files:
         path = self._path(relative)
         with self._guard(f"write {relative}"):
             if self._local:
-                temporary = self._path(layout.temporary())
+                temporary = self._path(layout.temporary_beside(relative))
                 try:
                     in_directory(temporary, lambda: transfer.fsync_write(temporary, lambda file: file.write(data)))
                     in_directory(path, lambda: os.replace(temporary, path))

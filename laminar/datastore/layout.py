@@ -3,7 +3,9 @@
 ::
 
     artifacts/sha256/<d[:2]>/<digest>                     content-addressed bytes
-    tmp/<random>                                          local disks only: files being written
+    tmp/<random>                                          local disks only: large files being written
+    <directory>/.tmp-<random>                             local disks only: a small file or a document
+                                                          being written, beside its final name
     flows/<flow>/<execution>/execution.json               parameters and start time
     flows/<flow>/<execution>/<layer>/layer.json           the layer's record, written last
     flows/<flow>/<execution>/<layer>/<split>.json         a finished split: its archive (attribute ->
@@ -86,6 +88,17 @@ def temporary() -> str:
     (again in a forked child), then a counter.
     """
     return f"{TMP}/{_prefix}-{next(_counter)}"
+
+
+def temporary_beside(relative: str) -> str:
+    """A fresh name for a file being written in the directory of ``relative``, where it is renamed to
+    when complete (local disks). It starts with ``.``, which no name laminar reads may.
+
+    >>> temporary_beside("flows/F/e/L/3.json").startswith("flows/F/e/L/.tmp-")
+    True
+    """
+    directory, _, _ = relative.rpartition("/")
+    return f"{directory}/.{TMP}-{_prefix}-{next(_counter)}"
 
 
 _counter = itertools.count()

@@ -1,13 +1,14 @@
 """The datastore: one implementation over fsspec for every URL (local, memory, s3, gcs, ...).
 
 Artifacts are stored once per distinct content (SHA-256 of their serialized
-bytes). A finished split is one JSON document: its archive (attributes to
-digests) and its record (attempt, timings). Every write is atomic: on a local disk a file is written
-under ``tmp/``, flushed to disk and renamed into place; on object stores (and
-in memory) a whole object is put at once (multipart uploads appear only when
-complete), from a spool that is never visible to readers. A split's
-document and a layer's ``layer.json`` are written only after everything
-they vouch for. Reads verify the digest before deserializing.
+bytes); the small items of a shard share one pack. A finished split is one
+JSON document: its archive (attributes to digests) and its record (attempt,
+timings). Every write is atomic: on a local disk a file is written to a
+temporary name, flushed to disk and renamed into place (``disk``); on object
+stores (and in memory) a whole object is put at once (multipart uploads
+appear only when complete), from a spool that is never visible to readers. A
+split's document and a layer's ``layer.json`` are written only after
+everything they vouch for. Reads verify the digest before deserializing.
 """
 
 from __future__ import annotations
@@ -148,7 +149,10 @@ class Datastore(Files):
             if isinstance(sink, disk.Staging):
                 if os.path.exists(path):  # content addressed: stored already
                     return digest
-                move = functools.partial(disk.flush_and_move, sink.release(), sink.path, path)
+                # Small values are still in memory: their file is created beside its target, where
+                # creating and renaming it touches one directory instead of two.
+                descriptor = sink.release(self._path(layout.temporary_beside(layout.artifact(digest))))
+                move = functools.partial(disk.flush_and_move, descriptor, sink.path, path)
                 if moves is not None:
                     moves.add(move)
                 else:
@@ -386,7 +390,7 @@ class Datastore(Files):
             return
         data = json.dumps(value, sort_keys=True, default=str).encode()
         path = self._path(relative)
-        temporary = self._path(layout.temporary())
+        temporary = self._path(layout.temporary_beside(relative))
         descriptor: int | None = None
         try:
             with self._guard(f"write {relative}"):

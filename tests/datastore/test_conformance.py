@@ -98,7 +98,7 @@ def test_a_corrupt_pack_fails_the_read_of_the_item_it_damaged(subject: Subject) 
     with pytest.raises(ArtifactError, match=r"F\.L\[0\] of execution 'e' artifact 'items' item 1: .* is corrupt"):
         split.item("items", 1)
     subject.raw.rm_file(f"{subject.base}/{pack}")
-    with pytest.raises(ArtifactError, match="item 0: artifact .* is missing"):
+    with pytest.raises(ArtifactError, match=r"item 0: artifact .* is missing"):
         subject.make().split("F", "e", "L", 0).item("items", 0)
 
 
@@ -108,6 +108,7 @@ def test_no_temporary_files_remain_after_writes(subject: Subject) -> None:
     store.write_layer_record("F", "e", "L", {"state": "finished", "splits": None})
     files = subject.files()
     assert not [f for f in files if not f.startswith(("artifacts/", "flows/"))], files
+    assert not [f for f in files if f.rpartition("/")[2].startswith(".")], files  # temporary names start with "."
     assert sorted(f for f in files if f.startswith("flows/")) == [
         "flows/F/e/L/0.json",
         "flows/F/e/L/layer.json",
