@@ -22,7 +22,7 @@ import sys
 import sysconfig
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import ray
@@ -73,7 +73,8 @@ class Ray:
         self.init = dict(init or {})
         self.started = False
         self.nodes: list[dict[str, float]] = []
-        self.functions: dict[str, Any] = {}  # container (JSON) -> remote function; kept across runs
+        # container (JSON) -> submits worker.layer_task with that container's options; kept across runs
+        self.functions: dict[str, Callable[[str, tuple[Any, ...]], Any]] = {}
         self._nodes_at = 0.0
 
     def __repr__(self) -> str:
