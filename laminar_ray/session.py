@@ -81,8 +81,8 @@ class Session:
         if task.kind is not TaskKind.run and not needed:
             self._run_here(task, sent)
             return
-        slots, values = self._arguments(sent)
-        call = worker.Call.of(self._key, self._boxed, sent, node.configuration, slots)
+        slots, values, boxed = self._arguments(sent)
+        call = worker.Call.of(self._key, boxed, sent, node.configuration, slots)
         name = f"{self._run.flow}.{task.label}"
         if task.kind is TaskKind.run:
             meta, produced = self._submitter(task, name)(name, (call, *values))
@@ -129,14 +129,18 @@ class Session:
             found = self.executor.functions[key] = _named(function)
         return found
 
-    def _arguments(self, task: Task) -> tuple[dict[str, list[int | None]], list[Any]]:
-        """ObjectRef arguments for a task's inputs, and where each dependency split sits among them.
+    def _arguments(self, task: Task) -> tuple[dict[str, list[int | None]], list[Any], list[Any]]:
+        """ObjectRef arguments for a task's inputs, the boxed refs, and where each dependency split sits.
 
-        A plain layer read by a split of a foreach layer is read by every split: it goes boxed, so each
-        worker resolves (deserializes) it once instead of once per split.
+        Ray resolves the refs among a task's arguments (``values``) before it runs. The boxed refs (in
+        the task's ``Call``, which Ray passes on unresolved) are the payload's, first, and those of the
+        plain layers a split of a foreach layer reads: every split reads them, so each worker resolves
+        (deserializes) one once instead of once per split. Slot ``i >= 0`` is ``values[i]``, slot
+        ``-i`` is ``boxed[i]``.
         """
         slots: dict[str, list[int | None]] = {}
         values: list[Any] = []
+        boxed = self._boxed
         for name, read in task.inputs.items():
             if read.state != "finished":
                 continue
@@ -148,11 +152,16 @@ class Session:
                 ref = refs.get(split)
                 if ref is None:
                     positions.append(None)  # finished in an earlier run (or released): read the datastore
+                elif shared:
+                    if boxed is self._boxed:
+                        boxed = list(boxed)
+                    positions.append(-len(boxed))
+                    boxed.append(ref)
                 else:
                     positions.append(len(values))
-                    values.append(worker.Shared([ref]) if shared else ref)
+                    values.append(ref)
             slots[name] = positions
-        return slots, values
+        return slots, values, boxed
 
     def _run_here(self, task: Task, sent: Task) -> None:
         run = self._run

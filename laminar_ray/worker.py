@@ -6,8 +6,8 @@ once per worker, not once per task. A task travels as a :class:`Call`: the
 scheduler's task without its configuration (which holds layer classes, that
 cloudpickle would ship by value on every call), plus the container when hooks changed it.
 Upstream artifacts arrive as resolved ObjectRef arguments (``values``), or,
-for a plain layer that every split of a foreach layer reads, as a boxed ref
-resolved once per worker (:func:`_shared`); splits that finished in an earlier
+for a plain layer that every split of a foreach layer reads, as a ref boxed in
+the Call, resolved once per worker (:func:`_resolve`); splits that finished in an earlier
 run of a resumed execution are read from the datastore instead.
 """
 
@@ -62,12 +62,12 @@ class Call:
     """A :class:`Task` as sent to a worker, with what it needs to run: one argument, pickled once.
 
     The configuration is the graph's, with ``container`` in place when hooks changed it. ``slots``
-    says where each dependency split's artifacts sit among the task's other arguments (None: read it
-    from the datastore).
+    says where each dependency split's artifacts sit: ``i >= 0`` among the task's other arguments,
+    ``-i`` in ``boxed`` (resolved once per worker), None: read it from the datastore.
     """
 
     key: str
-    boxed: list[Any]  # the Payload's ref, boxed so that Ray passes it unresolved
+    boxed: list[Any]  # the Payload's ref, then refs every split reads: boxed, so that Ray passes them unresolved
     kind: TaskKind
     layer: str
     index: int | None
@@ -140,16 +140,6 @@ def _call(blob: bytes, boxed: list[Any], error: BaseException | None, container:
     )
 
 
-@dataclass(frozen=True)
-class Shared:
-    """A boxed ref to one upstream split that many tasks read: resolved once per worker, not per task."""
-
-    box: list[Any]
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return Shared, (self.box,)  # fewer objects for cloudpickle than a dataclass's default
-
-
 _payloads: dict[str, Payload] = {}
 _shared: collections.OrderedDict[str, Any] = collections.OrderedDict()
 SHARED_CACHE = 4  # upstream splits kept resolved per worker (least recently used dropped first)
@@ -165,10 +155,8 @@ def _payload(key: str, boxed: list[Any]) -> Payload:
     return payload
 
 
-def _resolve(value: Any) -> Any:
-    if not isinstance(value, Shared):
-        return value
-    ref = value.box[0]
+def _resolve(ref: Any) -> Any:
+    """The value of a boxed ref: resolved once per worker (the few most recently used are kept)."""
     key = ref.hex()
     if key in _shared:
         _shared.move_to_end(key)
@@ -181,12 +169,12 @@ def _resolve(value: Any) -> Any:
 
 
 def _source(
-    payload: Payload, slots: Mapping[str, Sequence[int | None]], values: Sequence[Any]
+    payload: Payload, slots: Mapping[str, Sequence[int | None]], values: Sequence[Any], boxed: Sequence[Any]
 ) -> runner.ArtifactSource:
     def one(name: str, split: int, slot: int | None) -> Artifacts:
         if slot is None:
             return payload.datastore.split(payload.flow, payload.execution, name, split)
-        produced: Produced = _resolve(values[slot])
+        produced: Produced = values[slot] if slot >= 0 else _resolve(boxed[-slot])
         return Values(produced.values, produced.shards)
 
     def artifacts(name: str, read: Input) -> Artifacts:
@@ -206,7 +194,7 @@ def _execute(call: Call, values: Sequence[Any]) -> Any:
         flow=payload.flow,
         execution=payload.execution,
         datastore=payload.datastore,
-        artifacts=_source(payload, call.slots, values),
+        artifacts=_source(payload, call.slots, values, call.boxed),
     )
 
 
