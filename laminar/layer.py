@@ -58,6 +58,9 @@ class Context:
     execution: str | None = None
     #: None until asked for (``Layer.configuration``): dependencies and results seldom are.
     configuration: LayerConfiguration | None = None
+    #: What ``configuration`` is a copy of, made when first asked for (a run's hooks may change it;
+    #: most layers never look at it). None: the defaults.
+    template: LayerConfiguration | None = None
     index: int | None = None
     splits: int | None = None
     state: State = field(default_factory=State)
@@ -92,7 +95,8 @@ class Layer:
         """This run's configuration; hooks may change its ``container``."""
         context = self._laminar
         if context.configuration is None:
-            context.configuration = LayerConfiguration()
+            template = context.template
+            context.configuration = LayerConfiguration() if template is None else template.copy_for_run()
         return context.configuration
 
     @property

@@ -20,6 +20,7 @@ from laminar.executors.base import Input, Task, TaskKind
 from laminar.graph import PARAMETERS, BoundHook, Graph
 from laminar.hooks import Kind
 from laminar.layer import Context, Layer, Parameters, State, assigned
+from laminar.options import LayerConfiguration
 
 ArtifactSource = Callable[[str, Input], Artifacts]
 
@@ -77,7 +78,7 @@ def execute(
     instance._laminar = Context(
         flow=flow,
         execution=execution,
-        configuration=task.configuration.copy_for_run(),
+        template=task.configuration,
         index=task.index,
         splits=task.splits,
         state=State("running", attempt=task.attempt, error=task.error),
@@ -127,13 +128,13 @@ def _run(
         for generator in reversed(generators):
             _resume(generator)
     except Exception as error:
-        catch = instance.configuration.catch
+        catch = _configuration(instance).catch
         if catch is None or not catch.catches(error) or isinstance(error, LaminarError):
             raise
         caught = error
     values = assigned(instance)
     shards = frozenset(instance._laminar.shards)
-    container = instance.configuration.container
+    container = _configuration(instance).container
     meta = datastore.write_split(
         flow,
         execution,
@@ -156,6 +157,14 @@ def _run(
         },
     )
     return Outcome(meta=meta, values=values, shards=shards)
+
+
+def _configuration(instance: Layer) -> LayerConfiguration:
+    """The run's configuration as its hooks left it, read without copying it when none asked for it."""
+    context = instance._laminar
+    configuration = context.configuration or context.template
+    assert configuration is not None  # execute sets the template
+    return configuration
 
 
 def _resume(generator: Any) -> None:
