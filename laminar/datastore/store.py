@@ -13,12 +13,14 @@ everything they vouch for. Reads verify the digest before deserializing.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import hashlib
 import io
 import json
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
@@ -31,6 +33,9 @@ from laminar.errors import ArtifactError, ConfigurationError
 from laminar.serde import Protocol, Serde
 
 P = TypeVar("P", bound=type[Protocol])
+
+_DOCUMENTS = 8  # finished splits' documents a datastore object keeps read
+_documents_lock = threading.Lock()
 T = TypeVar("T")
 
 
@@ -60,6 +65,15 @@ class Datastore(Files):
     def __init__(self, root: str, *, allow_pickle: bool = True, **storage_options: Any) -> None:
         super().__init__(root, **storage_options)
         self.serde = Serde(allow_pickle=allow_pickle)
+        # Finished splits' documents read lately (relative path -> document): a document never changes
+        # once written, and every split of a foreach layer reads the one document of the shard it
+        # iterates over (100,000 digests for a 100,000-item shard).
+        self._documents: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_documents"] = collections.OrderedDict()  # each process reads its own
+        return state
 
     @property
     def allow_pickle(self) -> bool:
@@ -380,6 +394,8 @@ class Datastore(Files):
                     moves.wait()
             raise
         self._write_document(relative, document, moves)
+        with _documents_lock:
+            self._documents.pop(relative, None)
         return SplitMeta(names=tuple(entries), shards=lengths)
 
     def _write_document(self, relative: str, value: Any, moves: disk.Moves | None) -> None:
@@ -425,6 +441,11 @@ class Datastore(Files):
     def _document(self, flow: str, execution: str, layer: str, index: int) -> dict[str, Any] | None:
         """A split's document, checked; None when the split has not finished."""
         relative = layout.split(flow, execution, layer, index)
+        with _documents_lock:
+            cached = self._documents.get(relative)
+            if cached is not None:
+                self._documents.move_to_end(relative)
+                return cached
         document = self.read_json(relative)
         if document is None:
             return None
@@ -439,6 +460,10 @@ class Datastore(Files):
                 "delete it to rerun the split"
             )
         checked: dict[str, Any] = document
+        with _documents_lock:
+            self._documents[relative] = checked
+            while len(self._documents) > _DOCUMENTS:
+                self._documents.popitem(last=False)
         return checked
 
     def _archive(self, flow: str, execution: str, layer: str, index: int) -> dict[str, Any]:
