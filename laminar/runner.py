@@ -64,9 +64,19 @@ def _hooks(hooks: tuple[BoundHook, ...], instance: Layer, deps: Mapping[str, Lay
 
 
 def execute(
-    graph: Graph, task: Task, *, flow: str, execution: str, datastore: Datastore, artifacts: ArtifactSource
+    graph: Graph,
+    task: Task,
+    *,
+    flow: str,
+    execution: str,
+    datastore: Datastore,
+    artifacts: ArtifactSource,
+    commit: bool = True,
 ) -> Any:
     """Run ``task``; return a bool (entry), a Container (submission, retry) or an Outcome (run).
+
+    Without ``commit``, a run stores its artifacts but leaves its split's document to the scheduler,
+    which commits the documents of many splits at once (``SplitMeta.document``).
 
     Hooks hand back only the container they may change, never the whole configuration: that holds
     classes (``ForEach`` layers, ``Catch`` exceptions), and a class sent back from a worker that got it
@@ -95,7 +105,9 @@ def execute(
         kind = Kind.submission if task.kind is TaskKind.submission else Kind.retry
         _hooks(node.hooks_of(kind), instance, deps)
         return instance.configuration.container
-    return _run(node.name, graph, task, instance, deps, flow=flow, execution=execution, datastore=datastore)
+    return _run(
+        node.name, graph, task, instance, deps, flow=flow, execution=execution, datastore=datastore, commit=commit
+    )
 
 
 def _run(
@@ -108,6 +120,7 @@ def _run(
     flow: str,
     execution: str,
     datastore: Datastore,
+    commit: bool,
 ) -> Outcome:
     node = graph[name]
     started = time.time()
@@ -155,6 +168,7 @@ def _run(
                 **container.resources,
             },
         },
+        commit=commit,
     )
     return Outcome(meta=meta, values=values, shards=shards)
 

@@ -11,6 +11,8 @@
     flows/<flow>/<execution>/<layer>/<split>.json         a finished split: its archive (attribute ->
                                                           protocols and digests) and its record
                                                           (attempt, timings, resources)
+    flows/<flow>/<execution>/<layer>/splits-<random>.json documents of finished splits committed
+                                                          together (on Ray, a foreach layer's splits)
     flows/<flow>/<execution>/<layer>/<split>.failure.json the last failure of a split
 
 ``<split>`` is 0 for a layer that is not a foreach layer. A split is one file, not a directory of
@@ -37,6 +39,7 @@ EXECUTION = "execution.json"
 LAYER = "layer.json"
 SPLIT = ".json"  # <split>.json
 FAILURE = ".failure.json"  # <split>.failure.json
+BATCH = "splits-"  # splits-<random>.json
 
 
 def segment(kind: str, value: str) -> str:
@@ -139,6 +142,20 @@ def split(flow_name: str, execution_id: str, layer_name: str, index: int) -> str
 def failure(flow_name: str, execution_id: str, layer_name: str, index: int) -> str:
     """The last failure of a split."""
     return f"{_split(flow_name, execution_id, layer_name, index)}{FAILURE}"
+
+
+def batch(flow_name: str, execution_id: str, layer_name: str) -> str:
+    """A fresh name for a batch of split documents committed together.
+
+    >>> batch("Flow", "e-1", "Train").startswith("flows/Flow/e-1/Train/splits-")
+    True
+    """
+    return f"{layer(flow_name, execution_id, layer_name)}/{BATCH}{_prefix}-{next(_counter)}{SPLIT}"
+
+
+def is_batch(name: str) -> bool:
+    """Whether ``name`` (a listing's entry) is a batch of split documents."""
+    return name.startswith(BATCH) and name.endswith(SPLIT)
 
 
 def split_index(name: str) -> int | None:

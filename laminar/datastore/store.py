@@ -45,6 +45,8 @@ class SplitMeta:
 
     names: tuple[str, ...]
     shards: Mapping[str, int]
+    #: The split's document when it is yet to be committed (``Datastore.commit_splits``), else None.
+    document: Mapping[str, Any] | None = None
 
 
 class Datastore(Files):
@@ -69,10 +71,13 @@ class Datastore(Files):
         # once written, and every split of a foreach layer reads the one document of the shard it
         # iterates over (100,000 digests for a 100,000-item shard).
         self._documents: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+        # Layer -> (split -> the batch holding its document, batch names read).
+        self._batches: dict[str, tuple[dict[int, str], set[str]]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
         state["_documents"] = collections.OrderedDict()  # each process reads its own
+        state["_batches"] = {}
         return state
 
     @property
@@ -354,6 +359,8 @@ class Datastore(Files):
         values: Mapping[str, Any],
         shards: set[str],
         record: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
+        *,
+        commit: bool = True,
     ) -> SplitMeta:
         """Store a split's artifacts, then its document (archive and record); return what the scheduler needs.
 
@@ -362,7 +369,8 @@ class Datastore(Files):
         written when it is a function) defaults to ``{"state": "finished"}``. On a local disk every new
         artifact is flushed to disk and renamed into place on a background thread while the next value
         is written, and the document is flushed meanwhile (one wait, not one per file); it is renamed
-        into place only once all of that is done.
+        into place only once all of that is done. Without ``commit`` the document is not written but
+        returned (``SplitMeta.document``), once the artifacts are stored, for ``commit_splits``.
         """
         label = f"{flow}.{layer}[{index}] of execution {execution!r}"
         relative = layout.split(flow, execution, layer, index)  # checks the names before anything is written
@@ -393,6 +401,11 @@ class Datastore(Files):
                 with contextlib.suppress(Exception):
                     moves.wait()
             raise
+        if not commit:
+            if moves is not None:
+                with self._guard("write an artifact"):
+                    moves.wait()
+            return SplitMeta(names=tuple(entries), shards=lengths, document=document)
         self._write_document(relative, document, moves)
         with _documents_lock:
             self._documents.pop(relative, None)
@@ -439,32 +452,78 @@ class Datastore(Files):
         )
 
     def _document(self, flow: str, execution: str, layer: str, index: int) -> dict[str, Any] | None:
-        """A split's document, checked; None when the split has not finished."""
+        """A split's document, checked; None when the split has not finished.
+
+        It is its own file (``<split>.json``), or one entry of a batch committed by the scheduler.
+        """
         relative = layout.split(flow, execution, layer, index)
+        cached = self._cached(relative)
+        if cached is not None:
+            return cached
+        document = self.read_json(relative)
+        if document is not None:
+            checked = _checked(document, f"{flow}.{layer}[{index}] of execution {execution!r}", relative, self.url)
+            self._cache(relative, checked)
+            return checked
+        return self._batched(flow, execution, layer, index)
+
+    def _cached(self, relative: str) -> dict[str, Any] | None:
         with _documents_lock:
             cached = self._documents.get(relative)
             if cached is not None:
                 self._documents.move_to_end(relative)
-                return cached
-        document = self.read_json(relative)
-        if document is None:
-            return None
-        entries = document.get("artifacts") if isinstance(document, dict) else None
-        if (
-            not isinstance(entries, dict)
-            or not all(_valid_entry(e) for e in entries.values())
-            or not isinstance(document.get("record"), dict)
-        ):
-            raise ArtifactError(
-                f"{flow}.{layer}[{index}] of execution {execution!r}: {relative} in {self.url} is damaged; "
-                "delete it to rerun the split"
-            )
-        checked: dict[str, Any] = document
+            return cached
+
+    def _cache(self, relative: str, document: dict[str, Any]) -> None:
         with _documents_lock:
-            self._documents[relative] = checked
+            self._documents[relative] = document
             while len(self._documents) > _DOCUMENTS:
                 self._documents.popitem(last=False)
-        return checked
+
+    def _batched(self, flow: str, execution: str, layer: str, index: int) -> dict[str, Any] | None:
+        """Split ``index``'s document from the batches of its layer; None when none holds it."""
+        where = self._batches_of(flow, execution, layer)
+        batch = where.get(index)
+        if batch is None:  # batches committed since the layer was last listed
+            where = self._batches_of(flow, execution, layer, refresh=True)
+            batch = where.get(index)
+            if batch is None:
+                return None
+        documents = self._cached(batch)
+        if documents is None:
+            documents = self._read_batch(batch)
+            self._cache(batch, documents)
+        label = f"{flow}.{layer}[{index}] of execution {execution!r}"
+        return _checked(documents["splits"][str(index)], label, batch, self.url)
+
+    def _batches_of(self, flow: str, execution: str, layer: str, *, refresh: bool = False) -> dict[int, str]:
+        """Which batch holds each committed split of a layer (read once; ``refresh`` reads new batches)."""
+        relative = layout.layer(flow, execution, layer)
+        with _documents_lock:
+            known = self._batches.setdefault(relative, ({}, set()))
+        where, seen = known
+        if refresh or not seen:
+            for name in self._list(relative):
+                if layout.is_batch(name) and name not in seen:
+                    batch = f"{relative}/{name}"
+                    documents = self._read_batch(batch)
+                    self._cache(batch, documents)
+                    with _documents_lock:
+                        where.update(dict.fromkeys((int(i) for i in documents["splits"]), batch))
+                        seen.add(name)
+        return where
+
+    def _read_batch(self, relative: str) -> dict[str, Any]:
+        documents = self.read_json(relative)
+        splits = documents.get("splits") if isinstance(documents, dict) else None
+        if not isinstance(documents, dict) or not isinstance(splits, dict) or not all(i.isdigit() for i in splits):
+            raise ArtifactError(f"{relative} in {self.url} is damaged (or was removed); delete it to rerun its splits")
+        return documents
+
+    def commit_splits(self, flow: str, execution: str, layer: str, documents: Mapping[int, Mapping[str, Any]]) -> None:
+        """Write the documents of finished splits (``SplitMeta.document``, whose artifacts are stored)
+        as one batch: one file for many splits."""
+        self.write_json(layout.batch(flow, execution, layer), {"splits": {str(i): d for i, d in documents.items()}})
 
     def _archive(self, flow: str, execution: str, layer: str, index: int) -> dict[str, Any]:
         document = self._document(flow, execution, layer, index)
@@ -497,9 +556,11 @@ class Datastore(Files):
         return None if document is None else dict(document["record"])
 
     def finished_splits(self, flow: str, execution: str, layer: str) -> set[int]:
-        """Indices of the splits of a layer that finished, from one listing."""
+        """Indices of the splits of a layer that finished: one listing, and a read of each batch."""
         found = (layout.split_index(name) for name in self._list(layout.layer(flow, execution, layer)))
-        return {index for index in found if index is not None}
+        return {index for index in found if index is not None} | set(
+            self._batches_of(flow, execution, layer, refresh=True)
+        )
 
     def write_layer_record(self, flow: str, execution: str, layer: str, record: Mapping[str, Any]) -> None:
         self.write_json(f"{layout.layer(flow, execution, layer)}/{layout.LAYER}", dict(record))
@@ -530,6 +591,19 @@ class Datastore(Files):
         if context.artifacts is None:
             return []
         return sorted(context.artifacts.names())
+
+
+def _checked(document: Any, label: str, relative: str, url: str) -> dict[str, Any]:
+    """``document`` if it is a split's document (artifacts and record), else an ArtifactError."""
+    entries = document.get("artifacts") if isinstance(document, dict) else None
+    if (
+        not isinstance(entries, dict)
+        or not all(_valid_entry(e) for e in entries.values())
+        or not isinstance(document.get("record"), dict)
+    ):
+        raise ArtifactError(f"{label}: {relative} in {url} is damaged; delete it to rerun the split")
+    checked: dict[str, Any] = document
+    return checked
 
 
 def _valid_entry(entry: Any) -> bool:

@@ -102,6 +102,40 @@ def test_a_corrupt_pack_fails_the_read_of_the_item_it_damaged(subject: Subject) 
         subject.make().split("F", "e", "L", 0).item("items", 0)
 
 
+def test_split_documents_committed_in_a_batch_read_like_documents_of_their_own(subject: Subject) -> None:
+    store = subject.store
+    documents = {}
+    for index in (0, 2, 5):
+        record = {"attempt": index}
+        meta = store.write_split("F", "e", "L", index, {"x": index * 10}, set(), record=record, commit=False)
+        assert meta.document is not None and meta.names == ("x",)
+        documents[index] = meta.document
+    # Artifacts are stored, but without a document no split has finished.
+    assert len(artifacts(subject)) == 3
+    assert store.finished_splits("F", "e", "L") == set()
+    store.commit_splits("F", "e", "L", {0: documents[0], 5: documents[5]})
+    store.commit_splits("F", "e", "L", {2: documents[2]})
+    store.write_split("F", "e", "L", 7, {"x": 70}, set())  # a document of its own beside the batches
+    batches = [f for f in subject.files("flows/F/e/L") if f.rpartition("/")[2].startswith(layout.BATCH)]
+    assert len(batches) == 2
+    reader = subject.make()
+    assert reader.finished_splits("F", "e", "L") == {0, 2, 5, 7}
+    assert [reader.split("F", "e", "L", i).get("x") for i in (0, 2, 5, 7)] == [0, 20, 50, 70]
+    assert reader.read_split_record("F", "e", "L", 5) == {"attempt": 5}
+    assert reader.read_split_record("F", "e", "L", 1) is None
+    with pytest.raises(ArtifactError, match="has no archive"):
+        reader.split("F", "e", "L", 1)
+    # A reader that listed the layer before a batch was committed finds the new batch's splits.
+    late = store.write_split("F", "e", "L", 1, {"x": 10}, set(), commit=False).document
+    assert late is not None
+    store.commit_splits("F", "e", "L", {1: late})
+    assert reader.split("F", "e", "L", 1).get("x") == 10
+    (holding_five,) = [b for b in batches if b'"5"' in subject.read(b)]
+    subject.write(holding_five, b'{"splits": {"5": {"artifacts": 3}}}')
+    with pytest.raises(ArtifactError, match=r"F\.L\[5\] .* is damaged"):
+        subject.make().split("F", "e", "L", 5)
+
+
 def test_no_temporary_files_remain_after_writes(subject: Subject) -> None:
     store = subject.store
     store.write_split("F", "e", "L", 0, {"x": MEGABYTE, "y": [1]}, set())

@@ -1,0 +1,76 @@
+"""On Ray, the documents of a foreach layer's splits are committed by the scheduler in batches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from laminar import Flow, Layer, Parameters
+from laminar.configurations import datastores
+from laminar.configurations.layers import Container, ForEach, Parameter
+from laminar.datastore import layout
+from laminar.scheduler import COMMIT_SPLITS
+
+pytestmark = pytest.mark.usefixtures("ray_cluster")
+
+LIGHT = Container(cpu=0.5, memory=0)
+
+
+class Many(Flow): ...
+
+
+@Many.register
+class Items(Layer):
+    def __call__(self, p: Parameters) -> None:
+        self.shard(n=list(range(p.count)))
+
+
+@Many.register(container=LIGHT, foreach=ForEach(parameters=[Parameter(layer=Items, attribute="n")]))
+class Square(Layer):
+    def __call__(self, items: Items, p: Parameters) -> None:
+        if items.n == p.fail:
+            raise ValueError(f"split {items.n} fails")
+        self.square = items.n * items.n
+        Path(p.directory, f"done-{items.n}").touch()
+
+
+def _files(root: Path, layer: str) -> list[str]:
+    return sorted(path.name for path in root.glob(f"flows/Many/*/{layer}/*"))
+
+
+def test_split_documents_are_committed_in_batches_then_the_layer_record(tmp_path: Path) -> None:
+    from laminar_ray import Ray
+
+    count = COMMIT_SPLITS + 44
+    store = datastores.Local(str(tmp_path / "store"))
+    execution = Many(datastore=store, executor=Ray())(count=count, fail=-1, directory=str(tmp_path), progress=False)
+    files = _files(tmp_path / "store", "Square")
+    batches = [name for name in files if layout.is_batch(name)]
+    assert 2 <= len(batches) < count  # in batches, not one file per split
+    assert not [name for name in files if layout.split_index(name) is not None]
+    assert layout.LAYER in files
+    assert store.finished_splits("Many", execution.id, "Square") == set(range(count))
+    assert sum(execution.layer(Square).square) == sum(n * n for n in range(count))
+    record = store.read_split_record("Many", execution.id, "Square", 17)
+    assert record is not None and record["state"] == "finished" and record["attempt"] == 1
+
+
+def test_splits_that_finished_before_a_failure_are_committed_and_not_run_again(tmp_path: Path) -> None:
+    from laminar_ray import Ray
+
+    count = 60
+    store = datastores.Local(str(tmp_path / "store"))
+    flow = Many(datastore=store, executor=Ray())
+    with pytest.raises(ValueError, match="split 37 fails"):
+        flow(count=count, fail=37, directory=str(tmp_path), execution="failing", progress=False)
+    done = {int(path.name.split("-")[1]) for path in tmp_path.glob("done-*")}
+    assert store.finished_splits("Many", "failing", "Square") == done
+    assert 37 not in done
+    for path in tmp_path.glob("done-*"):
+        path.unlink()
+    execution = flow.execution("failing")
+    with pytest.raises(ValueError, match="split 37 fails"):
+        execution.resume(progress=False)
+    rerun = {int(path.name.split("-")[1]) for path in tmp_path.glob("done-*")}
+    assert not rerun & done  # nothing committed ran again
