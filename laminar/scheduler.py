@@ -135,10 +135,6 @@ class Scheduler:
         self.failures: list[tuple[str, BaseException]] = []
         self._keys = itertools.count()
         self._streaming: dict[str, list[str]] = collections.defaultdict(list)  # upstream -> dependents
-        self._dependents: dict[str, list[str]] = collections.defaultdict(list)
-        for name, node in graph.nodes.items():
-            for dependency in node.dependencies:
-                self._dependents[dependency].append(name)
         self._order = {name: position for position, name in enumerate(graph.nodes)}
         # Waiting layers whose dependencies changed since they were last looked at: deciding looks at
         # these only, so a completion costs O(its dependents), not O(layers).
@@ -271,7 +267,7 @@ class Scheduler:
 
     def _touch(self, name: str) -> None:
         """``name`` changed phase or started running: its waiting dependents may be decidable now."""
-        self._candidates.update(self._dependents.get(name, ()))
+        self._candidates.update(self.graph.dependents.get(name, ()))
 
     def _decide(self, run: LayerRun) -> None:
         if run.node.hooks_of(Kind.entry):

@@ -48,10 +48,7 @@ class Session:
         self._checked: set[str] = set()  # containers whose request was checked against the nodes
         self._hook_envs: dict[str, dict[str, Any]] = {}  # layer -> its hook tasks' validated runtime_env
         # Dependents of each layer that have not finished yet; once none is left, its refs are dropped.
-        self._consumers: dict[str, set[str]] = {name: set() for name in run.graph.nodes}
-        for name, node in run.graph.nodes.items():
-            for dependency in node.dependencies:
-                self._consumers.setdefault(dependency, set()).add(name)
+        self._consumers = {name: set(run.graph.dependents.get(name, ())) for name in run.graph.nodes}
         self._finished: dict[str, int] = {}
         self._completed = self._trimmed = 0
         self._running: dict[int, Any] = {}  # task key -> a ref of that run task, until its completion
