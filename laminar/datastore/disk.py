@@ -18,7 +18,7 @@ from typing import IO
 
 from laminar.datastore.files import in_directory
 
-WRITERS = 16  # threads writing to a local disk: the items of one shard; flushing the files of splits
+WRITERS = 16  # threads flushing files to a local disk and renaming them into place
 SMALL = 1 << 16  # artifacts up to this size are serialized in memory before a local disk is touched
 BUFFER = 1 << 16  # bytes buffered while a larger artifact is written to a local disk
 
@@ -78,7 +78,7 @@ def _wait_all(futures: list[Future[None]]) -> None:
 
 class Staging:
     """Where an artifact for a local disk is serialized: in memory while small, then in its temporary
-    file ``path`` (under ``tmp/``), created only when needed."""
+    file ``path`` (under ``tmp/``), created only when needed (``release`` may place a small one elsewhere)."""
 
     def __init__(self, path: str) -> None:
         self.path = path

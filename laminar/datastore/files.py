@@ -124,13 +124,17 @@ class Files:
             )
         self._container_ok = True
 
-    def _put_bytes(self, relative: str, data: bytes) -> None:
+    def _put_bytes(self, relative: str, data: bytes, *, before_rename: Callable[[], None] | None = None) -> None:
+        """Write ``data`` whole. On a local disk: to a temporary file beside it, flushed to disk; then
+        ``before_rename`` is called (what must be on disk before this file appears); then the rename."""
         path = self._path(relative)
         with self._guard(f"write {relative}"):
             if self._local:
                 temporary = self._path(layout.temporary_beside(relative))
                 try:
                     in_directory(temporary, lambda: transfer.fsync_write(temporary, lambda file: file.write(data)))
+                    if before_rename is not None:
+                        before_rename()
                     in_directory(path, lambda: os.replace(temporary, path))
                 finally:
                     with contextlib.suppress(FileNotFoundError):

@@ -90,7 +90,7 @@ def temporary() -> str:
     Unique across processes and hosts sharing a disk: a random prefix drawn once per process
     (again in a forked child), then a counter.
     """
-    return f"{TMP}/{_prefix}-{next(_counter)}"
+    return f"{TMP}/{_unique()}"
 
 
 def temporary_beside(relative: str) -> str:
@@ -101,7 +101,12 @@ def temporary_beside(relative: str) -> str:
     True
     """
     directory, _, _ = relative.rpartition("/")
-    return f"{directory}/.{TMP}-{_prefix}-{next(_counter)}"
+    return f"{directory}/.{TMP}-{_unique()}"
+
+
+def _unique() -> str:
+    """A name no other process or host sharing the datastore draws: a random per-process prefix, a counter."""
+    return f"{_prefix}-{next(_counter)}"
 
 
 _counter = itertools.count()
@@ -150,7 +155,7 @@ def batch(flow_name: str, execution_id: str, layer_name: str) -> str:
     >>> batch("Flow", "e-1", "Train").startswith("flows/Flow/e-1/Train/splits-")
     True
     """
-    return f"{layer(flow_name, execution_id, layer_name)}/{BATCH}{_prefix}-{next(_counter)}{SPLIT}"
+    return f"{layer(flow_name, execution_id, layer_name)}/{BATCH}{_unique()}{SPLIT}"
 
 
 def is_batch(name: str) -> bool:

@@ -36,7 +36,6 @@ P = TypeVar("P", bound=type[Protocol])
 
 _DOCUMENTS = 8  # finished splits' documents a datastore object keeps read
 _documents_lock = threading.Lock()
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -304,15 +303,9 @@ class Datastore(Files):
                     f"{where}: artifact {short} in {self.url} is corrupt (its SHA-256 is {actual[:12]}); "
                     "delete it and rerun the layer that wrote it"
                 )
-            try:
-                if protocol.writes_uris:
-                    return protocol.read(self._url(relative), dict(self._options))
-                return protocol.load(file)
-            except Exception as error:
-                raise ArtifactError(
-                    f"{where}: artifact {short} cannot be loaded with protocol {protocol_name!r}: "
-                    f"{type(error).__name__}: {error}"
-                ) from error
+            if protocol.writes_uris:
+                return _loaded(where, short, protocol_name, protocol.read, self._url(relative), dict(self._options))
+            return _loaded(where, short, protocol_name, protocol.load, file)
         raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
 
     def get_packed(self, protocol_name: str, digest: str, pack: str, span: Any, *, where: str = "value") -> Any:
@@ -340,13 +333,7 @@ class Datastore(Files):
                 f"{where}: artifact {short} in {self.url} is corrupt (its SHA-256 is {actual[:12]}; pack "
                 f"{pack[:12]}); delete the pack and rerun the layer that wrote it"
             )
-        try:
-            return protocol.load(io.BytesIO(data))
-        except Exception as error:
-            raise ArtifactError(
-                f"{where}: artifact {short} cannot be loaded with protocol {protocol_name!r}: "
-                f"{type(error).__name__}: {error}"
-            ) from error
+        return _loaded(where, short, protocol_name, protocol.load, io.BytesIO(data))
 
     # -- splits, layers, executions ----------------------------------------------------------------
 
@@ -403,8 +390,7 @@ class Datastore(Files):
             raise
         if not commit:
             if moves is not None:
-                with self._guard("write an artifact"):
-                    moves.wait()
+                self._settle(moves)
             return SplitMeta(names=tuple(entries), shards=lengths, document=document)
         self._write_document(relative, document, moves)
         with _documents_lock:
@@ -413,36 +399,21 @@ class Datastore(Files):
 
     def _write_document(self, relative: str, value: Any, moves: disk.Moves | None) -> None:
         """Write a JSON document so that it appears whole, and (local disk) only once it and every
-        artifact in ``moves`` are on disk."""
-        if not self._local:
-            self.write_json(relative, value)
-            return
+        artifact in ``moves`` are on disk: it is flushed while they are, and renamed into place after."""
         data = json.dumps(value, sort_keys=True, default=str).encode()
-        path = self._path(relative)
-        temporary = self._path(layout.temporary_beside(relative))
-        descriptor: int | None = None
+        if moves is None:
+            self._put_bytes(relative, data)
+            return
         try:
-            with self._guard(f"write {relative}"):
-                descriptor = in_directory(temporary, functools.partial(disk.create_descriptor, temporary))
-                disk.write_all(descriptor, data)
-                os.fsync(descriptor)  # while the artifacts are flushed: the waits overlap
-                os.close(descriptor)
-                descriptor = None
-            if moves is not None:
-                with self._guard("write an artifact"):
-                    moves.wait()
-            with self._guard(f"write {relative}"):
-                in_directory(path, functools.partial(os.replace, temporary, path))
-        except BaseException:
-            if moves is not None:
-                with contextlib.suppress(Exception):
-                    moves.wait()
-            if descriptor is not None:
-                with contextlib.suppress(OSError):
-                    os.close(descriptor)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            raise
+            self._put_bytes(relative, data, before_rename=functools.partial(self._settle, moves))
+        finally:
+            with contextlib.suppress(Exception):  # no move outlives the call, whatever happened
+                moves.wait()
+
+    def _settle(self, moves: disk.Moves) -> None:
+        """Wait until every artifact in ``moves`` is in place."""
+        with self._guard("write an artifact"):
+            moves.wait()
 
     def read_meta(self, flow: str, execution: str, layer: str, index: int) -> SplitMeta:
         entries = self._archive(flow, execution, layer, index)
@@ -496,14 +467,17 @@ class Datastore(Files):
         label = f"{flow}.{layer}[{index}] of execution {execution!r}"
         return _checked(documents["splits"][str(index)], label, batch, self.url)
 
-    def _batches_of(self, flow: str, execution: str, layer: str, *, refresh: bool = False) -> dict[int, str]:
-        """Which batch holds each committed split of a layer (read once; ``refresh`` reads new batches)."""
+    def _batches_of(
+        self, flow: str, execution: str, layer: str, *, refresh: bool = False, listing: list[str] | None = None
+    ) -> dict[int, str]:
+        """Which batch holds each committed split of a layer (read once; ``refresh`` reads new batches,
+        from ``listing`` when the caller has just listed the layer)."""
         relative = layout.layer(flow, execution, layer)
         with _documents_lock:
             known = self._batches.setdefault(relative, ({}, set()))
         where, seen = known
         if refresh or not seen:
-            for name in self._list(relative):
+            for name in self._list(relative) if listing is None else listing:
                 if layout.is_batch(name) and name not in seen:
                     batch = f"{relative}/{name}"
                     documents = self._read_batch(batch)
@@ -556,11 +530,10 @@ class Datastore(Files):
         return None if document is None else dict(document["record"])
 
     def finished_splits(self, flow: str, execution: str, layer: str) -> set[int]:
-        """Indices of the splits of a layer that finished: one listing, and a read of each batch."""
-        found = (layout.split_index(name) for name in self._list(layout.layer(flow, execution, layer)))
-        return {index for index in found if index is not None} | set(
-            self._batches_of(flow, execution, layer, refresh=True)
-        )
+        """Indices of the splits of a layer that finished: one listing, and a read of each new batch."""
+        listing = self._list(layout.layer(flow, execution, layer))
+        found = {index for index in map(layout.split_index, listing) if index is not None}
+        return found | set(self._batches_of(flow, execution, layer, refresh=True, listing=listing))
 
     def write_layer_record(self, flow: str, execution: str, layer: str, record: Mapping[str, Any]) -> None:
         self.write_json(f"{layout.layer(flow, execution, layer)}/{layout.LAYER}", dict(record))
@@ -591,6 +564,17 @@ class Datastore(Files):
         if context.artifacts is None:
             return []
         return sorted(context.artifacts.names())
+
+
+def _loaded(where: str, short: str, protocol_name: str, load: Callable[..., Any], *args: Any) -> Any:
+    """``load(*args)`` (a protocol's ``load`` or ``read`` of verified bytes); its failure an ArtifactError."""
+    try:
+        return load(*args)
+    except Exception as error:
+        raise ArtifactError(
+            f"{where}: artifact {short} cannot be loaded with protocol {protocol_name!r}: "
+            f"{type(error).__name__}: {error}"
+        ) from error
 
 
 def _checked(document: Any, label: str, relative: str, url: str) -> dict[str, Any]:
