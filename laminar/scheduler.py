@@ -39,8 +39,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,14 +50,10 @@ from laminar.executors.base import Completion, Executor, Input, Run, Task, TaskK
 from laminar.graph import Graph, Node
 from laminar.hooks import Kind
 from laminar.options import Container, LayerConfiguration
+from laminar.records import Records
 from laminar.runner import Outcome
 
 log = logging.getLogger("laminar")
-
-#: Documents of finished splits left to the scheduler are committed in batches of at most this many,
-#: and at least this often (checked as splits finish), and whenever their layer finishes or the run ends.
-COMMIT_SPLITS = 256
-COMMIT_SECONDS = 1.0
 
 WAITING, QUEUED, ACTIVE, FINISHED, FAILED = range(5)
 
@@ -88,9 +83,6 @@ class LayerRun:
     failed: int = 0
     active: int = 0
     metas: dict[int, SplitMeta] = field(default_factory=dict)
-    # Documents of finished splits that their workers left to the scheduler, not committed yet.
-    pending: dict[int, Mapping[str, Any]] = field(default_factory=dict)
-    pending_since: float = 0.0
     stream: str | None = None  # the foreach layer this one maps 1:1 onto, while streaming
     ahead: tuple[str, ...] = ()  # dependencies still running when this layer started ahead of them
     started: float = 0.0
@@ -140,8 +132,7 @@ class Scheduler:
         # these only, so a completion costs O(its dependents), not O(layers).
         self._candidates: set[str] = set(graph.nodes)
         self._running: set[str] = set()  # plain layers whose run task is in flight
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="laminar-records")  # layer records, in order
-        self._records: list[Future[None]] = []
+        self.records = Records(self.datastore, self.flow, self.execution)
 
     # -- main loop -------------------------------------------------------------------------------
 
@@ -161,12 +152,9 @@ class Scheduler:
                 for completion in self.session.wait(timeout):
                     self._complete(completion)
         finally:
-            for run in self.layers.values():  # what finished is kept, whatever ends the run
-                self._commit(run)
+            self.records.close()
             self.session.close()
-            self._writer.shutdown(wait=True)
-        for record in self._records:
-            record.result()  # a record that could not be written fails the run
+        self.records.check()
         if self.failures:
             label, error = self.failures[0]
             if hasattr(error, "add_note"):
@@ -442,10 +430,8 @@ class Scheduler:
         run.finished += 1
         meta = outcome.meta if isinstance(outcome, Outcome) else outcome
         if isinstance(meta, SplitMeta):
-            if meta.document is not None:
-                if not run.pending:
-                    run.pending_since = time.monotonic()
-                run.pending[index] = meta.document
+            if meta.document is not None:  # left to the scheduler: committed with others
+                self.records.split(run.node.name, index, meta.document)
                 meta = SplitMeta(meta.names, meta.shards)
             run.metas[index] = meta
         for name in self._streaming.get(run.node.name, ()):
@@ -454,22 +440,6 @@ class Scheduler:
                 self._enqueue(downstream, index)
         if run.finished == run.count:
             self._finish_layer(run)
-        elif len(run.pending) >= COMMIT_SPLITS or (
-            run.pending and time.monotonic() - run.pending_since >= COMMIT_SECONDS
-        ):
-            self._commit(run)
-
-    def _commit(self, run: LayerRun) -> None:
-        """Write the documents of finished splits that workers left to the scheduler, as one batch.
-
-        Off the critical path, on the records thread: in order, so a layer's record comes after its
-        splits'. Until committed, a split has no record: if the driver dies first, resume runs it again.
-        """
-        if run.pending:
-            documents, run.pending = run.pending, {}
-            self._records.append(
-                self._writer.submit(self.datastore.commit_splits, self.flow, self.execution, run.node.name, documents)
-            )
 
     def _finish_layer(self, run: LayerRun) -> None:
         run.phase = Phase.finished
@@ -477,23 +447,9 @@ class Scheduler:
         if run.stream is not None:
             self._streaming[run.stream].remove(run.node.name)
         names = list(self._meta(run.node.name, 0).names) if run.count else []
-        self._commit(run)
-        # Off the critical path: dependents start without waiting for this record to reach the disk;
-        # ``run`` waits for every record before it returns.
-        self._records.append(
-            self._writer.submit(
-                self.datastore.write_layer_record,
-                self.flow,
-                self.execution,
-                run.node.name,
-                {
-                    "state": "finished",
-                    "splits": run.splits,
-                    "names": names,
-                    "started": run.started,
-                    "ended": time.time(),
-                },
-            )
+        self.records.layer(
+            run.node.name,
+            {"state": "finished", "splits": run.splits, "names": names, "started": run.started, "ended": time.time()},
         )
 
     def _failed_attempt(self, run: LayerRun, task: Task, completion: Completion) -> None:

@@ -10,7 +10,7 @@ from laminar import Flow, Layer, Parameters
 from laminar.configurations import datastores
 from laminar.configurations.layers import Container, ForEach, Parameter
 from laminar.datastore import layout
-from laminar.scheduler import COMMIT_SPLITS
+from laminar.records import COMMIT_SPLITS
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
 

@@ -1,0 +1,71 @@
+"""Writing an execution's records off the scheduler's critical path: split documents and layer records.
+
+Workers that leave their split's document to the scheduler (on Ray, every
+split of a foreach layer) hand it back with the split's meta; :class:`Records`
+commits those documents in batches, one file for many splits. Records go to
+the datastore on one thread, in order, so a layer's record always comes after
+its splits' documents; dependents start without waiting for either to reach
+the disk. Until committed, a split has no record: if the driver dies first,
+resume runs it again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from laminar.datastore import Datastore
+
+#: Split documents are committed in batches of at most this many, at least this often (checked as
+#: splits finish), and whenever their layer finishes or the run ends.
+COMMIT_SPLITS = 256
+COMMIT_SECONDS = 1.0
+
+
+class Records:
+    """One execution's records on their way to the datastore."""
+
+    def __init__(self, datastore: Datastore, flow: str, execution: str) -> None:
+        self._datastore = datastore
+        self._flow = flow
+        self._execution = execution
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="laminar-records")
+        self._written: list[Future[None]] = []
+        self._pending: dict[str, dict[int, Mapping[str, Any]]] = {}  # layer -> split -> its document
+        self._since: dict[str, float] = {}  # layer -> when its oldest pending document came
+
+    def split(self, layer: str, index: int, document: Mapping[str, Any]) -> None:
+        """A finished split's document, to commit with others of its layer."""
+        pending = self._pending.setdefault(layer, {})
+        if not pending:
+            self._since[layer] = time.monotonic()
+        pending[index] = document
+        if len(pending) >= COMMIT_SPLITS or time.monotonic() - self._since[layer] >= COMMIT_SECONDS:
+            self.commit(layer)
+
+    def commit(self, layer: str) -> None:
+        """Write the layer's pending split documents as one batch."""
+        documents = self._pending.pop(layer, None)
+        if documents:
+            self._submit(self._datastore.commit_splits, layer, documents)
+
+    def layer(self, layer: str, record: Mapping[str, Any]) -> None:
+        """A finished layer's record: written after its splits' documents."""
+        self.commit(layer)
+        self._submit(self._datastore.write_layer_record, layer, record)
+
+    def close(self) -> None:
+        """Commit what is pending (what finished is kept, whatever ends the run); wait for every write."""
+        for layer in list(self._pending):
+            self.commit(layer)
+        self._writer.shutdown(wait=True)
+
+    def check(self) -> None:
+        """Raise the first write that failed: a record that could not be written fails the run."""
+        for written in self._written:
+            written.result()
+
+    def _submit(self, write: Any, layer: str, value: Any) -> None:
+        self._written.append(self._writer.submit(write, self._flow, self._execution, layer, value))
