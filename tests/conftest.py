@@ -26,6 +26,7 @@ os.environ.setdefault("RAY_enable_infeasible_task_early_exit", "true")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 from backends import Backend
+from scheduling import Clock
 
 from laminar import Flow
 from laminar.configurations import datastores, executors
@@ -159,3 +160,13 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
 def memory() -> Backend:
     """The unit-test setup: Thread + Memory."""
     return Backend("thread-memory", datastores.Memory(), executors.Thread())
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """A fake clock for the scheduler (``scheduling.py``): retry timers come due when it is advanced."""
+    from laminar import scheduler
+
+    clock = Clock()
+    monkeypatch.setattr(scheduler, "time", clock)
+    return clock

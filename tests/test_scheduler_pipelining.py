@@ -1,0 +1,114 @@
+"""Starting ahead on a session that pipelines (Ray): the scheduler driven by the :class:`Pipelined` fake."""
+
+from __future__ import annotations
+
+from scheduling import Clock, Fake, Pipelined, Skipping, fail, phases, prefer, run
+
+from laminar import Flow, Layer
+from laminar.configurations.layers import Retry
+from laminar.datastore import layout
+
+
+class Chain(Flow): ...
+
+
+@Chain.register(retry=Retry(attempts=2, delay=1, jitter=0))
+class First(Layer):
+    def __call__(self) -> None:
+        self.x = 0
+
+
+@Chain.register
+class Second(Layer):
+    def __call__(self, first: First) -> None:
+        self.x = first.x + 1
+
+
+@Chain.register
+class Third(Layer):
+    def __call__(self, second: Second, first: First) -> None:
+        self.x = second.x + first.x + 1
+
+
+def test_a_chain_is_submitted_at_once_when_the_session_pipelines(clock: Clock) -> None:
+    fake = Pipelined(clock)
+    scheduler = run(Chain, fake)
+    assert fake.log[:3] == [("submit", "run", "First"), ("submit", "run", "Second"), ("submit", "run", "Third")]
+    assert phases(scheduler) == {"First": "finished", "Second": "finished", "Third": "finished"}
+    # the layers started ahead saw their dependencies as finished, and read their artifacts
+    third = next(t for t in fake.tasks if t.layer == "Third")
+    assert {name: read.state for name, read in third.inputs.items()} == {"Second": "finished", "First": "finished"}
+    assert fake.run is not None
+    assert fake.run.datastore.split("Chain", fake.run.execution, "Third", 0).get("x") == 2
+
+
+def test_without_pipelining_each_layer_waits_for_its_dependencies(clock: Clock) -> None:
+    fake = Fake(clock)
+    run(Chain, fake)
+    assert fake.log[:3] == [("submit", "run", "First"), ("complete", "run", "First"), ("submit", "run", "Second")]
+
+
+def test_a_layer_started_ahead_of_a_failed_attempt_waits_for_the_retry(clock: Clock) -> None:
+    fake = Pipelined(clock, errors={("First", 1): RuntimeError("first attempt")})
+    scheduler = run(Chain, fake)
+    assert phases(scheduler) == {"First": "finished", "Second": "finished", "Third": "finished"}
+    # Second and Third failed with First's error: neither was retried as a failure of its own (attempt 1
+    # again) and neither left a failure record; they started again once First's retry was in flight.
+    assert [(t.layer, t.attempt) for t in fake.tasks] == [
+        ("First", 1),
+        ("Second", 1),
+        ("Third", 1),
+        ("First", 2),
+        ("Second", 1),
+        ("Third", 1),
+    ]
+    assert fake.run is not None
+    store, execution = fake.run.datastore, fake.run.execution
+    assert store.read_json(layout.failure("Chain", execution, "Second", 0)) is None
+    assert store.split("Chain", execution, "Third", 0).get("x") == 2
+
+
+def test_a_dependency_that_fails_for_good_fails_the_flow_with_its_own_error(clock: Clock) -> None:
+    errors: dict[tuple[str, int], BaseException] = {("First", i): RuntimeError(f"first {i}") for i in (1, 2)}
+    fake = Pipelined(clock, errors=errors)
+    scheduler, _ = fail(Chain, fake, RuntimeError, "first 2")
+    assert phases(scheduler) == {"First": "failed", "Second": "waiting", "Third": "waiting"}
+
+
+def test_layers_with_entry_hooks_are_never_started_ahead(clock: Clock) -> None:
+    fake = Pipelined(clock)
+    scheduler = run(Skipping, fake, go=False)
+    assert phases(scheduler) == {"A": "finished", "B": "skipped", "C": "skipped", "D": "skipped", "E": "finished"}
+    assert fake.log[:2] == [("submit", "run", "A"), ("complete", "run", "A")]
+
+
+class Branches(Flow): ...
+
+
+@Branches.register
+class Slow(Layer):
+    def __call__(self) -> None:
+        self.x = 1
+
+
+@Branches.register
+class AfterSlow(Layer):
+    def __call__(self, slow: Slow) -> None:
+        self.x = slow.x
+
+
+@Branches.register
+class Breaks(Layer):
+    def __call__(self) -> None:
+        raise KeyError("breaks")
+
+
+def test_tasks_started_ahead_are_withdrawn_once_the_flow_is_failing(clock: Clock) -> None:
+    fake = Pipelined(clock, pick=prefer("Breaks"))
+    scheduler, _ = fail(Branches, fake, KeyError, "breaks")
+    assert sorted(label for event, _, label in fake.log[:3] if event == "submit") == ["AfterSlow", "Breaks", "Slow"]
+    # Breaks failed while Slow still ran: AfterSlow, waiting on it, was withdrawn and never ran; Slow settled
+    assert ("cancel", "run", "AfterSlow") in fake.log
+    assert ("complete", "cancelled", "AfterSlow") in fake.log
+    assert ("complete", "run", "AfterSlow") not in fake.log
+    assert phases(scheduler) == {"Slow": "finished", "AfterSlow": "waiting", "Breaks": "failed"}
