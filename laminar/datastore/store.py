@@ -13,29 +13,25 @@ everything they vouch for. Reads verify the digest before deserializing.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import functools
 import hashlib
 import io
 import json
 import os
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
 from laminar.artifacts import Artifacts, Joined
 from laminar.datastore import disk, layout, transfer
+from laminar.datastore.documents import SplitDocuments
 from laminar.datastore.files import S3_SCHEMES, Files, Unserializable, in_directory
 from laminar.datastore.views import LazySplits, StoredSplit
 from laminar.errors import ArtifactError, ConfigurationError
 from laminar.serde import Protocol, Serde
 
 P = TypeVar("P", bound=type[Protocol])
-
-_DOCUMENTS = 8  # finished splits' documents a datastore object keeps read
-_documents_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -66,18 +62,16 @@ class Datastore(Files):
     def __init__(self, root: str, *, allow_pickle: bool = True, **storage_options: Any) -> None:
         super().__init__(root, **storage_options)
         self.serde = Serde(allow_pickle=allow_pickle)
-        # Finished splits' documents read lately (relative path -> document): a document never changes
-        # once written, and every split of a foreach layer reads the one document of the shard it
-        # iterates over (100,000 digests for a 100,000-item shard).
-        self._documents: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
-        # Layer -> (split -> the batch holding its document, batch names read).
-        self._batches: dict[str, tuple[dict[int, str], set[str]]] = {}
+        self._documents = SplitDocuments(self)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        state["_documents"] = collections.OrderedDict()  # each process reads its own
-        state["_batches"] = {}
+        del state["_documents"]  # each process reads its own
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._documents = SplitDocuments(self)
 
     @property
     def allow_pickle(self) -> bool:
@@ -393,8 +387,7 @@ class Datastore(Files):
                 self._settle(moves)
             return SplitMeta(names=tuple(entries), shards=lengths, document=document)
         self._write_document(relative, document, moves)
-        with _documents_lock:
-            self._documents.pop(relative, None)
+        self._documents.forget(relative)
         return SplitMeta(names=tuple(entries), shards=lengths)
 
     def _write_document(self, relative: str, value: Any, moves: disk.Moves | None) -> None:
@@ -422,85 +415,13 @@ class Datastore(Files):
             shards={n: len(e["digests"]) for n, e in entries.items() if e["sharded"]},
         )
 
-    def _document(self, flow: str, execution: str, layer: str, index: int) -> dict[str, Any] | None:
-        """A split's document, checked; None when the split has not finished.
-
-        It is its own file (``<split>.json``), or one entry of a batch committed by the scheduler.
-        """
-        relative = layout.split(flow, execution, layer, index)
-        cached = self._cached(relative)
-        if cached is not None:
-            return cached
-        document = self.read_json(relative)
-        if document is not None:
-            checked = _checked(document, f"{flow}.{layer}[{index}] of execution {execution!r}", relative, self.url)
-            self._cache(relative, checked)
-            return checked
-        return self._batched(flow, execution, layer, index)
-
-    def _cached(self, relative: str) -> dict[str, Any] | None:
-        with _documents_lock:
-            cached = self._documents.get(relative)
-            if cached is not None:
-                self._documents.move_to_end(relative)
-            return cached
-
-    def _cache(self, relative: str, document: dict[str, Any]) -> None:
-        with _documents_lock:
-            self._documents[relative] = document
-            while len(self._documents) > _DOCUMENTS:
-                self._documents.popitem(last=False)
-
-    def _batched(self, flow: str, execution: str, layer: str, index: int) -> dict[str, Any] | None:
-        """Split ``index``'s document from the batches of its layer; None when none holds it."""
-        where = self._batches_of(flow, execution, layer)
-        batch = where.get(index)
-        if batch is None:  # batches committed since the layer was last listed
-            where = self._batches_of(flow, execution, layer, refresh=True)
-            batch = where.get(index)
-            if batch is None:
-                return None
-        documents = self._cached(batch)
-        if documents is None:
-            documents = self._read_batch(batch)
-            self._cache(batch, documents)
-        label = f"{flow}.{layer}[{index}] of execution {execution!r}"
-        return _checked(documents["splits"][str(index)], label, batch, self.url)
-
-    def _batches_of(
-        self, flow: str, execution: str, layer: str, *, refresh: bool = False, listing: list[str] | None = None
-    ) -> dict[int, str]:
-        """Which batch holds each committed split of a layer (read once; ``refresh`` reads new batches,
-        from ``listing`` when the caller has just listed the layer)."""
-        relative = layout.layer(flow, execution, layer)
-        with _documents_lock:
-            known = self._batches.setdefault(relative, ({}, set()))
-        where, seen = known
-        if refresh or not seen:
-            for name in self._list(relative) if listing is None else listing:
-                if layout.is_batch(name) and name not in seen:
-                    batch = f"{relative}/{name}"
-                    documents = self._read_batch(batch)
-                    self._cache(batch, documents)
-                    with _documents_lock:
-                        where.update(dict.fromkeys((int(i) for i in documents["splits"]), batch))
-                        seen.add(name)
-        return where
-
-    def _read_batch(self, relative: str) -> dict[str, Any]:
-        documents = self.read_json(relative)
-        splits = documents.get("splits") if isinstance(documents, dict) else None
-        if not isinstance(documents, dict) or not isinstance(splits, dict) or not all(i.isdigit() for i in splits):
-            raise ArtifactError(f"{relative} in {self.url} is damaged (or was removed); delete it to rerun its splits")
-        return documents
-
     def commit_splits(self, flow: str, execution: str, layer: str, documents: Mapping[int, Mapping[str, Any]]) -> None:
         """Write the documents of finished splits (``SplitMeta.document``, whose artifacts are stored)
         as one batch: one file for many splits."""
         self.write_json(layout.batch(flow, execution, layer), {"splits": {str(i): d for i, d in documents.items()}})
 
     def _archive(self, flow: str, execution: str, layer: str, index: int) -> dict[str, Any]:
-        document = self._document(flow, execution, layer, index)
+        document = self._documents.get(flow, execution, layer, index)
         if document is None:
             raise ArtifactError(
                 f"{flow}.{layer}[{index}] of execution {execution!r} has no archive in {self.url} (expected at "
@@ -526,14 +447,12 @@ class Datastore(Files):
 
     def read_split_record(self, flow: str, execution: str, layer: str, index: int) -> dict[str, Any] | None:
         """A finished split's record (attempt, timings, resources), or None when it has not finished."""
-        document = self._document(flow, execution, layer, index)
+        document = self._documents.get(flow, execution, layer, index)
         return None if document is None else dict(document["record"])
 
     def finished_splits(self, flow: str, execution: str, layer: str) -> set[int]:
         """Indices of the splits of a layer that finished: one listing, and a read of each new batch."""
-        listing = self._list(layout.layer(flow, execution, layer))
-        found = {index for index in map(layout.split_index, listing) if index is not None}
-        return found | set(self._batches_of(flow, execution, layer, refresh=True, listing=listing))
+        return self._documents.finished(flow, execution, layer)
 
     def write_layer_record(self, flow: str, execution: str, layer: str, record: Mapping[str, Any]) -> None:
         self.write_json(f"{layout.layer(flow, execution, layer)}/{layout.LAYER}", dict(record))
@@ -575,34 +494,6 @@ def _loaded(where: str, short: str, protocol_name: str, load: Callable[..., Any]
             f"{where}: artifact {short} cannot be loaded with protocol {protocol_name!r}: "
             f"{type(error).__name__}: {error}"
         ) from error
-
-
-def _checked(document: Any, label: str, relative: str, url: str) -> dict[str, Any]:
-    """``document`` if it is a split's document (artifacts and record), else an ArtifactError."""
-    entries = document.get("artifacts") if isinstance(document, dict) else None
-    if (
-        not isinstance(entries, dict)
-        or not all(_valid_entry(e) for e in entries.values())
-        or not isinstance(document.get("record"), dict)
-    ):
-        raise ArtifactError(f"{label}: {relative} in {url} is damaged; delete it to rerun the split")
-    checked: dict[str, Any] = document
-    return checked
-
-
-def _valid_entry(entry: Any) -> bool:
-    return (
-        isinstance(entry, dict)
-        and isinstance(entry.get("protocols"), list)
-        and isinstance(entry.get("digests"), list)
-        and len(entry["protocols"]) == len(entry["digests"])
-        and (entry.get("sharded") is True or len(entry["digests"]) == 1)
-        and _valid_spans(entry.get("spans", entry["digests"]), len(entry["digests"]))
-    )
-
-
-def _valid_spans(spans: Any, count: int) -> bool:
-    return isinstance(spans, list) and len(spans) == count
 
 
 def _is_segment(name: str) -> bool:

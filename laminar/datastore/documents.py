@@ -1,0 +1,135 @@
+"""Finding finished splits' documents: in a file of their own or in a batch, checked, the last few kept.
+
+A split's document (its archive and record) is ``<split>.json``, or one entry
+of a batch (``splits-*.json``) that the scheduler committed for many splits at
+once. Documents never change once written, so the last few read are kept, and
+which batch holds which split is learnt once per batch.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from typing import Any
+
+from laminar.datastore import layout
+from laminar.datastore.files import Files
+from laminar.errors import ArtifactError
+
+KEPT = 8  # documents (and batches) kept read per datastore object
+_lock = threading.Lock()  # readers on several threads share one datastore object
+
+
+class SplitDocuments:
+    """The finished splits' documents of one datastore, as readers find them."""
+
+    def __init__(self, files: Files) -> None:
+        self._files = files
+        # Documents read lately (relative path -> document): every split of a foreach layer reads the
+        # document of the shard it iterates over (100,000 digests for a 100,000-item shard).
+        self._recent: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+        self._batches: dict[str, tuple[dict[int, str], set[str]]] = {}  # layer -> (split -> batch, batches read)
+
+    def get(self, flow: str, execution: str, layer: str, index: int) -> dict[str, Any] | None:
+        """A split's document, checked; None when the split has not finished."""
+        relative = layout.split(flow, execution, layer, index)
+        label = f"{flow}.{layer}[{index}] of execution {execution!r}"
+        cached = self._cached(relative)
+        if cached is not None:
+            return cached
+        document = self._files.read_json(relative)
+        if document is not None:
+            checked = _checked(document, label, relative, self._files.url)
+            self._keep(relative, checked)
+            return checked
+        where = self._where(flow, execution, layer)
+        batch = where.get(index)
+        if batch is None:  # batches committed since the layer was last listed
+            batch = self._where(flow, execution, layer, refresh=True).get(index)
+            if batch is None:
+                return None
+        documents = self._cached(batch)
+        if documents is None:
+            documents = self._read_batch(batch)
+            self._keep(batch, documents)
+        return _checked(documents["splits"][str(index)], label, batch, self._files.url)
+
+    def finished(self, flow: str, execution: str, layer: str) -> set[int]:
+        """Indices of the splits of a layer that finished: one listing, and a read of each new batch."""
+        listing = self._files._list(layout.layer(flow, execution, layer))
+        found = {index for index in map(layout.split_index, listing) if index is not None}
+        return found | set(self._where(flow, execution, layer, refresh=True, listing=listing))
+
+    def forget(self, relative: str) -> None:
+        """``relative`` was (re)written."""
+        with _lock:
+            self._recent.pop(relative, None)
+
+    def _cached(self, relative: str) -> dict[str, Any] | None:
+        with _lock:
+            cached = self._recent.get(relative)
+            if cached is not None:
+                self._recent.move_to_end(relative)
+            return cached
+
+    def _keep(self, relative: str, document: dict[str, Any]) -> None:
+        with _lock:
+            self._recent[relative] = document
+            while len(self._recent) > KEPT:
+                self._recent.popitem(last=False)
+
+    def _where(
+        self, flow: str, execution: str, layer: str, *, refresh: bool = False, listing: list[str] | None = None
+    ) -> dict[int, str]:
+        """Which batch holds each committed split of a layer (read once; ``refresh`` reads new batches,
+        from ``listing`` when the caller has just listed the layer)."""
+        relative = layout.layer(flow, execution, layer)
+        with _lock:
+            where, seen = self._batches.setdefault(relative, ({}, set()))
+        if refresh or not seen:
+            for name in self._files._list(relative) if listing is None else listing:
+                if layout.is_batch(name) and name not in seen:
+                    batch = f"{relative}/{name}"
+                    documents = self._read_batch(batch)
+                    self._keep(batch, documents)
+                    with _lock:
+                        where.update(dict.fromkeys((int(i) for i in documents["splits"]), batch))
+                        seen.add(name)
+        return where
+
+    def _read_batch(self, relative: str) -> dict[str, Any]:
+        documents = self._files.read_json(relative)
+        splits = documents.get("splits") if isinstance(documents, dict) else None
+        if not isinstance(documents, dict) or not isinstance(splits, dict) or not all(i.isdigit() for i in splits):
+            raise ArtifactError(
+                f"{relative} in {self._files.url} is damaged (or was removed); delete it to rerun its splits"
+            )
+        return documents
+
+
+def _checked(document: Any, label: str, relative: str, url: str) -> dict[str, Any]:
+    """``document`` if it is a split's document (artifacts and record), else an ArtifactError."""
+    entries = document.get("artifacts") if isinstance(document, dict) else None
+    if (
+        not isinstance(entries, dict)
+        or not all(_valid_entry(e) for e in entries.values())
+        or not isinstance(document.get("record"), dict)
+    ):
+        raise ArtifactError(f"{label}: {relative} in {url} is damaged; delete it to rerun the split")
+    checked: dict[str, Any] = document
+    return checked
+
+
+def _valid_entry(entry: Any) -> bool:
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("protocols"), list)
+        and isinstance(entry.get("digests"), list)
+        and len(entry["protocols"]) == len(entry["digests"])
+        and (entry.get("sharded") is True or len(entry["digests"]) == 1)
+        and _valid_spans(entry.get("spans", entry["digests"]), len(entry["digests"]))
+    )
+
+
+def _valid_spans(spans: Any, count: int) -> bool:
+    return isinstance(spans, list) and len(spans) == count
