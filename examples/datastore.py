@@ -1,7 +1,8 @@
 """Datastores: any fsspec URL (here ``file://``; S3 when ``LAMINAR_S3_ROOT`` is set), and the results API.
 
 Artifacts are content addressed: equal values are stored once, across layers
-and executions. Reading results needs only the datastore.
+and executions (values of at most 4 KiB serialized are kept in their split's
+document instead). Reading results needs only the datastore.
 
     python examples/datastore.py [--thread]
     LAMINAR_S3_ROOT=s3://bucket/prefix AWS_ENDPOINT_URL=http://127.0.0.1:9000 python examples/datastore.py
@@ -22,8 +23,8 @@ class Stored(Flow): ...
 @Stored.register
 class Make(Layer):
     def __call__(self) -> None:
-        self.data = list(range(1000))
-        self.copy = list(range(1000))  # equal to data: stored once
+        self.data = list(range(10_000))
+        self.copy = list(range(10_000))  # equal to data: stored once
 
 
 if flow := Stored(

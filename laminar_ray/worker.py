@@ -195,9 +195,10 @@ def _execute(call: Call, values: Sequence[Any]) -> Any:
         execution=payload.execution,
         datastore=payload.datastore,
         artifacts=_source(payload, call.slots, values, call.boxed),
-        # A foreach split's document goes back to the scheduler, which commits many at once: one
-        # file per split would cost a create, a flush and a rename each (more than a small task).
-        commit=call.index is None,
+        # The split's document goes back to the scheduler, which commits it (with others of its
+        # layer): written here, it would cost a create, a flush and a rename (more than a small task's
+        # whole run) on the way to the dependents, which start on the task's outputs.
+        commit=False,
     )
 
 

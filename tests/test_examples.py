@@ -74,7 +74,7 @@ EXPECTED = {
     "datastore.py": [
         "datastore: file://",
         "artifacts of Make: ['copy', 'data']",
-        "read back: sum(data) = 499500",
+        "read back: sum(data) = 49995000",
         "4 artifacts written across 2 executions, 1 stored (content addressed)",
     ],
     "arrow.py": [

@@ -97,6 +97,12 @@ class Staging:
         assert self._file is not None
         return self._file.write(data)
 
+    def held(self, limit: int) -> bytes | None:
+        """Everything written, if it is still in memory and at most ``limit`` bytes; else None."""
+        if self._memory is None or len(self._memory) > limit:
+            return None
+        return bytes(self._memory)
+
     def _create(self) -> int:
         self._descriptor = in_directory(self.path, functools.partial(create_descriptor, self.path))
         return self._descriptor

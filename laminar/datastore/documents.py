@@ -128,7 +128,13 @@ def _valid_entry(entry: Any) -> bool:
         and len(entry["protocols"]) == len(entry["digests"])
         and (entry.get("sharded") is True or len(entry["digests"]) == 1)
         and _valid_spans(entry.get("spans", entry["digests"]), len(entry["digests"]))
+        and _valid_inline(entry.get("inline", {}))
     )
+
+
+def _valid_inline(inline: Any) -> bool:
+    """Artifacts kept in an entry: digest -> base64 bytes."""
+    return isinstance(inline, dict) and all(isinstance(v, str) for v in inline.values())
 
 
 def _valid_spans(spans: Any, count: int) -> bool:

@@ -1,18 +1,21 @@
 """The datastore: one implementation over fsspec for every URL (local, memory, s3, gcs, ...).
 
 Artifacts are stored once per distinct content (SHA-256 of their serialized
-bytes); the small items of a shard share one pack. A finished split is one
-JSON document: its archive (attributes to digests) and its record (attempt,
-timings). Every write is atomic: on a local disk a file is written to a
-temporary name, flushed to disk and renamed into place (``disk``); on object
-stores (and in memory) a whole object is put at once (multipart uploads
-appear only when complete), from a spool that is never visible to readers. A
-split's document and a layer's ``layer.json`` are written only after
-everything they vouch for. Reads verify the digest before deserializing.
+bytes); the small items of a shard share one pack, and an artifact (or pack) of
+at most ``INLINE`` bytes is kept in its split's document instead of a file of
+its own. A finished split is one JSON document: its archive (attributes to
+digests) and its record (attempt, timings). Every write is atomic: on a local
+disk a file is written to a temporary name, flushed to disk and renamed into
+place (``disk``); on object stores (and in memory) a whole object is put at
+once (multipart uploads appear only when complete), from a spool that is never
+visible to readers. A split's document and a layer's ``layer.json`` are
+written only after everything they vouch for. Reads verify the digest before deserializing.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import functools
 import hashlib
@@ -33,6 +36,12 @@ from laminar.serde import Protocol, Serde
 
 P = TypeVar("P", bound=type[Protocol])
 
+#: An artifact of a split (or a shard's pack) that serializes to at most this many bytes is kept in
+#: the split's document (base64, beside its digest) instead of a file of its own: a file would cost a
+#: create, a flush and a rename (on object stores a request), more than a small task's whole run, and
+#: would take a block of its own anyway. Equal small values of different splits are kept once per split.
+INLINE = 4096
+
 
 @dataclass(frozen=True)
 class SplitMeta:
@@ -42,6 +51,23 @@ class SplitMeta:
     shards: Mapping[str, int]
     #: The split's document when it is yet to be committed (``Datastore.commit_splits``), else None.
     document: Mapping[str, Any] | None = None
+
+
+class _SplitWrites:
+    """What the writes of one split share: new files on a local disk moving into place in the
+    background (``moves``), and the bytes of artifacts small enough to be kept in its document."""
+
+    def __init__(self, local: bool) -> None:
+        self.moves = disk.Moves() if local else None
+        self._inline: dict[str, str] = {}
+
+    def keep(self, digest: str, data: bytes) -> None:
+        self._inline[digest] = base64.b64encode(data).decode("ascii")
+
+    def kept(self) -> dict[str, str]:
+        """The artifacts kept since the last call (digest -> base64 bytes), for one archive entry."""
+        kept, self._inline = self._inline, {}
+        return kept
 
 
 class Datastore(Files):
@@ -106,17 +132,17 @@ class Datastore(Files):
         """Serialize and store ``value`` once; return (protocol name, digest)."""
         return self._put_value(value, where, None)
 
-    def _put_value(self, value: Any, where: str, moves: disk.Moves | None) -> tuple[str, str]:
-        """``put_value``; with ``moves``, a new artifact on a local disk is flushed and renamed into place
-        in the background (``moves.wait()`` returns once it is in place)."""
+    def _put_value(self, value: Any, where: str, writes: _SplitWrites | None) -> tuple[str, str]:
+        """``put_value``; for a split (``writes``), a small value is kept for its document, and a new
+        file on a local disk is flushed and renamed into place in the background (``writes.moves``)."""
         protocol = self.serde.choose(value, where=where)
         try:
-            return protocol.name, self._put_artifact(protocol, value, moves)
+            return protocol.name, self._put_artifact(protocol, value, writes)
         except Unserializable as failure:
             fallback = self.serde.fallback(protocol)
             if fallback is not None:
                 with contextlib.suppress(Unserializable):
-                    return fallback.name, self._put_artifact(fallback, value, moves)
+                    return fallback.name, self._put_artifact(fallback, value, writes)
             error = failure.error
             raise ArtifactError(
                 f"{where}: a value of type {type(value).__qualname__} cannot be serialized with {protocol.name!r}: "
@@ -133,7 +159,7 @@ class Datastore(Files):
         except Exception as error:
             raise Unserializable(error) from error
 
-    def _put_artifact(self, protocol: Protocol, value: Any, moves: disk.Moves | None = None) -> str:
+    def _put_artifact(self, protocol: Protocol, value: Any, writes: _SplitWrites | None = None) -> str:
         """Serialize ``value`` while hashing it, straight into where it is kept until stored: on a local
         disk memory while small, then its temporary file; elsewhere a spool. No other copy is made."""
         self.fs  # noqa: B018 - decides local or not
@@ -145,17 +171,23 @@ class Datastore(Files):
                 self._dump(protocol, value, hashing)
             except transfer.StorageWriteFailed as error:
                 raise self._error("write an artifact", error) from None
-            return self._keep(sink, hashing.hexdigest(), moves)
+            return self._keep(sink, hashing.hexdigest(), writes)
 
     def _sink(self) -> disk.Staging | transfer.Spool:
         return disk.Staging(self._path(layout.temporary())) if self._local else transfer.Spool()
 
-    def _keep(self, sink: disk.Staging | transfer.Spool, digest: str, moves: disk.Moves | None) -> str:
+    def _keep(self, sink: disk.Staging | transfer.Spool, digest: str, writes: _SplitWrites | None) -> str:
         """Store the bytes in ``sink`` as the artifact ``digest``, unless it is stored already.
 
-        On a local disk the file is flushed and renamed into place (in the background with ``moves``);
-        on object stores it is one whole-object put, or a multipart upload visible only once complete.
+        A split's artifact of at most ``INLINE`` bytes is kept for its document (``writes``) instead.
+        On a local disk the file is flushed and renamed into place (in the background with
+        ``writes.moves``); on object stores it is one whole-object put, or a multipart upload visible
+        only once complete.
         """
+        if writes is not None and (small := sink.held(INLINE)) is not None:
+            writes.keep(digest, small)
+            return digest
+        moves = writes.moves if writes is not None else None
         path = self._path(layout.artifact(digest))
         with self._guard(f"write artifact {digest[:12]}"):
             if isinstance(sink, disk.Staging):
@@ -182,7 +214,7 @@ class Datastore(Files):
         return {"chunksize": transfer.UPLOAD_PART} if self.root.partition("://")[0] in S3_SCHEMES else {}
 
     def _put_shard(
-        self, items: list[Any], wheres: list[str], moves: disk.Moves | None
+        self, items: list[Any], wheres: list[str], writes: _SplitWrites
     ) -> tuple[list[tuple[str, str]], dict[str, Any]]:
         """Store the items of a shard; return each one's (protocol, digest) and the entry's pack fields.
 
@@ -199,7 +231,7 @@ class Datastore(Files):
             for value, where in zip(items, wheres, strict=True):
                 small = self._serialize_small(value, where)
                 if small is None:
-                    stored.append(self._put_value(value, where, moves))
+                    stored.append(self._put_value(value, where, writes))
                     spans.append(None)
                     continue
                 protocol, data, digest = small
@@ -211,7 +243,7 @@ class Datastore(Files):
                 stored.append((protocol, digest))
             if all(span is None for span in spans):
                 return stored, {}
-            return stored, {"pack": self._keep(pack, packing.hexdigest(), moves), "spans": spans}
+            return stored, {"pack": self._keep(pack, packing.hexdigest(), writes), "spans": spans}
 
     def _serialize_small(self, value: Any, where: str) -> tuple[str, bytearray, str] | None:
         """(protocol, bytes, digest) of ``value`` if it serializes to at most ``disk.SMALL`` bytes, else
@@ -267,14 +299,23 @@ class Datastore(Files):
                 if self.fs.exists(temporary):
                     self.fs.rm(temporary)
 
-    def get_value(self, protocol_name: str, digest: str, *, where: str = "value") -> Any:
-        """Load the artifact ``digest`` with its protocol, after checking its bytes hash to ``digest``."""
+    def get_value(
+        self, protocol_name: str, digest: str, *, where: str = "value", inline: Mapping[str, str] | None = None
+    ) -> Any:
+        """Load the artifact ``digest`` with its protocol, after checking its bytes hash to ``digest``.
+
+        ``inline``: the artifacts kept in the archive entry that names it (digest -> base64 bytes).
+        """
         protocol = self.serde.get(protocol_name, where=where)
         try:
             relative = layout.artifact(digest)
         except ArtifactError as error:
             raise ArtifactError(f"{where}: {error}") from None
         short = digest[:12]
+        if inline and digest in inline:
+            place = f"kept in its split's document in {self.url}"
+            data = _verified(_decoded(inline[digest], where), digest, where, place)
+            return _loaded(where, short, protocol_name, protocol.load, io.BytesIO(data))
         try:
             with self._guard(f"read artifact {short}", missing_ok=True):
                 source = self._reader(self._path(relative))
@@ -302,8 +343,18 @@ class Datastore(Files):
             return _loaded(where, short, protocol_name, protocol.load, file)
         raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
 
-    def get_packed(self, protocol_name: str, digest: str, pack: str, span: Any, *, where: str = "value") -> Any:
-        """Load the value ``digest`` stored at ``span`` (offset, length) in the pack artifact ``pack``."""
+    def get_packed(
+        self,
+        protocol_name: str,
+        digest: str,
+        pack: str,
+        span: Any,
+        *,
+        where: str = "value",
+        inline: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Load the value ``digest`` stored at ``span`` (offset, length) in the pack artifact ``pack``
+        (kept in ``inline`` or a file of its own)."""
         protocol = self.serde.get(protocol_name, where=where)
         try:
             relative = layout.artifact(pack)
@@ -311,22 +362,20 @@ class Datastore(Files):
         except (ArtifactError, TypeError, ValueError):
             raise ArtifactError(f"{where}: the archive is damaged (pack {pack!r}, span {span!r})") from None
         short = digest[:12]
-        try:
-            with self._guard(f"read artifact {short}", missing_ok=True):
-                with self._reader(self._path(relative)) as source:
-                    source.seek(offset)
-                    data = source.read(length)
-        except FileNotFoundError:
-            raise ArtifactError(
-                f"{where}: artifact {short} is missing from {self.url} (its pack {pack[:12]} was expected at "
-                f"{relative}); the datastore was cleaned or damaged: rerun the layer that wrote it"
-            ) from None
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != digest.lower():
-            raise ArtifactError(
-                f"{where}: artifact {short} in {self.url} is corrupt (its SHA-256 is {actual[:12]}; pack "
-                f"{pack[:12]}); delete the pack and rerun the layer that wrote it"
-            )
+        if inline and pack in inline:
+            data = _decoded(inline[pack], where)[offset : offset + length]
+        else:
+            try:
+                with self._guard(f"read artifact {short}", missing_ok=True):
+                    with self._reader(self._path(relative)) as source:
+                        source.seek(offset)
+                        data = source.read(length)
+            except FileNotFoundError:
+                raise ArtifactError(
+                    f"{where}: artifact {short} is missing from {self.url} (its pack {pack[:12]} was expected "
+                    f"at {relative}); the datastore was cleaned or damaged: rerun the layer that wrote it"
+                ) from None
+        data = _verified(data, digest, where, f"in {self.url} (pack {pack[:12]})")
         return _loaded(where, short, protocol_name, protocol.load, io.BytesIO(data))
 
     # -- splits, layers, executions ----------------------------------------------------------------
@@ -346,8 +395,10 @@ class Datastore(Files):
         """Store a split's artifacts, then its document (archive and record); return what the scheduler needs.
 
         The document appears only after every artifact it names is stored, so a split with a document
-        is a finished split. ``record`` (its attempt, timings, ...; called once the artifacts are
-        written when it is a function) defaults to ``{"state": "finished"}``. On a local disk every new
+        is a finished split. Artifacts (and shard packs) of at most ``INLINE`` bytes are kept in the
+        document itself, in their archive entry (``"inline"``: digest -> base64 bytes). ``record`` (its
+        attempt, timings, ...; called once the artifacts are written when it is a function) defaults to
+        ``{"state": "finished"}``. On a local disk every new
         artifact is flushed to disk and renamed into place on a background thread while the next value
         is written, and the document is flushed meanwhile (one wait, not one per file); it is renamed
         into place only once all of that is done. Without ``commit`` the document is not written but
@@ -356,7 +407,8 @@ class Datastore(Files):
         label = f"{flow}.{layer}[{index}] of execution {execution!r}"
         relative = layout.split(flow, execution, layer, index)  # checks the names before anything is written
         self.fs  # noqa: B018 - decides local or not
-        moves = disk.Moves() if self._local else None
+        writes = _SplitWrites(self._local)
+        moves = writes.moves
         entries: dict[str, Any] = {}
         lengths: dict[str, int] = {}
         try:
@@ -365,16 +417,18 @@ class Datastore(Files):
                 packed: dict[str, Any] = {}
                 if name in shards:
                     items = list(value)
-                    stored, packed = self._put_shard(items, [f"{where} item {i}" for i in range(len(items))], moves)
+                    stored, packed = self._put_shard(items, [f"{where} item {i}" for i in range(len(items))], writes)
                     lengths[name] = len(items)
                 else:
-                    stored = [self._put_value(value, where, moves)]
+                    stored = [self._put_value(value, where, writes)]
                 entries[name] = {
                     "sharded": name in shards,
                     "protocols": [p for p, _ in stored],
                     "digests": [d for _, d in stored],
                     **packed,
                 }
+                if inline := writes.kept():
+                    entries[name]["inline"] = inline
             written = record() if callable(record) else record
             document = {"artifacts": entries, "record": dict(written) if written is not None else {"state": "finished"}}
         except BaseException:
@@ -387,7 +441,6 @@ class Datastore(Files):
                 self._settle(moves)
             return SplitMeta(names=tuple(entries), shards=lengths, document=document)
         self._write_document(relative, document, moves)
-        self._documents.forget(relative)
         return SplitMeta(names=tuple(entries), shards=lengths)
 
     def _write_document(self, relative: str, value: Any, moves: disk.Moves | None) -> None:
@@ -396,12 +449,13 @@ class Datastore(Files):
         data = json.dumps(value, sort_keys=True, default=str).encode()
         if moves is None:
             self._put_bytes(relative, data)
-            return
-        try:
-            self._put_bytes(relative, data, before_rename=functools.partial(self._settle, moves))
-        finally:
-            with contextlib.suppress(Exception):  # no move outlives the call, whatever happened
-                moves.wait()
+        else:
+            try:
+                self._put_bytes(relative, data, before_rename=functools.partial(self._settle, moves))
+            finally:
+                with contextlib.suppress(Exception):  # no move outlives the call, whatever happened
+                    moves.wait()
+        self._documents.forget(relative)
 
     def _settle(self, moves: disk.Moves) -> None:
         """Wait until every artifact in ``moves`` is in place."""
@@ -417,7 +471,12 @@ class Datastore(Files):
 
     def commit_splits(self, flow: str, execution: str, layer: str, documents: Mapping[int, Mapping[str, Any]]) -> None:
         """Write the documents of finished splits (``SplitMeta.document``, whose artifacts are stored)
-        as one batch: one file for many splits."""
+        as one batch: one file for many splits (one split's document is a file of its own)."""
+        if len(documents) == 1:
+            ((index, document),) = documents.items()
+            relative = layout.split(flow, execution, layer, index)
+            self._write_document(relative, document, None)
+            return
         self.write_json(layout.batch(flow, execution, layer), {"splits": {str(i): d for i, d in documents.items()}})
 
     def _archive(self, flow: str, execution: str, layer: str, index: int) -> dict[str, Any]:
@@ -483,6 +542,25 @@ class Datastore(Files):
         if context.artifacts is None:
             return []
         return sorted(context.artifacts.names())
+
+
+def _decoded(encoded: Any, where: str) -> bytes:
+    """The bytes of an artifact kept in an archive entry (base64)."""
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise ArtifactError(f"{where}: the archive is damaged (an artifact kept in it is not base64)") from None
+
+
+def _verified(data: bytes, digest: str, where: str, place: str) -> bytes:
+    """``data`` if its SHA-256 is ``digest``, else an ArtifactError naming the artifact and ``place``."""
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != digest.lower():
+        raise ArtifactError(
+            f"{where}: artifact {digest[:12]} {place} is corrupt (its SHA-256 is {actual[:12]}); "
+            "rerun the layer that wrote it"
+        )
+    return data
 
 
 def _loaded(where: str, short: str, protocol_name: str, load: Callable[..., Any], *args: Any) -> Any:

@@ -118,6 +118,12 @@ class Spool:
             self._file.write(view)
         return view.nbytes
 
+    def held(self, limit: int) -> bytes | None:
+        """The bytes when they are in memory and at most ``limit`` of them, else None."""
+        if self._memory is None or len(self._memory) > limit:
+            return None
+        return bytes(self._memory)
+
     @property
     def in_memory(self) -> bytes | None:
         """The bytes when they were few enough to stay in memory, else None (see ``path``)."""

@@ -25,12 +25,11 @@ class StoredSplit:
     def _load(self, name: str, index: int) -> Any:
         entry = self._entries[name]
         where = f"{self._label} artifact {name!r}" + (f" item {index}" if entry["sharded"] else "")
+        protocol, digest, inline = entry["protocols"][index], entry["digests"][index], entry.get("inline")
         spans = entry.get("spans")
         if spans is not None and spans[index] is not None:  # a small item of a shard, in the shard's pack
-            return self._store.get_packed(
-                entry["protocols"][index], entry["digests"][index], entry.get("pack"), spans[index], where=where
-            )
-        return self._store.get_value(entry["protocols"][index], entry["digests"][index], where=where)
+            return self._store.get_packed(protocol, digest, entry.get("pack"), spans[index], where=where, inline=inline)
+        return self._store.get_value(protocol, digest, where=where, inline=inline)
 
     def get(self, name: str) -> Any:
         entry = self._entries[name]

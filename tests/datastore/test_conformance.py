@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import random
 from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
 from laminar.datastore import layout
+from laminar.datastore.store import INLINE
 from laminar.errors import ArtifactError, ConfigurationError
 from laminar.serde import Protocol
 
@@ -15,6 +18,7 @@ if TYPE_CHECKING:  # annotations only: conftest modules are not imported by name
     from tests.datastore.conftest import Subject
 
 MEGABYTE = random.Random(0).randbytes(1 << 20)
+BLOCK = random.Random(1).randbytes(INLINE)  # serialized, just too large to be kept in a split's document
 
 
 def artifacts(subject: Subject) -> list[str]:
@@ -36,9 +40,9 @@ def test_equal_values_from_two_layers_and_two_executions_are_stored_once(subject
     store = subject.store
     for execution in ("e1", "e2"):
         for layer in ("A", "B"):
-            store.write_split("Flow", execution, layer, 0, {"blob": MEGABYTE, "tag": layer}, set())
+            store.write_split("Flow", execution, layer, 0, {"blob": MEGABYTE, "tag": BLOCK + layer.encode()}, set())
     stored = artifacts(subject)
-    assert len(stored) == 3  # the megabyte once, "A" once, "B" once
+    assert len(stored) == 3  # the megabyte once, the "A" block once, the "B" block once
     assert max(len(subject.read(path)) for path in stored) > len(MEGABYTE)
     for execution in ("e1", "e2"):
         assert store.split("Flow", execution, "B", 0).get("blob") == MEGABYTE
@@ -74,19 +78,63 @@ def test_the_small_items_of_a_shard_are_stored_in_one_pack_and_read_back_one_by_
     assert entry["digests"][7] == store.put_value(items[7])[1]
 
 
+def test_small_artifacts_and_packs_are_kept_in_the_split_document(subject: Subject) -> None:
+    store = subject.store
+    values = {"x": 1, "name": "small", "items": ["a", "b", "a"], "blob": BLOCK}
+    store.write_split("F", "e", "L", 0, values, {"items"})
+    (only,) = artifacts(subject)  # the block has a file of its own; nothing else does
+    entries = subject.make().read_json(layout.split("F", "e", "L", 0))["artifacts"]
+    assert only.endswith(entries["blob"]["digests"][0]) and "inline" not in entries["blob"]
+    assert list(entries["x"]["inline"]) == entries["x"]["digests"]
+    assert list(entries["items"]["inline"]) == [entries["items"]["pack"]]  # the shard's pack, kept whole
+    # The digest is the one the value has when stored on its own.
+    assert entries["x"]["digests"][0] == store.put_value(1)[1]
+    split = subject.make().split("F", "e", "L", 0)
+    assert (split.get("x"), split.get("name"), list(split.get("items")), split.get("blob")) == (
+        1,
+        "small",
+        ["a", "b", "a"],
+        BLOCK,
+    )
+
+
+def test_a_damaged_artifact_kept_in_a_document_is_named(subject: Subject) -> None:
+    store = subject.store
+    store.write_split("F", "e", "L", 0, {"x": "small", "y": 2}, set())
+    relative = layout.split("F", "e", "L", 0)
+    document = subject.make().read_json(relative)
+    entry = document["artifacts"]["x"]
+    (digest,) = entry["digests"]
+    # Other bytes (another value's, valid base64) under the digest: their SHA-256 is not the digest.
+    entry["inline"][digest] = base64.b64encode(store.serde.get("cloudpickle").dumps("smalL")).decode()
+    subject.write(relative, json.dumps(document).encode())
+    split = subject.make().split("F", "e", "L", 0)
+    assert split.get("y") == 2
+    with pytest.raises(
+        ArtifactError, match=rf"F\.L\[0\] of execution 'e' artifact 'x': artifact {digest[:12]} .*corrupt"
+    ):
+        split.get("x")
+    entry["inline"][digest] = "not base64!"
+    subject.write(relative, json.dumps(document).encode())
+    with pytest.raises(ArtifactError, match=r"artifact 'x': the archive is damaged .*not base64"):
+        subject.make().split("F", "e", "L", 0).get("x")
+
+
 def test_a_shard_item_larger_than_a_pack_entry_is_stored_on_its_own(subject: Subject) -> None:
     store = subject.store
     items = [1, MEGABYTE, 2]
     store.write_split("F", "e", "L", 0, {"items": items}, {"items"})
-    assert len(artifacts(subject)) == 2  # the pack (1 and 2) and the megabyte
+    assert len(artifacts(subject)) == 1  # the megabyte; the pack (1 and 2) is small: kept in the document
     entry = subject.make().read_json(layout.split("F", "e", "L", 0))["artifacts"]["items"]
+    assert list(entry["inline"]) == [entry["pack"]]
     assert entry["spans"][1] is None and entry["spans"][0] is not None and entry["spans"][2] is not None
     assert list(subject.make().split("F", "e", "L", 0).get("items")) == items
 
 
 def test_a_corrupt_pack_fails_the_read_of_the_item_it_damaged(subject: Subject) -> None:
     store = subject.store
-    store.write_split("F", "e", "L", 0, {"items": ["alpha", "beta", "gamma"]}, {"items"})
+    items = [word * (INLINE // 10) for word in ("alpha", "beta", "gamma")]  # a pack too large to be inline
+    store.write_split("F", "e", "L", 0, {"items": items}, {"items"})
     entry = subject.make().read_json(layout.split("F", "e", "L", 0))["artifacts"]["items"]
     (pack,) = artifacts(subject)
     data = bytearray(subject.read(pack))
@@ -94,7 +142,7 @@ def test_a_corrupt_pack_fails_the_read_of_the_item_it_damaged(subject: Subject) 
     data[offset + length - 1] ^= 0x01
     subject.write(pack, bytes(data))
     split = subject.make().split("F", "e", "L", 0)
-    assert split.item("items", 0) == "alpha" and split.item("items", 2) == "gamma"
+    assert split.item("items", 0) == items[0] and split.item("items", 2) == items[2]
     with pytest.raises(ArtifactError, match=r"F\.L\[0\] of execution 'e' artifact 'items' item 1: .* is corrupt"):
         split.item("items", 1)
     subject.raw.rm_file(f"{subject.base}/{pack}")
@@ -107,17 +155,19 @@ def test_split_documents_committed_in_a_batch_read_like_documents_of_their_own(s
     documents = {}
     for index in (0, 2, 5):
         record = {"attempt": index}
-        meta = store.write_split("F", "e", "L", index, {"x": index * 10}, set(), record=record, commit=False)
-        assert meta.document is not None and meta.names == ("x",)
+        values = {"x": index * 10, "blob": BLOCK + bytes([index])}
+        meta = store.write_split("F", "e", "L", index, values, set(), record=record, commit=False)
+        assert meta.document is not None and meta.names == ("x", "blob")
         documents[index] = meta.document
     # Artifacts are stored, but without a document no split has finished.
     assert len(artifacts(subject)) == 3
     assert store.finished_splits("F", "e", "L") == set()
     store.commit_splits("F", "e", "L", {0: documents[0], 5: documents[5]})
-    store.commit_splits("F", "e", "L", {2: documents[2]})
-    store.write_split("F", "e", "L", 7, {"x": 70}, set())  # a document of its own beside the batches
+    store.commit_splits("F", "e", "L", {2: documents[2]})  # one document: a file of its own
+    store.write_split("F", "e", "L", 7, {"x": 70}, set())  # a document of its own beside the batch
     batches = [f for f in subject.files("flows/F/e/L") if f.rpartition("/")[2].startswith(layout.BATCH)]
-    assert len(batches) == 2
+    assert len(batches) == 1
+    assert {layout.split("F", "e", "L", i) for i in (2, 7)} <= set(subject.files("flows/F/e/L"))
     reader = subject.make()
     assert reader.finished_splits("F", "e", "L") == {0, 2, 5, 7}
     assert [reader.split("F", "e", "L", i).get("x") for i in (0, 2, 5, 7)] == [0, 20, 50, 70]
@@ -126,10 +176,9 @@ def test_split_documents_committed_in_a_batch_read_like_documents_of_their_own(s
     with pytest.raises(ArtifactError, match="has no archive"):
         reader.split("F", "e", "L", 1)
     # A reader that listed the layer before a batch was committed finds the new batch's splits.
-    late = store.write_split("F", "e", "L", 1, {"x": 10}, set(), commit=False).document
-    assert late is not None
-    store.commit_splits("F", "e", "L", {1: late})
-    assert reader.split("F", "e", "L", 1).get("x") == 10
+    late = {i: store.write_split("F", "e", "L", i, {"x": i * 10}, set(), commit=False).document for i in (1, 3)}
+    store.commit_splits("F", "e", "L", {i: document for i, document in late.items() if document is not None})
+    assert reader.split("F", "e", "L", 1).get("x") == 10 and reader.split("F", "e", "L", 3).get("x") == 30
     (holding_five,) = [b for b in batches if b'"5"' in subject.read(b)]
     subject.write(holding_five, b'{"splits": {"5": {"artifacts": 3}}}')
     with pytest.raises(ArtifactError, match=r"F\.L\[5\] .* is damaged"):
@@ -166,7 +215,7 @@ def test_an_interrupted_write_leaves_no_readable_artifact_archive_or_temporary_f
     store = subject.store
     store.protocol(bytes)(_HalfThenFail)
     with pytest.raises(ArtifactError) as caught:
-        store.write_split("F", "e", "L", 0, {"ok": 1, "blob": MEGABYTE}, set())
+        store.write_split("F", "e", "L", 0, {"ok": BLOCK.hex(), "blob": MEGABYTE}, set())
     message = str(caught.value)
     assert "F.L[0] of execution 'e' artifact 'blob'" in message and "disk on fire" in message
     files = subject.files()
@@ -194,7 +243,7 @@ def test_a_corrupt_artifact_is_detected_and_named(subject: Subject) -> None:
 
 def test_a_missing_artifact_is_named(subject: Subject) -> None:
     store = subject.store
-    store.write_split("Flow", "run-1", "Train", 0, {"model": [1, 2]}, set())
+    store.write_split("Flow", "run-1", "Train", 0, {"model": BLOCK}, set())
     (path,) = artifacts(subject)
     subject.raw.rm_file(f"{subject.base}/{path}")
     with pytest.raises(ArtifactError, match=r"Flow\.Train\[0\] of execution 'run-1' artifact 'model'.*missing"):

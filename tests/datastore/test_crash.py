@@ -34,8 +34,9 @@ WRITER = textwrap.dedent(
 
         def dump(self, value, file):
             file.write(value[: len(value) // 2])
-            # "small" was written first; on a local disk it is flushed and renamed into place in the
-            # background meanwhile: let that end, so what the kill leaves behind is always the same.
+            # "first" (too large to be kept in the document: a file of its own) was written first; on
+            # a local disk it is flushed and renamed into place in the background meanwhile: let that
+            # end, so what the kill leaves behind is always the same.
             deadline = time.monotonic() + 60
             while not store.fs.find(store._path("artifacts")) and time.monotonic() < deadline:
                 time.sleep(0.01)
@@ -46,7 +47,7 @@ WRITER = textwrap.dedent(
         def load(self, file):
             return file.read()
 
-    store.write_split("Flow", "e", "Layer", 0, {"small": 1, "blob": b"x" * (1 << 20)}, set())
+    store.write_split("Flow", "e", "Layer", 0, {"first": "s" * 8192, "blob": b"x" * (1 << 20)}, set())
     """
 )
 
@@ -81,7 +82,7 @@ def test_a_killed_writer_leaves_no_readable_partial_artifact_or_archive(subject:
 
     reader = subject.make()
     stored = subject.files(layout.ARTIFACTS)
-    assert len(stored) == 1  # "small", written completely before "blob" began (and moved into place meanwhile)
+    assert len(stored) == 1  # "first", written completely before "blob" began (and moved into place meanwhile)
     assert [f for f in subject.files("flows")] == []
     with pytest.raises(ArtifactError, match="has no archive"):
         reader.split("Flow", "e", "Layer", 0)
@@ -93,5 +94,5 @@ def test_a_killed_writer_leaves_no_readable_partial_artifact_or_archive(subject:
         assert leftovers == []
 
     # Running the layer again (as resume does) completes the same names cleanly.
-    reader.write_split("Flow", "e", "Layer", 0, {"small": 1, "blob": b"x" * (1 << 20)}, set())
+    reader.write_split("Flow", "e", "Layer", 0, {"first": "s" * 8192, "blob": b"x" * (1 << 20)}, set())
     assert reader.split("Flow", "e", "Layer", 0).get("blob") == b"x" * (1 << 20)

@@ -55,4 +55,3 @@ def test_a_uri_protocol_read_is_verified_against_the_digest(subject: Subject) ->
     subject.write(path, subject.read(path)[:-3] + b"xyz")
     with pytest.raises(ArtifactError, match="corrupt"):
         store.get_value(protocol, digest, where="t")
-

@@ -1,4 +1,4 @@
-"""On Ray, the documents of a foreach layer's splits are committed by the scheduler in batches."""
+"""On Ray, split documents are committed by the scheduler: a foreach layer's in batches."""
 
 from __future__ import annotations
 
@@ -47,8 +47,8 @@ def test_split_documents_are_committed_in_batches_then_the_layer_record(tmp_path
     execution = Many(datastore=store, executor=Ray())(count=count, fail=-1, directory=str(tmp_path), progress=False)
     files = _files(tmp_path / "store", "Square")
     batches = [name for name in files if layout.is_batch(name)]
-    assert 2 <= len(batches) < count  # in batches, not one file per split
-    assert not [name for name in files if layout.split_index(name) is not None]
+    own = [name for name in files if layout.split_index(name) is not None]  # a batch of one is its own file
+    assert len(batches) >= 2 and len(batches) + len(own) < count // 10  # in batches, not one file per split
     assert layout.LAYER in files
     assert store.finished_splits("Many", execution.id, "Square") == set(range(count))
     assert sum(execution.layer(Square).square) == sum(n * n for n in range(count))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -11,6 +12,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,19 +29,36 @@ def _finished(root: Path) -> set[int]:
     return datastores.Local(str(root)).finished_splits("Crash", "crashed", "Square")
 
 
+def _documents(root: Path) -> list[dict[str, Any]]:
+    """Every committed document of a Square split: files of their own and entries of batches."""
+    documents = []
+    for path in root.glob("flows/*/*/Square/*.json"):
+        if layout.split_index(path.name) is not None:
+            documents.append(json.loads(path.read_text()))
+        elif layout.is_batch(path.name):
+            documents.extend(json.loads(path.read_text())["splits"].values())
+    return documents
+
+
 def _assert_consistent(root: Path) -> None:
     """Every finished split's document is complete, and its artifacts exist and match their digests."""
-    documents = list(root.glob("flows/*/*/Square/*.json"))
+    documents = _documents(root)
     assert documents
-    for path in documents:
-        if layout.split_index(path.name) is None:
-            continue  # layer.json, failures
-        document = json.loads(path.read_text())
+    for document in documents:
         assert document["record"]["state"] == "finished"
         for entry in document["artifacts"].values():
-            for digest in entry["digests"]:
-                blob = root / "artifacts" / "sha256" / digest[:2] / digest
-                assert hashlib.sha256(blob.read_bytes()).hexdigest() == digest
+            inline = entry.get("inline", {})
+            stored = {}
+            for digest in [entry["pack"]] if "pack" in entry else entry["digests"]:
+                if digest in inline:
+                    stored[digest] = base64.b64decode(inline[digest])
+                else:
+                    stored[digest] = (root / "artifacts" / "sha256" / digest[:2] / digest).read_bytes()
+                assert hashlib.sha256(stored[digest]).hexdigest() == digest
+            for digest, span in zip(entry["digests"], entry.get("spans", []), strict=False):
+                if span is not None:  # an item in the pack
+                    offset, length = span
+                    assert hashlib.sha256(stored[entry["pack"]][offset : offset + length]).hexdigest() == digest
 
 
 @pytest.mark.slow
