@@ -4,7 +4,7 @@ Workers that leave their split's document to the scheduler (on Ray, every
 split of a foreach layer) hand it back with the split's meta; :class:`Records`
 commits those documents in batches, one file for many splits. Records go to
 the datastore on one thread, in order, so a layer's record always comes after
-its splits' documents; dependents start without waiting for either to reach
+its splits' documents (or carries the last of them); dependents start without waiting for either to reach
 the disk. Until committed, a split has no record: if the driver dies first,
 resume runs it again.
 """
@@ -52,9 +52,10 @@ class Records:
             self._submit(self._datastore.commit_splits, layer, documents)
 
     def layer(self, layer: str, record: Mapping[str, Any]) -> None:
-        """A finished layer's record: written after its splits' documents."""
-        self.commit(layer)
-        self._submit(self._datastore.write_layer_record, layer, record)
+        """A finished layer's record: written after its splits' documents, carrying those still pending
+        (a layer that is not a foreach layer: its one split's document), one file for both."""
+        documents = self._pending.pop(layer, None)
+        self._submit(self._datastore.write_layer_record, layer, record, documents)
 
     def close(self) -> None:
         """Commit what is pending (what finished is kept, whatever ends the run); wait for every write."""
@@ -67,5 +68,5 @@ class Records:
         for written in self._written:
             written.result()
 
-    def _submit(self, write: Any, layer: str, value: Any) -> None:
-        self._written.append(self._writer.submit(write, self._flow, self._execution, layer, value))
+    def _submit(self, write: Any, layer: str, *values: Any) -> None:
+        self._written.append(self._writer.submit(write, self._flow, self._execution, layer, *values))

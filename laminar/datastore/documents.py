@@ -1,9 +1,11 @@
 """Finding finished splits' documents: in a file of their own or in a batch, checked, the last few kept.
 
 A split's document (its archive and record) is ``<split>.json``, or one entry
-of a batch (``splits-*.json``) that the scheduler committed for many splits at
-once. Documents never change once written, so the last few read are kept, and
-which batch holds which split is learnt once per batch.
+of a batch that the scheduler committed for many splits at once: a
+``splits-*.json``, or the layer's finished record (``layer.json``), which
+carries the documents still uncommitted when the layer finished. Documents
+never change once written, so the last few read are kept, and which batch holds
+which split is learnt once per batch.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class SplitDocuments:
                 return None
         documents = self._cached(batch)
         if documents is None:
-            documents = self._read_batch(batch)
+            documents = self._read_batch(batch)[0]
             self._keep(batch, documents)
         return _checked(documents["splits"][str(index)], label, batch, self._files.url)
 
@@ -88,23 +90,34 @@ class SplitDocuments:
             where, seen = self._batches.setdefault(relative, ({}, set()))
         if refresh or not seen:
             for name in self._files._list(relative) if listing is None else listing:
-                if layout.is_batch(name) and name not in seen:
+                if (layout.is_batch(name) or name == layout.LAYER) and name not in seen:
                     batch = f"{relative}/{name}"
-                    documents = self._read_batch(batch)
+                    documents, final = self._read_batch(batch)
                     self._keep(batch, documents)
                     with _lock:
                         where.update(dict.fromkeys((int(i) for i in documents["splits"]), batch))
-                        seen.add(name)
+                        if final:
+                            seen.add(name)
         return where
 
-    def _read_batch(self, relative: str) -> dict[str, Any]:
-        documents = self._files.read_json(relative)
-        splits = documents.get("splits") if isinstance(documents, dict) else None
-        if not isinstance(documents, dict) or not isinstance(splits, dict) or not all(i.isdigit() for i in splits):
+    def _read_batch(self, relative: str) -> tuple[dict[str, Any], bool]:
+        """A batch as ``{"splits": {index: document}}``, and whether it is final (never written again).
+
+        A ``splits-*.json`` is final; a ``layer.json`` is once its layer finished (a failed or skipped
+        layer's record, which holds no documents, is written again when a resume runs the layer).
+        """
+        content = self._files.read_json(relative)
+        if relative.endswith(f"/{layout.LAYER}"):
+            finished = isinstance(content, dict) and content.get("state") == "finished"
+            content = {"splits": content.get("documents", {}) if isinstance(content, dict) else None}
+        else:
+            finished = True
+        splits = content.get("splits") if isinstance(content, dict) else None
+        if not isinstance(content, dict) or not isinstance(splits, dict) or not all(i.isdigit() for i in splits):
             raise ArtifactError(
                 f"{relative} in {self._files.url} is damaged (or was removed); delete it to rerun its splits"
             )
-        return documents
+        return content, finished
 
 
 def _checked(document: Any, label: str, relative: str, url: str) -> dict[str, Any]:

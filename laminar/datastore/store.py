@@ -513,11 +513,27 @@ class Datastore(Files):
         """Indices of the splits of a layer that finished: one listing, and a read of each new batch."""
         return self._documents.finished(flow, execution, layer)
 
-    def write_layer_record(self, flow: str, execution: str, layer: str, record: Mapping[str, Any]) -> None:
-        self.write_json(f"{layout.layer(flow, execution, layer)}/{layout.LAYER}", dict(record))
+    def write_layer_record(
+        self,
+        flow: str,
+        execution: str,
+        layer: str,
+        record: Mapping[str, Any],
+        documents: Mapping[int, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Write a layer's record; with ``documents`` (of finished splits not committed yet, whose
+        artifacts are stored), the record of a finished layer carries them: one file, not two."""
+        content = dict(record)
+        if documents:
+            content["documents"] = {str(i): d for i, d in documents.items()}
+        self.write_json(f"{layout.layer(flow, execution, layer)}/{layout.LAYER}", content)
 
     def read_layer_record(self, flow: str, execution: str, layer: str) -> dict[str, Any] | None:
-        return self.read_json(f"{layout.layer(flow, execution, layer)}/{layout.LAYER}")
+        """A layer's record (state, splits, names, timings), or None when it has none."""
+        record = self.read_json(f"{layout.layer(flow, execution, layer)}/{layout.LAYER}")
+        if isinstance(record, dict):
+            record.pop("documents", None)  # split documents, read through ``split``
+        return record
 
     def write_execution(self, flow: str, execution: str, record: Mapping[str, Any]) -> None:
         self.write_json(f"{layout.execution(flow, execution)}/{layout.EXECUTION}", dict(record))

@@ -185,6 +185,40 @@ def test_split_documents_committed_in_a_batch_read_like_documents_of_their_own(s
         subject.make().split("F", "e", "L", 5)
 
 
+def test_a_finished_layer_record_carries_the_documents_of_its_last_splits(subject: Subject) -> None:
+    store = subject.store
+    documents = {}
+    for i in range(3):
+        document = store.write_split("F", "e", "L", i, {"x": i}, set(), commit=False).document
+        assert document is not None
+        documents[i] = document
+    store.commit_splits("F", "e", "L", {0: documents[0], 1: documents[1]})
+    reader = subject.make()
+    assert reader.finished_splits("F", "e", "L") == {0, 1}  # the third is not committed yet
+    assert reader.read_split_record("F", "e", "L", 2) is None
+    record = {"state": "finished", "splits": 3, "names": ["x"]}
+    store.write_layer_record("F", "e", "L", record, documents={2: documents[2]})
+    assert [f for f in subject.files("flows/F/e/L") if not layout.is_batch(f.rpartition("/")[2])] == [
+        "flows/F/e/L/layer.json"
+    ]
+    assert reader.finished_splits("F", "e", "L") == {0, 1, 2}
+    assert [reader.split("F", "e", "L", i).get("x") for i in range(3)] == [0, 1, 2]
+    assert subject.make().split("F", "e", "L", 2).get("x") == 2
+    assert subject.make().read_layer_record("F", "e", "L") == record  # without the documents
+
+
+def test_a_failed_layer_record_read_before_a_resume_finished_the_layer_is_read_again(subject: Subject) -> None:
+    store = subject.store
+    store.write_layer_record("F", "e", "L", {"state": "failed"})
+    reader = subject.make()
+    assert reader.finished_splits("F", "e", "L") == set()
+    document = store.write_split("F", "e", "L", 0, {"x": 5}, set(), commit=False).document
+    assert document is not None
+    store.write_layer_record("F", "e", "L", {"state": "finished", "splits": None}, documents={0: document})
+    assert reader.finished_splits("F", "e", "L") == {0}
+    assert reader.split("F", "e", "L", 0).get("x") == 5
+
+
 def test_no_temporary_files_remain_after_writes(subject: Subject) -> None:
     store = subject.store
     store.write_split("F", "e", "L", 0, {"x": MEGABYTE, "y": [1]}, set())

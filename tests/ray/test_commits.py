@@ -1,7 +1,9 @@
-"""On Ray, split documents are committed by the scheduler: a foreach layer's in batches."""
+"""On Ray, split documents are committed by the scheduler: a foreach layer's in batches, the last of
+them with the layer's record."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -48,8 +50,14 @@ def test_split_documents_are_committed_in_batches_then_the_layer_record(tmp_path
     files = _files(tmp_path / "store", "Square")
     batches = [name for name in files if layout.is_batch(name)]
     own = [name for name in files if layout.split_index(name) is not None]  # a batch of one is its own file
-    assert len(batches) >= 2 and len(batches) + len(own) < count // 10  # in batches, not one file per split
+    assert batches and len(batches) + len(own) < count // 10  # in batches, not one file per split
     assert layout.LAYER in files
+    # The documents still pending when the layer finished are committed in its record, one file.
+    record = json.loads((tmp_path / "store" / "flows" / "Many" / execution.id / "Square" / layout.LAYER).read_text())
+    assert record["state"] == "finished" and record["documents"]
+    assert store.read_layer_record("Many", execution.id, "Square") == {
+        k: v for k, v in record.items() if k != "documents"
+    }
     assert store.finished_splits("Many", execution.id, "Square") == set(range(count))
     assert sum(execution.layer(Square).square) == sum(n * n for n in range(count))
     record = store.read_split_record("Many", execution.id, "Square", 17)
