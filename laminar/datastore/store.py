@@ -9,7 +9,8 @@ disk a file is written to a temporary name, flushed to disk and renamed into
 place (``disk``); on object stores (and in memory) a whole object is put at
 once (multipart uploads appear only when complete), from a spool that is never
 visible to readers. A split's document and a layer's ``layer.json`` are
-written only after everything they vouch for. Reads verify the digest before deserializing.
+written only after everything they vouch for. Reads verify the digest before
+deserializing.
 """
 
 from __future__ import annotations
@@ -313,8 +314,9 @@ class Datastore(Files):
             raise ArtifactError(f"{where}: {error}") from None
         short = digest[:12]
         if inline and digest in inline:
-            place = f"kept in its split's document in {self.url}"
-            data = _verified(_decoded(inline[digest], where), digest, where, place)
+            data = _decoded(inline[digest], where)
+            place, remedy = f"kept in its split's document in {self.url}", "rerun the layer that wrote it"
+            _check_digest(hashlib.sha256(data).hexdigest(), digest, where, place, remedy)
             return _loaded(where, short, protocol_name, protocol.load, io.BytesIO(data))
         try:
             with self._guard(f"read artifact {short}", missing_ok=True):
@@ -333,11 +335,7 @@ class Datastore(Files):
                 else:  # one pass over the network into a spool, hashed on the way
                     spool, actual = stack.enter_context(transfer.spooled(source))
                     file = spool.reader()
-            if actual != digest.lower():
-                raise ArtifactError(
-                    f"{where}: artifact {short} in {self.url} is corrupt (its SHA-256 is {actual[:12]}); "
-                    "delete it and rerun the layer that wrote it"
-                )
+            _check_digest(actual, digest, where, f"in {self.url}", "delete it and rerun the layer that wrote it")
             if protocol.writes_uris:
                 return _loaded(where, short, protocol_name, protocol.read, self._url(relative), dict(self._options))
             return _loaded(where, short, protocol_name, protocol.load, file)
@@ -364,7 +362,9 @@ class Datastore(Files):
         short = digest[:12]
         if inline and pack in inline:
             data = _decoded(inline[pack], where)[offset : offset + length]
+            place, remedy = f"kept in its split's document in {self.url}", "rerun the layer that wrote it"
         else:
+            place, remedy = f"in {self.url} (pack {pack[:12]})", "delete the pack and rerun the layer that wrote it"
             try:
                 with self._guard(f"read artifact {short}", missing_ok=True):
                     with self._reader(self._path(relative)) as source:
@@ -375,7 +375,7 @@ class Datastore(Files):
                     f"{where}: artifact {short} is missing from {self.url} (its pack {pack[:12]} was expected "
                     f"at {relative}); the datastore was cleaned or damaged: rerun the layer that wrote it"
                 ) from None
-        data = _verified(data, digest, where, f"in {self.url} (pack {pack[:12]})")
+        _check_digest(hashlib.sha256(data).hexdigest(), digest, where, place, remedy)
         return _loaded(where, short, protocol_name, protocol.load, io.BytesIO(data))
 
     # -- splits, layers, executions ----------------------------------------------------------------
@@ -398,11 +398,11 @@ class Datastore(Files):
         is a finished split. Artifacts (and shard packs) of at most ``INLINE`` bytes are kept in the
         document itself, in their archive entry (``"inline"``: digest -> base64 bytes). ``record`` (its
         attempt, timings, ...; called once the artifacts are written when it is a function) defaults to
-        ``{"state": "finished"}``. On a local disk every new
-        artifact is flushed to disk and renamed into place on a background thread while the next value
-        is written, and the document is flushed meanwhile (one wait, not one per file); it is renamed
-        into place only once all of that is done. Without ``commit`` the document is not written but
-        returned (``SplitMeta.document``), once the artifacts are stored, for ``commit_splits``.
+        ``{"state": "finished"}``. On a local disk every new artifact is flushed to disk and renamed
+        into place on a background thread while the next value is written, and the document is flushed
+        meanwhile (one wait, not one per file); it is renamed into place only once all of that is done.
+        Without ``commit`` the document is not written but returned (``SplitMeta.document``), once the
+        artifacts are stored, for ``commit_splits``.
         """
         label = f"{flow}.{layer}[{index}] of execution {execution!r}"
         relative = layout.split(flow, execution, layer, index)  # checks the names before anything is written
@@ -568,15 +568,12 @@ def _decoded(encoded: Any, where: str) -> bytes:
         raise ArtifactError(f"{where}: the archive is damaged (an artifact kept in it is not base64)") from None
 
 
-def _verified(data: bytes, digest: str, where: str, place: str) -> bytes:
-    """``data`` if its SHA-256 is ``digest``, else an ArtifactError naming the artifact and ``place``."""
-    actual = hashlib.sha256(data).hexdigest()
+def _check_digest(actual: str, digest: str, where: str, place: str, remedy: str) -> None:
+    """An ArtifactError naming the artifact, ``place`` and ``remedy`` unless its bytes hash to ``digest``."""
     if actual != digest.lower():
         raise ArtifactError(
-            f"{where}: artifact {digest[:12]} {place} is corrupt (its SHA-256 is {actual[:12]}); "
-            "rerun the layer that wrote it"
+            f"{where}: artifact {digest[:12]} {place} is corrupt (its SHA-256 is {actual[:12]}); {remedy}"
         )
-    return data
 
 
 def _loaded(where: str, short: str, protocol_name: str, load: Callable[..., Any], *args: Any) -> Any:
