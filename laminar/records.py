@@ -1,12 +1,13 @@
 """Writing an execution's records off the scheduler's critical path: split documents and layer records.
 
 Workers that leave their split's document to the scheduler (on Ray, every
-split of a foreach layer) hand it back with the split's meta; :class:`Records`
-commits those documents in batches, one file for many splits. Records go to
-the datastore on one thread, in order, so a layer's record always comes after
-its splits' documents (or carries the last of them); dependents start without waiting for either to reach
-the disk. Until committed, a split has no record: if the driver dies first,
-resume runs it again.
+split) hand it back with the split's meta; :class:`Records` commits those
+documents in batches, one file for many splits, and a finished layer's record
+carries the documents still pending (a plain layer's one document). Records go
+to the datastore on one thread, in order, so a layer's record always comes
+after its splits' documents (or carries the last of them); dependents start
+without waiting for either to reach the disk. Until committed, a split has no
+record: if the driver dies first, resume runs it again.
 """
 
 from __future__ import annotations

@@ -7,10 +7,13 @@
     <directory>/.tmp-<random>                             local disks only: a small file or a document
                                                           being written, beside its final name
     flows/<flow>/<execution>/execution.json               parameters and start time
-    flows/<flow>/<execution>/<layer>/layer.json           the layer's record, written last
+    flows/<flow>/<execution>/<layer>/layer.json           the layer's record, written last (on Ray, a
+                                                          finished layer's carries the documents of
+                                                          its splits not committed before)
     flows/<flow>/<execution>/<layer>/<split>.json         a finished split: its archive (attribute ->
-                                                          protocols and digests) and its record
-                                                          (attempt, timings, resources)
+                                                          protocols and digests, and the bytes of
+                                                          small artifacts) and its record (attempt,
+                                                          timings, resources)
     flows/<flow>/<execution>/<layer>/splits-<random>.json documents of finished splits committed
                                                           together (on Ray, a foreach layer's splits)
     flows/<flow>/<execution>/<layer>/<split>.failure.json the last failure of a split
