@@ -22,7 +22,7 @@ import sys
 import sysconfig
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import ray
@@ -44,6 +44,9 @@ _LOCAL_RAY_ENV = {
     "RAY_enable_infeasible_task_early_exit": "true",
     "RAY_task_oom_retries": "0",
 }
+
+
+_FUNCTIONS = 256  # remote functions an executor keeps
 
 
 class Ray:
@@ -73,8 +76,9 @@ class Ray:
         self.init = dict(init or {})
         self.started = False
         self.nodes: list[dict[str, float]] = []
-        # container (JSON) -> submits worker.layer_task with that container's options; kept across runs
-        self.functions: dict[str, Callable[[str, tuple[Any, ...]], Any]] = {}
+        # graph digest and container (JSON) -> submits that graph's layer function with that container's
+        # options (and the graph's hook function); kept across runs, so running a flow again exports nothing
+        self.functions: dict[str, Any] = {}
         self._nodes_at = 0.0
 
     def __repr__(self) -> str:
@@ -112,6 +116,14 @@ class Ray:
             )
         _ship_by_value(run.graph)
         return Session(self, run)
+
+    def remember(self, key: str, function: Any) -> Any:
+        """Keep a remote function made for a graph (and task options); the oldest go past a few hundred
+        (a notebook that edits its flow makes a new graph each time)."""
+        while len(self.functions) >= _FUNCTIONS:
+            del self.functions[next(iter(self.functions))]
+        self.functions[key] = function
+        return function
 
     # -- cluster ---------------------------------------------------------------------------------
 

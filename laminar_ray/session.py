@@ -2,7 +2,10 @@
 
 ``Ray.open`` makes one per execution, so one ``Ray`` executor serves several
 flows at once. A session keeps refs, never values: a downstream task receives
-its upstream artifacts from Ray's object store, worker to worker.
+its upstream artifacts from Ray's object store, worker to worker. The flow's
+graph travels in the remote functions (made once per graph and set of task
+options, kept by the executor across runs), the execution's context in every
+task (see :mod:`laminar_ray.worker`).
 """
 
 from __future__ import annotations
@@ -41,8 +44,8 @@ class Session:
         self._done = Completions()
         self._run = run
         self._key = uuid.uuid4().hex
-        payload = worker.Payload(self._key, run.flow, run.execution, run.graph, run.datastore)
-        self._boxed = [ray.put(payload)]
+        self._program = worker.Program.of(run.graph)
+        self._context = worker.Context(run.flow, run.execution, run.datastore).pack()
         self._refs: dict[str, dict[int, Any]] = {}  # layer -> split -> ObjectRef of its artifacts
         self._graph: Graph = run.graph
         self._checked: set[str] = set()  # containers whose request was checked against the nodes
@@ -59,7 +62,6 @@ class Session:
 
     def close(self) -> None:
         self._refs = {}
-        self._boxed = []
 
     # -- submission ------------------------------------------------------------------------------
 
@@ -79,7 +81,7 @@ class Session:
             self._run_here(task, sent)
             return
         slots, values, boxed = self._arguments(sent)
-        call = worker.Call.of(self._key, boxed, sent, node.configuration, slots)
+        call = worker.Call.of(self._key, self._context, boxed, sent, node.configuration, slots)
         name = f"{self._run.flow}.{task.label}"
         if task.kind is TaskKind.run:
             meta, produced = self._submitter(task, name)(name, (call, *values))
@@ -88,8 +90,16 @@ class Session:
             self._running[task.key] = meta
             self._watch(task, meta)
         else:
-            hooks = worker.run_hooks.options(name=f"{name}:{task.kind.value}", runtime_env=self._hook_env(task.layer))
+            hooks = self._hooks().options(name=f"{name}:{task.kind.value}", runtime_env=self._hook_env(task.layer))
             self._watch(task, hooks.remote(call, *values))
+
+    def _hooks(self) -> Any:
+        """The remote function of this flow's hook tasks (``num_cpus=0``: they run beside the data)."""
+        key = f"{self._program.digest}:hooks"
+        found = self.executor.functions.get(key)
+        if found is None:
+            found = self.executor.remember(key, ray.remote(num_cpus=0)(worker.hook_function(self._program)))
+        return found
 
     def _hook_env(self, layer: str) -> dict[str, Any]:
         """The runtime_env of a layer's hook tasks: its registered env, never its image; validated once."""
@@ -113,31 +123,31 @@ class Session:
             if len(self._keys) >= _KEYS:  # hooks may make a container per task: keep a few
                 self._keys.clear()
             known = self._keys[id(container)] = (container, container.model_dump_json())
-        key = known[1]
-        if self.executor.check_feasibility and key not in self._checked:  # once per run: clusters change
+        options_key = known[1]
+        if self.executor.check_feasibility and options_key not in self._checked:  # once per run: clusters change
             self.executor.refresh_nodes()
             options.check_feasible(options.request(container), self.executor.nodes, name)
-            self._checked.add(key)
-        found = self.executor.functions.get(key)
+            self._checked.add(options_key)
+        key = f"{self._program.digest}:{options_key}"
+        found: Callable[[str, tuple[Any, ...]], Any] | None = self.executor.functions.get(key)
         if found is None:
             settings = options.task_options(container, name=name, base_env=self.executor.runtime_env)
             del settings["name"]
-            function = ray.remote(num_returns=2, **settings)(worker.layer_task)
-            found = self.executor.functions[key] = _named(function)
+            function = ray.remote(num_returns=2, **settings)(worker.layer_function(self._program))
+            found = self.executor.remember(key, _named(function))
         return found
 
     def _arguments(self, task: Task) -> tuple[dict[str, list[int | None]], list[Any], list[Any]]:
         """ObjectRef arguments for a task's inputs, the boxed refs, and where each dependency split sits.
 
         Ray resolves the refs among a task's arguments (``values``) before it runs. The boxed refs (in
-        the task's ``Call``, which Ray passes on unresolved) are the payload's, first, and those of the
-        plain layers a split of a foreach layer reads: every split reads them, so each worker resolves
-        (deserializes) one once instead of once per split. Slot ``i >= 0`` is ``values[i]``, slot
-        ``-i`` is ``boxed[i]``.
+        the task's ``Call``, which Ray passes on unresolved) are those of the plain layers a split of a
+        foreach layer reads: every split reads them, so each worker resolves (deserializes) one once
+        instead of once per split. Slot ``i >= 0`` is ``values[i]``, slot ``~i`` is ``boxed[i]``.
         """
         slots: dict[str, list[int | None]] = {}
         values: list[Any] = []
-        boxed = self._boxed
+        boxed: list[Any] = []
         for name, read in task.inputs.items():
             if read.state != "finished":
                 continue
@@ -150,9 +160,7 @@ class Session:
                 if ref is None:
                     positions.append(None)  # finished in an earlier run (or released): read the datastore
                 elif shared:
-                    if boxed is self._boxed:
-                        boxed = list(boxed)
-                    positions.append(-len(boxed))
+                    positions.append(~len(boxed))
                     boxed.append(ref)
                 else:
                     positions.append(len(values))

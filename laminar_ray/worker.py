@@ -1,11 +1,17 @@
-"""What runs inside Ray workers: one function for layer runs, one for hooks.
+"""What runs inside Ray workers: one function for layer runs, one for hooks, per flow graph.
 
-Both receive the run's payload (graph, datastore) by reference and cache it
-per worker process, so a 10,000-split fan-out deserializes the layer classes
-once per worker, not once per task. A task travels as a :class:`Call`: the
-scheduler's task without its configuration (which holds layer classes, that
-cloudpickle would ship by value on every call), plus the container when hooks changed it.
-Upstream artifacts arrive as resolved ObjectRef arguments (``values``), or,
+A flow's graph (its layer and hook classes) travels inside the remote functions
+(:func:`layer_function`, :func:`hook_function`), pickled once as a
+:class:`Program`: Ray exports a function once and each worker loads it once, so
+a 10,000-split fan-out deserializes the layer classes once per worker, not once
+per task, and a task carries no reference to them. Functions are made per
+graph, not per run: running the same flow again reuses them. What changes per
+run (the execution and the datastore) travels as a few hundred bytes in every
+task, unpickled once per worker (:func:`_context`).
+
+A task travels as a :class:`Call`: the scheduler's task without its
+configuration (which holds layer classes), plus the container when hooks changed
+it. Upstream artifacts arrive as resolved ObjectRef arguments (``values``), or,
 for a plain layer that every split of a foreach layer reads, as a ref boxed in
 the Call, resolved once per worker (:func:`_resolve`); splits that finished in an earlier
 run of a resumed execution are read from the datastore instead.
@@ -14,8 +20,9 @@ run of a resumed execution are read from the datastore instead.
 from __future__ import annotations
 
 import collections
+import hashlib
 import pickle
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,14 +46,28 @@ _mark_if_worker()  # Ray imports this module in a worker to load its task functi
 
 
 @dataclass(frozen=True)
-class Payload:
-    """What every task of one execution shares."""
+class Program:
+    """A flow's graph, pickled once in the driver; ``digest`` names it in the workers' caches."""
 
-    key: str
+    digest: str
+    blob: bytes
+
+    @classmethod
+    def of(cls, graph: Graph) -> Program:
+        blob = ray.cloudpickle.dumps(graph)  # type: ignore[no-untyped-call]
+        return cls(hashlib.sha256(blob).hexdigest(), blob)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every task of one execution shares besides the graph."""
+
     flow: str
     execution: str
-    graph: Graph
     datastore: Datastore
+
+    def pack(self) -> bytes:
+        return ray.cloudpickle.dumps(self)  # type: ignore[no-untyped-call,no-any-return]
 
 
 @dataclass(frozen=True)
@@ -63,11 +84,12 @@ class Call:
 
     The configuration is the graph's, with ``container`` in place when hooks changed it. ``slots``
     says where each dependency split's artifacts sit: ``i >= 0`` among the task's other arguments,
-    ``-i`` in ``boxed`` (resolved once per worker), None: read it from the datastore.
+    ``~i`` (negative) in ``boxed[i]`` (resolved once per worker), None: read it from the datastore.
     """
 
-    key: str
-    boxed: list[Any]  # the Payload's ref, then refs every split reads: boxed, so that Ray passes them unresolved
+    key: str  # the execution's, naming its context in the workers' caches
+    context: bytes  # the pickled Context
+    boxed: list[Any]  # refs every split reads: boxed, so that Ray passes them unresolved
     kind: TaskKind
     layer: str
     index: int | None
@@ -82,6 +104,7 @@ class Call:
     def of(
         cls,
         key: str,
+        context: bytes,
         boxed: list[Any],
         task: Task,
         default: LayerConfiguration,
@@ -91,6 +114,7 @@ class Call:
         container = None if configuration is default else configuration.container
         return cls(
             key,
+            context,
             boxed,
             task.kind,
             task.layer,
@@ -113,7 +137,17 @@ class Call:
             for name, read in self.inputs.items()
         )
         slots = tuple((name, tuple(positions)) for name, positions in self.slots.items())
-        plain = (self.key, self.kind.value, self.layer, self.index, self.splits, self.attempt, inputs, slots)
+        plain = (
+            self.key,
+            self.context,
+            self.kind.value,
+            self.layer,
+            self.index,
+            self.splits,
+            self.attempt,
+            inputs,
+            slots,
+        )
         return _call, (pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL), self.boxed, self.error, self.container)
 
     def task(self, default: LayerConfiguration) -> Task:
@@ -124,9 +158,10 @@ class Call:
 
 
 def _call(blob: bytes, boxed: list[Any], error: BaseException | None, container: Container | None) -> Call:
-    key, kind, layer, index, splits, attempt, inputs, slots = pickle.loads(blob)
+    key, context, kind, layer, index, splits, attempt, inputs, slots = pickle.loads(blob)
     return Call(
         key,
+        context,
         boxed,
         TaskKind(kind),
         layer,
@@ -140,41 +175,42 @@ def _call(blob: bytes, boxed: list[Any], error: BaseException | None, container:
     )
 
 
-_payloads: dict[str, Payload] = {}
+_graphs: collections.OrderedDict[str, Graph] = collections.OrderedDict()
+_contexts: collections.OrderedDict[str, Context] = collections.OrderedDict()
 _shared: collections.OrderedDict[str, Any] = collections.OrderedDict()
-SHARED_CACHE = 4  # upstream splits kept resolved per worker (least recently used dropped first)
+CACHED = 4  # graphs, contexts and upstream splits kept per worker (the least recently used dropped first)
 
 
-def _payload(key: str, boxed: list[Any]) -> Payload:
-    payload = _payloads.get(key)
-    if payload is None:
-        payload = ray.get(boxed[0])
-        _payloads.clear()  # keep one execution's classes per worker
-        _shared.clear()
-        _payloads[key] = payload
-    return payload
+def _cached(cache: collections.OrderedDict[str, Any], key: str, make: Callable[[], Any]) -> Any:
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = cache[key] = make()
+    while len(cache) > CACHED:
+        cache.popitem(last=False)
+    return value
+
+
+def _graph(program: Program) -> Graph:
+    return _cached(_graphs, program.digest, lambda: pickle.loads(program.blob))  # type: ignore[no-any-return]
+
+
+def _context(call: Call) -> Context:
+    return _cached(_contexts, call.key, lambda: pickle.loads(call.context))  # type: ignore[no-any-return]
 
 
 def _resolve(ref: Any) -> Any:
     """The value of a boxed ref: resolved once per worker (the few most recently used are kept)."""
-    key = ref.hex()
-    if key in _shared:
-        _shared.move_to_end(key)
-        return _shared[key]
-    resolved = ray.get(ref)
-    _shared[key] = resolved
-    while len(_shared) > SHARED_CACHE:
-        _shared.popitem(last=False)
-    return resolved
+    return _cached(_shared, ref.hex(), lambda: ray.get(ref))
 
 
 def _source(
-    payload: Payload, slots: Mapping[str, Sequence[int | None]], values: Sequence[Any], boxed: Sequence[Any]
+    context: Context, slots: Mapping[str, Sequence[int | None]], values: Sequence[Any], boxed: Sequence[Any]
 ) -> runner.ArtifactSource:
     def one(name: str, split: int, slot: int | None) -> Artifacts:
         if slot is None:
-            return payload.datastore.split(payload.flow, payload.execution, name, split)
-        produced: Produced = values[slot] if slot >= 0 else _resolve(boxed[-slot])
+            return context.datastore.split(context.flow, context.execution, name, split)
+        produced: Produced = values[slot] if slot >= 0 else _resolve(boxed[~slot])
         return Values(produced.values, produced.shards)
 
     def artifacts(name: str, read: Input) -> Artifacts:
@@ -186,15 +222,16 @@ def _source(
     return artifacts
 
 
-def _execute(call: Call, values: Sequence[Any]) -> Any:
-    payload = _payload(call.key, call.boxed)
+def _execute(program: Program, call: Call, values: Sequence[Any]) -> Any:
+    graph = _graph(program)
+    context = _context(call)
     return runner.execute(
-        payload.graph,
-        call.task(payload.graph[call.layer].configuration),
-        flow=payload.flow,
-        execution=payload.execution,
-        datastore=payload.datastore,
-        artifacts=_source(payload, call.slots, values, call.boxed),
+        graph,
+        call.task(graph[call.layer].configuration),
+        flow=context.flow,
+        execution=context.execution,
+        datastore=context.datastore,
+        artifacts=_source(context, call.slots, values, call.boxed),
         # The split's document goes back to the scheduler, which commits it (with others of its
         # layer): written here, it would cost a create, a flush and a rename (more than a small task's
         # whole run) on the way to the dependents, which start on the task's outputs.
@@ -202,12 +239,22 @@ def _execute(call: Call, values: Sequence[Any]) -> Any:
     )
 
 
-def layer_task(call: Call, *values: Any) -> tuple[SplitMeta, Produced]:
-    """A layer run; the executor makes it a remote function once per distinct set of task options."""
-    outcome: runner.Outcome = _execute(call, values)
-    return outcome.meta, Produced(outcome.values, outcome.shards)
+def layer_function(program: Program) -> Callable[..., tuple[SplitMeta, Produced]]:
+    """The function of a flow's layer runs; the executor makes it remote once per distinct set of task
+    options. It returns two objects: the split's document, which only the driver reads, and its
+    artifacts, which only dependent tasks read."""
+
+    def layer_task(call: Call, *values: Any) -> tuple[SplitMeta, Produced]:
+        outcome: runner.Outcome = _execute(program, call, values)
+        return outcome.meta, Produced(outcome.values, outcome.shards)
+
+    return layer_task
 
 
-@ray.remote(num_cpus=0)
-def run_hooks(call: Call, *values: Any) -> Any:
-    return _execute(call, values)
+def hook_function(program: Program) -> Callable[..., Any]:
+    """The function of a flow's hook tasks (entry, submission and retry hooks that take layers)."""
+
+    def run_hooks(call: Call, *values: Any) -> Any:
+        return _execute(program, call, values)
+
+    return run_hooks

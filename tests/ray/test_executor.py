@@ -210,3 +210,40 @@ def test_running_on_ray_never_replaces_the_drivers_own_classes(tmp_path: Path) -
         assert dict(vars(cls)) == before
         assert cls.__call__.__globals__ is globals()
     Sized().graph()  # annotations still resolve
+
+
+class Again(Flow): ...
+
+
+@Again.register
+class Counts(Layer):
+    def __call__(self) -> None:
+        self.shard(n=[1, 2])
+
+
+@Again.register(foreach=layers.ForEach(parameters=[layers.Parameter(layer=Counts, attribute="n")]))
+class Scaled(Layer):
+    def __call__(self, counts: Counts) -> None:
+        import ray
+
+        self.cpu = ray.get_runtime_context().get_assigned_resources()["CPU"]
+
+    @hooks.submission
+    def size(self, counts: Counts) -> None:
+        self.configuration.container.cpu = 0.25 * counts.n
+
+
+def test_running_a_flow_again_reuses_its_remote_functions(tmp_path: Path) -> None:
+    """The graph travels in the remote functions, made once per graph and set of task options: a
+    second run of the same flow (here with another datastore) makes and exports none."""
+    executor = _ray()
+    Again(datastore=datastores.Local(str(tmp_path / "a")), executor=executor)()
+    made = dict(executor.functions)
+    assert any(key.endswith(":hooks") for key in made)  # the submission hook takes a layer: hook tasks
+    assert len({key.split(":")[0] for key in made}) == 1  # one graph
+    second = Again(datastore=datastores.Local(str(tmp_path / "b")), executor=executor)()
+    assert list(second.layer(Scaled).cpu) == [0.25, 0.5]
+    assert executor.functions == made  # the same function objects, nothing added
+    with pytest.raises(Oops):
+        Raising(datastore=datastores.Local(str(tmp_path / "c")), executor=executor)()
+    assert len({key.split(":")[0] for key in executor.functions}) == 2  # another graph, functions of its own
