@@ -84,14 +84,14 @@ class Session:
         call = worker.Call.of(self._key, self._context, boxed, sent, node.configuration, slots)
         name = f"{self._run.flow}.{task.label}"
         if task.kind is TaskKind.run:
-            meta, produced = self._submitter(task, name)(name, (call, *values))
+            meta, produced = self._submitter(task, name)(name, (*call.wire(), *values))
             if self._consumers.get(task.layer):  # a layer nothing reads needs no ref kept
                 self._refs.setdefault(task.layer, {})[task.split] = produced
             self._running[task.key] = meta
             self._watch(task, meta)
         else:
             hooks = self._hooks().options(name=f"{name}:{task.kind.value}", runtime_env=self._hook_env(task.layer))
-            self._watch(task, hooks.remote(call, *values))
+            self._watch(task, hooks.remote(*call.wire(), *values))
 
     def _hooks(self) -> Any:
         """The remote function of this flow's hook tasks (``num_cpus=0``: they run beside the data)."""
@@ -225,7 +225,7 @@ class Session:
             return Completion(task, error=cause)
         except Exception as error:
             return Completion(task, error=error)
-        return Completion(task, value=value)
+        return Completion(task, value=worker.meta_of(value) if task.kind is TaskKind.run else value)
 
     def cancel(self, task: Task) -> None:
         """Withdraw a task started ahead: Ray drops it if it still waits for its arguments."""

@@ -70,17 +70,27 @@ class Context:
         return ray.cloudpickle.dumps(self)  # type: ignore[no-untyped-call,no-any-return]
 
 
-@dataclass(frozen=True)
-class Produced:
-    """A split's artifacts as they travel between tasks in Ray's object store."""
+# A layer task returns two objects, built of lists and dicts only: Ray packs those with msgpack (a
+# value of another type inside, a numpy array say, goes to cloudpickle alone, its buffers out of band)
+# instead of cloudpickling a whole object per return, which measured ~0.1 ms a task.
+#: A split's artifacts as dependent tasks receive them: ``[values, shard names]``.
+Produced = list[Any]
+#: A split's SplitMeta as the driver receives it: ``[names, shards, document]``.
+MetaWire = list[Any]
 
-    values: Mapping[str, Any]
-    shards: frozenset[str]
+
+def meta_wire(meta: SplitMeta) -> MetaWire:
+    return [list(meta.names), dict(meta.shards), meta.document]
+
+
+def meta_of(wire: MetaWire) -> SplitMeta:
+    names, shards, document = wire
+    return SplitMeta(tuple(names), shards, document)
 
 
 @dataclass(frozen=True)
 class Call:
-    """A :class:`Task` as sent to a worker, with what it needs to run: one argument, pickled once.
+    """A :class:`Task` as sent to a worker, with what it needs to run (sent as :meth:`wire` makes it).
 
     The configuration is the graph's, with ``container`` in place when hooks changed it. ``slots``
     says where each dependency split's artifacts sit: ``i >= 0`` among the task's other arguments,
@@ -127,11 +137,15 @@ class Call:
             slots,
         )
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Ray pickles task arguments with cloudpickle, which calls back into Python for every object it
-        meets, and a Call holds dozens (its inputs and slots): those plain values travel as one blob of
-        the standard pickle (strings, numbers, tuples and dicts only). Beside it go the refs, which Ray
-        must see to track them, and the exception and container, which may need cloudpickle."""
+    def wire(self) -> tuple[bytes, list[Any], tuple[BaseException | None, Container | None] | None]:
+        """The Call as its task's first three arguments, which Ray serializes cheaply.
+
+        Ray packs bytes and lists with msgpack and hands anything else to cloudpickle, which calls back
+        into Python for every object it meets (a Call holds dozens: its inputs and slots). So the plain
+        values travel as one blob of the standard pickle (strings, numbers, tuples and dicts only),
+        the boxed refs in a list (Ray must see them to track them), and the exception and container,
+        which may need cloudpickle, only when there is one (retries, containers changed by hooks).
+        """
         inputs = tuple(
             (name, read.layer, read.state, read.split, dict(read.items), read.splits)
             for name, read in self.inputs.items()
@@ -148,31 +162,33 @@ class Call:
             inputs,
             slots,
         )
-        return _call, (pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL), self.boxed, self.error, self.container)
+        more = None if self.error is None and self.container is None else (self.error, self.container)
+        return pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL), self.boxed, more
+
+    @classmethod
+    def unwire(cls, blob: bytes, boxed: list[Any], more: tuple[BaseException | None, Container | None] | None) -> Call:
+        key, context, kind, layer, index, splits, attempt, inputs, slots = pickle.loads(blob)
+        error, container = more or (None, None)
+        return cls(
+            key,
+            context,
+            boxed,
+            TaskKind(kind),
+            layer,
+            index,
+            splits,
+            attempt,
+            {name: Input(layer, state, split, items, count) for name, layer, state, split, items, count in inputs},
+            error,
+            container,
+            dict(slots),
+        )
 
     def task(self, default: LayerConfiguration) -> Task:
         configuration = default if self.container is None else default.model_copy(update={"container": self.container})
         return Task(
             0, self.kind, self.layer, self.index, self.splits, self.attempt, configuration, self.inputs, self.error
         )
-
-
-def _call(blob: bytes, boxed: list[Any], error: BaseException | None, container: Container | None) -> Call:
-    key, context, kind, layer, index, splits, attempt, inputs, slots = pickle.loads(blob)
-    return Call(
-        key,
-        context,
-        boxed,
-        TaskKind(kind),
-        layer,
-        index,
-        splits,
-        attempt,
-        {name: Input(layer, state, split, items, count) for name, layer, state, split, items, count in inputs},
-        error,
-        container,
-        dict(slots),
-    )
 
 
 _graphs: collections.OrderedDict[str, Graph] = collections.OrderedDict()
@@ -211,7 +227,7 @@ def _source(
         if slot is None:
             return context.datastore.split(context.flow, context.execution, name, split)
         produced: Produced = values[slot] if slot >= 0 else _resolve(boxed[~slot])
-        return Values(produced.values, produced.shards)
+        return Values(produced[0], frozenset(produced[1]))
 
     def artifacts(name: str, read: Input) -> Artifacts:
         positions = slots[name]
@@ -222,7 +238,11 @@ def _source(
     return artifacts
 
 
-def _execute(program: Program, call: Call, values: Sequence[Any]) -> Any:
+Wired = tuple[BaseException | None, Container | None] | None  # a Call's third argument (see Call.wire)
+
+
+def _execute(program: Program, blob: bytes, boxed: list[Any], more: Wired, values: Sequence[Any]) -> Any:
+    call = Call.unwire(blob, boxed, more)
     graph = _graph(program)
     context = _context(call)
     return runner.execute(
@@ -239,14 +259,14 @@ def _execute(program: Program, call: Call, values: Sequence[Any]) -> Any:
     )
 
 
-def layer_function(program: Program) -> Callable[..., tuple[SplitMeta, Produced]]:
+def layer_function(program: Program) -> Callable[..., tuple[MetaWire, Produced]]:
     """The function of a flow's layer runs; the executor makes it remote once per distinct set of task
-    options. It returns two objects: the split's document, which only the driver reads, and its
-    artifacts, which only dependent tasks read."""
+    options. It returns two objects: the split's meta (with its document), which only the driver reads,
+    and its artifacts, which only dependent tasks read."""
 
-    def layer_task(call: Call, *values: Any) -> tuple[SplitMeta, Produced]:
-        outcome: runner.Outcome = _execute(program, call, values)
-        return outcome.meta, Produced(outcome.values, outcome.shards)
+    def layer_task(blob: bytes, boxed: list[Any], more: Wired, *values: Any) -> tuple[MetaWire, Produced]:
+        outcome: runner.Outcome = _execute(program, blob, boxed, more, values)
+        return meta_wire(outcome.meta), [dict(outcome.values), list(outcome.shards)]
 
     return layer_task
 
@@ -254,7 +274,7 @@ def layer_function(program: Program) -> Callable[..., tuple[SplitMeta, Produced]
 def hook_function(program: Program) -> Callable[..., Any]:
     """The function of a flow's hook tasks (entry, submission and retry hooks that take layers)."""
 
-    def run_hooks(call: Call, *values: Any) -> Any:
-        return _execute(program, call, values)
+    def run_hooks(blob: bytes, boxed: list[Any], more: Wired, *values: Any) -> Any:
+        return _execute(program, blob, boxed, more, values)
 
     return run_hooks
