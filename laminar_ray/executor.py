@@ -10,8 +10,9 @@ places tasks on Ray and reports completions:
   refs, never values; each task also writes its artifacts to the datastore;
 - hooks that take layers run as ``num_cpus=0`` tasks next to the data;
   hooks that take none run here, in the driver;
-- completions arrive through ``ObjectRef.future()`` callbacks into a queue
-  (no ``ray.wait`` loop over thousands of refs).
+- completions are found by waiting on the oldest task in flight, and by
+  an occasional sweep for tasks that finished out of turn
+  (:mod:`laminar_ray.inflight`): no Ray callback per task.
 """
 
 from __future__ import annotations

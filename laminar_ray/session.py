@@ -14,7 +14,6 @@ import ctypes
 import dataclasses
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 import ray
@@ -23,10 +22,11 @@ import ray.exceptions
 from laminar import runner
 from laminar.artifacts import Artifacts
 from laminar.errors import LayerError, ResourceError
-from laminar.executors.base import Completion, Completions, Input, Run, Task, TaskKind
+from laminar.executors.base import Completion, Input, Run, Task, TaskKind
 from laminar.graph import Graph
 from laminar.hooks import Kind
 from laminar_ray import options, worker
+from laminar_ray.inflight import InFlight
 
 if TYPE_CHECKING:  # annotation only: executor imports this module
     from laminar_ray.executor import Ray
@@ -41,7 +41,8 @@ class Session:
 
     def __init__(self, executor: Ray, run: Run) -> None:
         self.executor = executor
-        self._done = Completions()
+        self._in_flight: InFlight[Task] = InFlight()
+        self._here: list[Completion] = []  # of hook tasks run in the driver, for the next wait
         self._run = run
         self._key = uuid.uuid4().hex
         self._program = worker.Program.of(run.graph)
@@ -54,7 +55,6 @@ class Session:
         self._consumers = {name: set(run.graph.dependents.get(name, ())) for name in run.graph.nodes}
         self._finished: dict[str, int] = {}
         self._completed = self._trimmed = 0
-        self._running: dict[int, Any] = {}  # task key -> a ref of that run task, until its completion
         self._keys: dict[int, tuple[Any, str]] = {}  # id(container) -> (container, its JSON)
 
     def capacity(self) -> int:
@@ -87,11 +87,10 @@ class Session:
             meta, produced = self._submitter(task, name)(name, (*call.wire(), *values))
             if self._consumers.get(task.layer):  # a layer nothing reads needs no ref kept
                 self._refs.setdefault(task.layer, {})[task.split] = produced
-            self._running[task.key] = meta
-            self._watch(task, meta)
+            self._in_flight.add(task.key, task, meta)
         else:
             hooks = self._hooks().options(name=f"{name}:{task.kind.value}", runtime_env=self._hook_env(task.layer))
-            self._watch(task, hooks.remote(*call.wire(), *values))
+            self._in_flight.add(task.key, task, hooks.remote(*call.wire(), *values))
 
     def _hooks(self) -> Any:
         """The remote function of this flow's hook tasks (``num_cpus=0``: they run beside the data)."""
@@ -180,17 +179,15 @@ class Session:
                 artifacts=_no_inputs,
             )
         except Exception as error:
-            self._done.put(Completion(task, error=error))
+            self._here.append(Completion(task, error=error))
         else:
-            self._done.put(Completion(task, value=value))
+            self._here.append(Completion(task, value=value))
 
-    def _watch(self, task: Task, ref: Any) -> None:
-        ref.future().add_done_callback(lambda future: self._done.put(self._completion(task, future)))
-
-    def _completion(self, task: Task, future: Future[Any]) -> Completion:
+    def _completion(self, task: Task, ref: Any) -> Completion:
+        """What a finished task's ref holds, Ray's failures told as laminar's."""
         label = f"{self._run.flow}.{task.label}"
         try:
-            value = future.result()
+            value = ray.get(ref)
         except ray.exceptions.OutOfMemoryError as error:
             return Completion(
                 task,
@@ -229,15 +226,16 @@ class Session:
 
     def cancel(self, task: Task) -> None:
         """Withdraw a task started ahead: Ray drops it if it still waits for its arguments."""
-        ref = self._running.get(task.key)
+        ref = self._in_flight.ref(task.key)
         if ref is not None:
             ray.cancel(ref)
 
     def wait(self, timeout: float | None) -> list[Completion]:
-        completions = self._done.drain(timeout)
+        completions, self._here = self._here, []
+        if not completions:
+            completions = [self._completion(task, ref) for task, ref in self._in_flight.finished(timeout)]
         for completion in completions:
             task = completion.task
-            self._running.pop(task.key, None)
             if task.kind is TaskKind.run and completion.error is None:
                 self._finished_split(task)
         self._completed += len(completions)

@@ -1,0 +1,97 @@
+"""How the Ray session learns which tasks finished: in turn, out of turn behind a long one, with timeouts."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from laminar_ray.inflight import InFlight
+
+pytestmark = pytest.mark.usefixtures("ray_cluster")
+
+
+def _tasks() -> tuple[Any, Any]:
+    import ray
+
+    @ray.remote(num_cpus=0)
+    def quick(n: int) -> int:
+        return n
+
+    @ray.remote(num_cpus=0)
+    def until(path: str) -> str:
+        while not os.path.exists(path):
+            time.sleep(0.01)
+        return "released"
+
+    return quick, until
+
+
+def _drain(in_flight: InFlight[str], count: int) -> list[str]:
+    names: list[str] = []
+    give_up = time.monotonic() + 60  # a bound, so that a watch that never finds them fails
+    while len(names) < count:
+        assert time.monotonic() < give_up, f"only {names} of {count} tasks were found finished"
+        names += [name for name, _ in in_flight.finished(1.0)]
+    return names
+
+
+def test_tasks_finishing_in_turn_come_back_oldest_first_with_their_refs() -> None:
+    import ray
+
+    quick, _ = _tasks()
+    in_flight: InFlight[str] = InFlight()
+    for n in range(20):
+        in_flight.add(n, f"task {n}", quick.remote(n))
+    found: list[tuple[str, Any]] = []
+    while len(found) < 20:
+        found += in_flight.finished(None)
+    assert sorted(name for name, _ in found) == sorted(f"task {n}" for n in range(20))
+    assert [ray.get(ref) for _, ref in found] == [int(name.split()[1]) for name, _ in found]
+    assert len(in_flight) == 0 and in_flight.ref(3) is None
+
+
+def test_tasks_finishing_behind_one_still_running_are_found_while_it_runs(tmp_path: Path) -> None:
+    import ray
+
+    quick, until = _tasks()
+    release = tmp_path / "release"
+    in_flight: InFlight[str] = InFlight()
+    head = until.remote(str(release))
+    in_flight.add(0, "head", head)
+    for n in range(1, 6):
+        in_flight.add(n, f"quick {n}", quick.remote(n))
+    try:
+        names = _drain(in_flight, 5)  # found by a sweep, not in turn: the oldest task has not finished
+        assert sorted(names) == [f"quick {n}" for n in range(1, 6)]
+        assert ray.wait([head], timeout=0)[0] == []
+        assert list(in_flight) == [0] and in_flight.ref(0) is head
+    finally:
+        release.touch()
+    assert _drain(in_flight, 1) == ["head"]
+
+
+def test_a_timeout_returns_nothing_while_every_task_still_runs(tmp_path: Path) -> None:
+    _, until = _tasks()
+    release = tmp_path / "release"
+    in_flight: InFlight[str] = InFlight()
+    in_flight.add(0, "a", until.remote(str(release)))
+    in_flight.add(1, "b", until.remote(str(release)))
+    try:
+        assert in_flight.finished(0.0) == []
+        assert in_flight.finished(0.2) == []
+        assert len(in_flight) == 2
+    finally:
+        release.touch()
+    assert sorted(_drain(in_flight, 2)) == ["a", "b"]
+
+
+def test_with_nothing_in_flight_a_timeout_is_waited_out_and_none_returns_at_once() -> None:
+    in_flight: InFlight[str] = InFlight()
+    assert in_flight.finished(None) == []
+    started = time.monotonic()
+    assert in_flight.finished(0.05) == []
+    assert time.monotonic() - started >= 0.05
