@@ -13,7 +13,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import ray
@@ -25,6 +25,7 @@ from laminar.errors import LayerError, ResourceError
 from laminar.executors.base import Completion, Input, Run, Task, TaskKind
 from laminar.graph import Graph
 from laminar.hooks import Kind
+from laminar.options import Container
 from laminar_ray import options, worker
 from laminar_ray.inflight import InFlight
 
@@ -55,7 +56,8 @@ class Session:
         self._consumers = {name: set(run.graph.dependents.get(name, ())) for name in run.graph.nodes}
         self._finished: dict[str, int] = {}
         self._completed = self._trimmed = 0
-        self._keys: dict[int, tuple[Any, str]] = {}  # id(container) -> (container, its JSON)
+        self._submitters: dict[int, tuple[Container, Callable[[str, tuple[Any, ...]], Any]]] = {}  # id(container)
+        self._needed: dict[tuple[str, TaskKind], frozenset[str]] = {}  # inputs a task of (layer, kind) reads
 
     def capacity(self) -> int:
         return self.executor.max_in_flight
@@ -67,21 +69,24 @@ class Session:
 
     def submit(self, task: Task) -> None:
         node = self._graph[task.layer]
-        if task.kind is TaskKind.run:
-            needed = set(node.call.values()) | {d for b in node.hooks_of(Kind.execution) for d in b.parameters.values()}
-        else:
-            needed = {d for b in node.hooks_of(_HOOK_KIND[task.kind]) for d in b.parameters.values()}
+        needed = self._needed.get((task.layer, task.kind))
+        if needed is None:
+            if task.kind is TaskKind.run:
+                reads = [
+                    *node.call.values(),
+                    *(d for b in node.hooks_of(Kind.execution) for d in b.parameters.values()),
+                ]
+            else:
+                reads = [d for b in node.hooks_of(_HOOK_KIND[task.kind]) for d in b.parameters.values()]
+            needed = self._needed[(task.layer, task.kind)] = frozenset(reads)
         # The task sent carries only the inputs it reads; completions report the scheduler's own task.
-        sent = dataclasses.replace(
-            task,
-            inputs={k: v for k, v in task.inputs.items() if k in needed},
-            error=task.error if task.kind is TaskKind.retry else None,
-        )
+        inputs = {k: v for k, v in task.inputs.items() if k in needed}
+        error = task.error if task.kind is TaskKind.retry else None
         if task.kind is not TaskKind.run and not needed:
-            self._run_here(task, sent)
+            self._run_here(task, dataclasses.replace(task, inputs=inputs, error=error))
             return
-        slots, values, boxed = self._arguments(sent)
-        call = worker.Call.of(self._key, self._context, boxed, sent, node.configuration, slots)
+        slots, values, boxed = self._arguments(task.index, inputs)
+        call = worker.Call.of(self._key, self._context, boxed, task, node.configuration, slots, inputs, error)
         name = f"{self._run.flow}.{task.label}"
         if task.kind is TaskKind.run:
             meta, produced = self._submitter(task, name)(name, (*call.wire(), *values))
@@ -117,12 +122,16 @@ class Session:
         set per call.
         """
         container = task.configuration.container
-        known = self._keys.get(id(container))
-        if known is None or known[0] is not container:
-            if len(self._keys) >= _KEYS:  # hooks may make a container per task: keep a few
-                self._keys.clear()
-            known = self._keys[id(container)] = (container, container.model_dump_json())
-        options_key = known[1]
+        made = self._submitters.get(id(container))
+        if made is not None and made[0] is container:
+            return made[1]
+        if len(self._submitters) >= _KEYS:  # hooks may make a container per task: keep a few
+            self._submitters.clear()
+        submitter = self._submitters[id(container)] = (container, self._make_submitter(container, name))
+        return submitter[1]
+
+    def _make_submitter(self, container: Container, name: str) -> Callable[[str, tuple[Any, ...]], Any]:
+        options_key = container.model_dump_json()
         if self.executor.check_feasibility and options_key not in self._checked:  # once per run: clusters change
             self.executor.refresh_nodes()
             options.check_feasible(options.request(container), self.executor.nodes, name)
@@ -136,7 +145,9 @@ class Session:
             found = self.executor.remember(key, _named(function))
         return found
 
-    def _arguments(self, task: Task) -> tuple[dict[str, list[int | None]], list[Any], list[Any]]:
+    def _arguments(
+        self, index: int | None, inputs: Mapping[str, Input]
+    ) -> tuple[dict[str, list[int | None]], list[Any], list[Any]]:
         """ObjectRef arguments for a task's inputs, the boxed refs, and where each dependency split sits.
 
         Ray resolves the refs among a task's arguments (``values``) before it runs. The boxed refs (in
@@ -147,11 +158,11 @@ class Session:
         slots: dict[str, list[int | None]] = {}
         values: list[Any] = []
         boxed: list[Any] = []
-        for name, read in task.inputs.items():
+        for name, read in inputs.items():
             if read.state != "finished":
                 continue
             splits = range(read.splits or 0) if read.split is None else [read.split]
-            shared = task.index is not None and name in self._graph.nodes and not self._graph[name].foreach
+            shared = index is not None and name in self._graph.nodes and not self._graph[name].foreach
             refs = self._refs.get(name, {})
             positions: list[int | None] = []
             for split in splits:
@@ -261,7 +272,7 @@ class Session:
                     self._refs.pop(dependency, None)
 
 
-_KEYS = 256  # containers whose JSON a session remembers
+_KEYS = 256  # containers whose submitter a session remembers
 
 
 def _named(function: Any) -> Callable[[str, tuple[Any, ...]], Any]:

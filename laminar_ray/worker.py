@@ -119,7 +119,10 @@ class Call:
         task: Task,
         default: LayerConfiguration,
         slots: Mapping[str, Sequence[int | None]],
+        inputs: Mapping[str, Input],
+        error: BaseException | None,
     ) -> Call:
+        """The Call of ``task``, sending only ``inputs`` and ``error`` of its own."""
         configuration = task.configuration
         container = None if configuration is default else configuration.container
         return cls(
@@ -131,8 +134,8 @@ class Call:
             task.index,
             task.splits,
             task.attempt,
-            task.inputs,
-            task.error,
+            inputs,
+            error,
             container,
             slots,
         )
