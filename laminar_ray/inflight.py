@@ -12,8 +12,10 @@ oldest task alone, and once it finished takes every next one that finished too.
 A task that finishes out of turn, behind one that runs long, is found by a sweep
 over all of them (one ``ray.wait``), made only once the oldest has run a while
 without finishing: about 10 us per task in flight (at least 2 ms, at most 50 ms)
-since the oldest last finished or the last sweep. So a sweep, ~1 us per task,
-takes at most ~1/10 of one core, and none is made while tasks finish in turn.
+since the oldest last finished or the last sweep, twice as long after each sweep
+that found nothing (up to 50 ms). So a sweep, ~1 us per task, takes at most ~1/10
+of one core, none is made while tasks finish in turn, and tasks that all run long
+wake the driver at most ~20 times a second.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class InFlight(Generic[T]):
         # were removed before it (a dict walks past the holes they left)
         self._refs: collections.OrderedDict[int, tuple[T, Any]] = collections.OrderedDict()
         self._moved = time.monotonic()  # when the oldest task last finished, or the last sweep
+        self._idle = 0.0  # the time between sweeps, doubled after each that found nothing
 
     def __len__(self) -> int:
         return len(self._refs)
@@ -62,12 +65,14 @@ class InFlight(Generic[T]):
         deadline = None if timeout is None else time.monotonic() + timeout
         while self._refs:
             now = time.monotonic()
-            interval = min(SWEEP_MAX, max(SWEEP_MIN, SWEEP_PER_TASK * len(self._refs)))
+            interval = max(self._idle, min(SWEEP_MAX, max(SWEEP_MIN, SWEEP_PER_TASK * len(self._refs))))
             if now - self._moved >= interval:
                 self._moved = now
                 found = self._sweep() if len(self._refs) > 1 else []
                 if found:
+                    self._idle = 0.0
                     return found
+                self._idle = min(SWEEP_MAX, 2 * interval)  # all of them run long: look less often
             wait = self._moved + interval - now
             if deadline is not None:
                 wait = max(0.0, min(wait, deadline - now))
@@ -75,6 +80,7 @@ class InFlight(Generic[T]):
             ready, _ = ray.wait([head], num_returns=1, timeout=wait, fetch_local=False)
             if ready:
                 self._moved = time.monotonic()
+                self._idle = 0.0
                 return self._take(self._in_turn())
             if deadline is not None and time.monotonic() >= deadline:
                 return []

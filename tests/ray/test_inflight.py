@@ -95,3 +95,27 @@ def test_with_nothing_in_flight_a_timeout_is_waited_out_and_none_returns_at_once
     started = time.monotonic()
     assert in_flight.finished(0.05) == []
     assert time.monotonic() - started >= 0.05
+
+
+def test_tasks_that_all_run_long_are_swept_less_and_less_often(tmp_path: Path, monkeypatch: Any) -> None:
+    """Sweeps start ~2 ms apart and double while they find nothing, up to 50 ms: a second of waiting
+    makes a few dozen, not the ~500 a fixed 2 ms would."""
+    _, until = _tasks()
+    release = tmp_path / "release"
+    in_flight: InFlight[str] = InFlight()
+    for n in range(3):
+        in_flight.add(n, f"long {n}", until.remote(str(release)))
+    sweeps: list[float] = []
+    sweep = in_flight._sweep
+
+    def counted() -> list[tuple[str, Any]]:
+        sweeps.append(time.monotonic())
+        return sweep()
+
+    monkeypatch.setattr(in_flight, "_sweep", counted)
+    try:
+        assert in_flight.finished(1.0) == []
+        assert 3 <= len(sweeps) < 60
+    finally:
+        release.touch()
+    assert sorted(_drain(in_flight, 3)) == ["long 0", "long 1", "long 2"]
