@@ -23,7 +23,7 @@ import sys
 import sysconfig
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import ray
@@ -118,13 +118,16 @@ class Ray:
         _ship_by_value(run.graph)
         return Session(self, run)
 
-    def remember(self, key: str, function: Any) -> Any:
-        """Keep a remote function made for a graph (and task options); the oldest go past a few hundred
-        (a notebook that edits its flow makes a new graph each time)."""
-        while len(self.functions) >= _FUNCTIONS:
-            del self.functions[next(iter(self.functions))]
-        self.functions[key] = function
-        return function
+    def function(self, key: str, make: Callable[[], Any]) -> Any:
+        """The remote function kept under ``key`` (a graph's digest and task options), made by ``make``
+        the first time; the oldest go past a few hundred (a notebook that edits its flow makes a new
+        graph each time)."""
+        found = self.functions.get(key)
+        if found is None:
+            while len(self.functions) >= _FUNCTIONS:
+                del self.functions[next(iter(self.functions))]
+            found = self.functions[key] = make()
+        return found
 
     # -- cluster ---------------------------------------------------------------------------------
 

@@ -70,14 +70,11 @@ class Session:
     def submit(self, task: Task) -> None:
         node = self._graph[task.layer]
         needed = self._needed.get((task.layer, task.kind))
-        if needed is None:
+        if needed is None:  # the layers its hooks take, and for a run those its __call__ takes too
+            kind = Kind.execution if task.kind is TaskKind.run else _HOOK_KIND[task.kind]
+            reads = {d for b in node.hooks_of(kind) for d in b.parameters.values()}
             if task.kind is TaskKind.run:
-                reads = [
-                    *node.call.values(),
-                    *(d for b in node.hooks_of(Kind.execution) for d in b.parameters.values()),
-                ]
-            else:
-                reads = [d for b in node.hooks_of(_HOOK_KIND[task.kind]) for d in b.parameters.values()]
+                reads.update(node.call.values())
             needed = self._needed[(task.layer, task.kind)] = frozenset(reads)
         # The task sent carries only the inputs it reads; completions report the scheduler's own task.
         inputs = {k: v for k, v in task.inputs.items() if k in needed}
@@ -99,11 +96,9 @@ class Session:
 
     def _hooks(self) -> Any:
         """The remote function of this flow's hook tasks (``num_cpus=0``: they run beside the data)."""
-        key = f"{self._program.digest}:hooks"
-        found = self.executor.functions.get(key)
-        if found is None:
-            found = self.executor.remember(key, ray.remote(num_cpus=0)(worker.hook_function(self._program)))
-        return found
+        return self.executor.function(
+            f"{self._program.digest}:hooks", lambda: ray.remote(num_cpus=0)(worker.hook_function(self._program))
+        )
 
     def _hook_env(self, layer: str) -> dict[str, Any]:
         """The runtime_env of a layer's hook tasks: its registered env, never its image; validated once."""
@@ -136,14 +131,13 @@ class Session:
             self.executor.refresh_nodes()
             options.check_feasible(options.request(container), self.executor.nodes, name)
             self._checked.add(options_key)
-        key = f"{self._program.digest}:{options_key}"
-        found: Callable[[str, tuple[Any, ...]], Any] | None = self.executor.functions.get(key)
-        if found is None:
+
+        def make() -> Callable[[str, tuple[Any, ...]], Any]:
             settings = options.task_options(container, name=name, base_env=self.executor.runtime_env)
             del settings["name"]
-            function = ray.remote(num_returns=2, **settings)(worker.layer_function(self._program))
-            found = self.executor.remember(key, _named(function))
-        return found
+            return _named(ray.remote(num_returns=2, **settings)(worker.layer_function(self._program)))
+
+        return self.executor.function(f"{self._program.digest}:{options_key}", make)  # type: ignore[no-any-return]
 
     def _arguments(
         self, index: int | None, inputs: Mapping[str, Input]
@@ -301,8 +295,9 @@ def _no_inputs(name: str, read: Input) -> Artifacts:
     raise AssertionError(f"a hook task run in the driver read {name!r}, but it takes no layer parameters")
 
 
-# Ray's completion threads allocate and free in a pattern that leaves glibc's heap holding freed memory
-# (measured: ~10 KiB per task, never returned): a 100,000-split run would keep well over 1 GiB resident.
+# Submitting and completing Ray tasks allocates and frees in a pattern that left glibc's heap holding
+# freed memory (measured when completions came through Ray callbacks: ~10 KiB per task, never returned;
+# a 100,000-split run would have kept well over 1 GiB resident).
 _TRIM_EVERY = 2000
 
 
