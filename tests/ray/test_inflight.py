@@ -119,3 +119,34 @@ def test_tasks_that_all_run_long_are_swept_less_and_less_often(tmp_path: Path, m
     finally:
         release.touch()
     assert sorted(_drain(in_flight, 3)) == ["long 0", "long 1", "long 2"]
+
+
+def test_tasks_that_finish_in_turn_are_not_swept_after_each(monkeypatch: Any) -> None:
+    """A chain's tasks can finish only in turn: each taking longer than the first interval (2 ms) must
+    not cost a sweep over all in flight; sweeps double their interval until one finds something."""
+    import ray
+
+    @ray.remote(num_cpus=0)
+    def link(previous: int) -> int:
+        time.sleep(0.006)
+        return previous + 1
+
+    in_flight: InFlight[int] = InFlight()
+    ref = link.remote(0)
+    for n in range(30):
+        in_flight.add(n, n, ref)
+        ref = link.remote(ref)
+    in_flight.add(30, 30, ref)
+    sweeps: list[float] = []
+    sweep = in_flight._sweep
+
+    def counted() -> list[tuple[int, Any]]:
+        sweeps.append(time.monotonic())
+        return sweep()
+
+    monkeypatch.setattr(in_flight, "_sweep", counted)
+    found: list[int] = []
+    while len(found) < 31:
+        found += [n for n, _ in in_flight.finished(None)]
+    assert found == list(range(31))
+    assert len(sweeps) < 15, f"{len(sweeps)} sweeps for 31 tasks finishing in turn"
