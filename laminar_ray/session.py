@@ -46,7 +46,7 @@ class Session:
         self._here: list[Completion] = []  # of hook tasks run in the driver, for the next wait
         self._run = run
         self._key = uuid.uuid4().hex
-        self._program = worker.Program.of(run.graph)
+        self._program = executor.program(run.graph)
         self._context = worker.Context(run.flow, run.execution, run.datastore).pack()
         self._refs: dict[str, dict[int, Any]] = {}  # layer -> split -> ObjectRef of its artifacts
         self._graph: Graph = run.graph

@@ -294,3 +294,49 @@ def test_annotations_resolve_through_the_module_when_function_globals_are_partia
     Partial.register(Root)
     Partial.register(Rebuilt)
     assert Partial().graph()["Rebuilt"].call == {"root": "Root"}
+
+
+# -- the graph kept per flow class ----------------------------------------------------------------------
+
+
+def test_a_flow_class_builds_its_graph_once_while_its_classes_stay_as_they_are() -> None:
+    class Kept(Flow): ...
+
+    Kept.register(Root)
+    first = Kept().graph()
+    assert Kept().graph() is first  # another instance, nothing changed: the same graph
+
+    Kept.register(Other)  # a registration: built anew
+    second = Kept().graph()
+    assert second is not first and list(second.nodes) == ["Root", "Other"]
+
+    class Moving(Layer):
+        def __call__(self, root: Root) -> None: ...
+
+    Kept.register(Moving)
+    assert Kept().graph()["Moving"].dependencies == ("Root",)
+
+    def call(self: Any, other: Other) -> None: ...
+
+    Moving.__call__ = call  # type: ignore[method-assign]  # a method assigned on a layer class: built anew
+    assert Kept().graph()["Moving"].dependencies == ("Other",)
+
+    def gate(self: Any, root: Root) -> bool:
+        return True
+
+    Moving.gate = hooks.entry(gate)  # type: ignore[attr-defined]  # a hook added to a layer class
+    assert Kept().graph()["Moving"].dependencies == ("Other", "Root")
+
+
+def test_a_flow_definition_with_problems_raises_on_every_call() -> None:
+    class Broken(Flow): ...
+
+    @Broken.register
+    class Needs(Layer):
+        def __call__(self, other: Other) -> None: ...
+
+    for _ in range(2):
+        with pytest.raises(FlowDefinitionError, match="not registered"):
+            Broken().graph()
+    Broken.register(Other)
+    assert Broken().graph()["Needs"].dependencies == ("Other",)

@@ -244,6 +244,8 @@ def test_running_a_flow_again_reuses_its_remote_functions(tmp_path: Path) -> Non
     second = Again(datastore=datastores.Local(str(tmp_path / "b")), executor=executor)()
     assert list(second.layer(Scaled).cpu) == [0.25, 0.5]
     assert executor.functions == made  # the same function objects, nothing added
+    graph = Again().graph()
+    assert executor.program(graph) is executor.program(Again().graph())  # the graph pickled once
     with pytest.raises(Oops):
         Raising(datastore=datastores.Local(str(tmp_path / "c")), executor=executor)()
     assert len({key.split(":")[0] for key in executor.functions}) == 2  # another graph, functions of its own
