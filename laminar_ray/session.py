@@ -86,13 +86,13 @@ class Session:
         call = worker.Call.of(self._key, self._context, boxed, task, node.configuration, slots, inputs, error)
         name = f"{self._run.flow}.{task.label}"
         if task.kind is TaskKind.run:
-            meta, produced = self._submitter(task, name)(name, (*call.wire(), *values))
+            meta, produced = self._submitter(task, name)(name, call.wire(values))
             if self._consumers.get(task.layer):  # a layer nothing reads needs no ref kept
                 self._refs.setdefault(task.layer, {})[task.split] = produced
             self._in_flight.add(task.key, task, meta)
         else:
             hooks = self._hooks().options(name=f"{name}:{task.kind.value}", runtime_env=self._hook_env(task.layer))
-            self._in_flight.add(task.key, task, hooks.remote(*call.wire(), *values))
+            self._in_flight.add(task.key, task, hooks.remote(*call.wire(values)))
 
     def _hooks(self) -> Any:
         """The remote function of this flow's hook tasks (``num_cpus=0``: they run beside the data)."""

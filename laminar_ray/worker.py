@@ -140,20 +140,23 @@ class Call:
             slots,
         )
 
-    def wire(self) -> tuple[bytes, list[Any], tuple[BaseException | None, Container | None] | None]:
-        """The Call as its task's first three arguments, which Ray serializes cheaply.
+    def wire(self, values: Sequence[Any]) -> tuple[Any, ...]:
+        """The Call and the task's ``values`` (refs) as the task's arguments, which Ray serializes cheaply.
 
         Ray packs bytes and lists with msgpack and hands anything else to cloudpickle, which calls back
-        into Python for every object it meets (a Call holds dozens: its inputs and slots). So the plain
-        values travel as one blob of the standard pickle (strings, numbers, tuples and dicts only),
-        the boxed refs in a list (Ray must see them to track them), and the exception and container,
-        which may need cloudpickle, only when there is one (retries, containers changed by hooks).
+        into Python for every object it meets (a Call holds dozens: its inputs and slots); and every
+        argument costs each side ~30 us. So the plain values travel as one blob of the standard pickle
+        (strings, numbers, tuples and dicts only), first; then, only when there are any, the boxed refs
+        in a list (Ray must see them to track them) and the exception and container, which may need
+        cloudpickle (retries, containers changed by hooks); then the values. The blob says which of
+        those follow it.
         """
         inputs = tuple(
             (name, read.layer, read.state, read.split, dict(read.items), read.splits)
             for name, read in self.inputs.items()
         )
         slots = tuple((name, tuple(positions)) for name, positions in self.slots.items())
+        more = None if self.error is None and self.container is None else (self.error, self.container)
         plain = (
             self.key,
             self.context,
@@ -164,18 +167,26 @@ class Call:
             self.attempt,
             inputs,
             slots,
+            bool(self.boxed),
+            more is not None,
         )
-        more = None if self.error is None and self.container is None else (self.error, self.container)
-        return pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL), self.boxed, more
+        blob = pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL)
+        return blob, *((self.boxed,) if self.boxed else ()), *((more,) if more is not None else ()), *values
 
     @classmethod
-    def unwire(cls, blob: bytes, boxed: list[Any], more: tuple[BaseException | None, Container | None] | None) -> Call:
-        key, context, kind, layer, index, splits, attempt, inputs, slots = pickle.loads(blob)
+    def unwire(cls, args: Sequence[Any]) -> tuple[Call, Sequence[Any]]:
+        """The Call sent as ``args`` (see :meth:`wire`), and the task's values."""
+        key, context, kind, layer, index, splits, attempt, inputs, slots, boxed, more = pickle.loads(args[0])
+        rest = 1
+        if boxed:
+            boxed, rest = args[rest], rest + 1
+        if more:
+            more, rest = args[rest], rest + 1
         error, container = more or (None, None)
-        return cls(
+        call = cls(
             key,
             context,
-            boxed,
+            boxed or [],
             TaskKind(kind),
             layer,
             index,
@@ -186,6 +197,7 @@ class Call:
             container,
             dict(slots),
         )
+        return call, args[rest:]
 
     def task(self, default: LayerConfiguration) -> Task:
         configuration = default if self.container is None else default.model_copy(update={"container": self.container})
@@ -241,11 +253,8 @@ def _source(
     return artifacts
 
 
-Wired = tuple[BaseException | None, Container | None] | None  # a Call's third argument (see Call.wire)
-
-
-def _execute(program: Program, blob: bytes, boxed: list[Any], more: Wired, values: Sequence[Any]) -> Any:
-    call = Call.unwire(blob, boxed, more)
+def _execute(program: Program, args: Sequence[Any]) -> Any:
+    call, values = Call.unwire(args)
     graph = _graph(program)
     context = _context(call)
     return runner.execute(
@@ -267,8 +276,8 @@ def layer_function(program: Program) -> Callable[..., tuple[MetaWire, Produced]]
     options. It returns two objects: the split's meta (with its document), which only the driver reads,
     and its artifacts, which only dependent tasks read."""
 
-    def layer_task(blob: bytes, boxed: list[Any], more: Wired, *values: Any) -> tuple[MetaWire, Produced]:
-        outcome: runner.Outcome = _execute(program, blob, boxed, more, values)
+    def layer_task(*args: Any) -> tuple[MetaWire, Produced]:
+        outcome: runner.Outcome = _execute(program, args)
         return meta_wire(outcome.meta), [dict(outcome.values), list(outcome.shards)]
 
     return layer_task
@@ -277,7 +286,7 @@ def layer_function(program: Program) -> Callable[..., tuple[MetaWire, Produced]]
 def hook_function(program: Program) -> Callable[..., Any]:
     """The function of a flow's hook tasks (entry, submission and retry hooks that take layers)."""
 
-    def run_hooks(blob: bytes, boxed: list[Any], more: Wired, *values: Any) -> Any:
-        return _execute(program, blob, boxed, more, values)
+    def run_hooks(*args: Any) -> Any:
+        return _execute(program, args)
 
     return run_hooks

@@ -34,6 +34,10 @@ class Moves:
         """Run ``move`` (a ``flush_and_move``) on a flush thread."""
         self._pending.append(flusher().submit(move))
 
+    def __bool__(self) -> bool:
+        """True while some move may still be running (``wait`` has not seen it end)."""
+        return bool(self._pending)
+
     def wait(self) -> None:
         """Wait for every move; raise the first failure once all have ended."""
         pending, self._pending = self._pending, []

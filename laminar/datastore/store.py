@@ -405,7 +405,8 @@ class Datastore(Files):
         artifacts are stored, for ``commit_splits``.
         """
         label = f"{flow}.{layer}[{index}] of execution {execution!r}"
-        relative = layout.split(flow, execution, layer, index)  # checks the names before anything is written
+        # checks the names before anything is written (the scheduler commits a document it is handed)
+        relative = layout.split(flow, execution, layer, index) if commit else None
         self.fs  # noqa: B018 - decides local or not
         writes = _SplitWrites(self._local)
         moves = writes.moves
@@ -436,8 +437,8 @@ class Datastore(Files):
                 with contextlib.suppress(Exception):
                     moves.wait()
             raise
-        if not commit:
-            if moves is not None:
+        if relative is None:
+            if moves:
                 self._settle(moves)
             return SplitMeta(names=tuple(entries), shards=lengths, document=document)
         self._write_document(relative, document, moves)
