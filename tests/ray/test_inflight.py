@@ -39,6 +39,19 @@ def _drain(in_flight: InFlight[str], count: int) -> list[str]:
     return names
 
 
+def _count_sweeps(in_flight: InFlight[Any], monkeypatch: Any) -> list[float]:
+    """When each sweep over all tasks in flight starts, from now on."""
+    sweeps: list[float] = []
+    sweep = in_flight._sweep
+
+    def counted() -> list[tuple[Any, Any]]:
+        sweeps.append(time.monotonic())
+        return sweep()
+
+    monkeypatch.setattr(in_flight, "_sweep", counted)
+    return sweeps
+
+
 def test_tasks_finishing_in_turn_come_back_oldest_first_with_their_refs() -> None:
     import ray
 
@@ -105,14 +118,7 @@ def test_tasks_that_all_run_long_are_swept_less_and_less_often(tmp_path: Path, m
     in_flight: InFlight[str] = InFlight()
     for n in range(3):
         in_flight.add(n, f"long {n}", until.remote(str(release)))
-    sweeps: list[float] = []
-    sweep = in_flight._sweep
-
-    def counted() -> list[tuple[str, Any]]:
-        sweeps.append(time.monotonic())
-        return sweep()
-
-    monkeypatch.setattr(in_flight, "_sweep", counted)
+    sweeps = _count_sweeps(in_flight, monkeypatch)
     try:
         assert in_flight.finished(1.0) == []
         assert 3 <= len(sweeps) < 60
@@ -137,14 +143,7 @@ def test_tasks_that_finish_in_turn_are_not_swept_after_each(monkeypatch: Any) ->
         in_flight.add(n, n, ref)
         ref = link.remote(ref)
     in_flight.add(30, 30, ref)
-    sweeps: list[float] = []
-    sweep = in_flight._sweep
-
-    def counted() -> list[tuple[int, Any]]:
-        sweeps.append(time.monotonic())
-        return sweep()
-
-    monkeypatch.setattr(in_flight, "_sweep", counted)
+    sweeps = _count_sweeps(in_flight, monkeypatch)
     found: list[int] = []
     while len(found) < 31:
         found += [n for n, _ in in_flight.finished(None)]
