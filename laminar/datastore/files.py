@@ -142,6 +142,9 @@ class Files:
             else:
                 self.fs.pipe_file(path, data)
 
+    def _url(self, relative: str) -> str:
+        return str(self.fs.unstrip_protocol(self._path(relative)))
+
     def _get_bytes(self, relative: str) -> bytes:
         """The file's bytes; FileNotFoundError when it does not exist."""
         with self._guard(f"read {relative}", missing_ok=True):

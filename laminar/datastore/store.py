@@ -10,27 +10,25 @@ place (``disk``); on object stores (and in memory) a whole object is put at
 once (multipart uploads appear only when complete), from a spool that is never
 visible to readers. A split's document and a layer's ``layer.json`` are
 written only after everything they vouch for. Reads verify the digest before
-deserializing.
+deserializing (:mod:`laminar.datastore.reads`).
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import functools
-import hashlib
-import io
 import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 from laminar.artifacts import Artifacts, Joined
 from laminar.datastore import disk, layout, transfer
 from laminar.datastore.documents import SplitDocuments
-from laminar.datastore.files import S3_SCHEMES, Files, Unserializable, in_directory
+from laminar.datastore.files import S3_SCHEMES, Unserializable, in_directory
+from laminar.datastore.reads import ArtifactReads
 from laminar.datastore.views import LazySplits, StoredSplit
 from laminar.errors import ArtifactError, ConfigurationError
 from laminar.serde import Protocol, Serde
@@ -71,7 +69,7 @@ class _SplitWrites:
         return kept
 
 
-class Datastore(Files):
+class Datastore(ArtifactReads):
     """Artifacts and records under ``root``, any fsspec URL, with ``storage_options``.
 
     >>> from laminar.datastore import Memory
@@ -260,19 +258,6 @@ class Datastore(Files):
             return None
         return protocol.name, buffer.data, hashing.hexdigest()
 
-    def _reader(self, path: str) -> IO[bytes]:
-        """A file of its own to read ``path`` from. fsspec's memory filesystem hands every reader the one
-        stored file object (a shared position: concurrent readers of one artifact read each other's
-        bytes), so there a private copy is read; it holds everything in memory anyway."""
-        if self._local:
-            return open(path, "rb")
-        if "memory" in self.fs.protocol:
-            return io.BytesIO(self.fs.cat_file(path))
-        return self.fs.open(path, "rb")  # type: ignore[no-any-return]
-
-    def _url(self, relative: str) -> str:
-        return str(self.fs.unstrip_protocol(self._path(relative)))
-
     def _put_uri(self, protocol: Protocol, value: Any) -> str:
         """A protocol that writes URIs itself writes a temporary one; it is hashed, then moved into place."""
         relative = layout.temporary()
@@ -299,84 +284,6 @@ class Datastore(Files):
             with contextlib.suppress(Exception):
                 if self.fs.exists(temporary):
                     self.fs.rm(temporary)
-
-    def get_value(
-        self, protocol_name: str, digest: str, *, where: str = "value", inline: Mapping[str, str] | None = None
-    ) -> Any:
-        """Load the artifact ``digest`` with its protocol, after checking its bytes hash to ``digest``.
-
-        ``inline``: the artifacts kept in the archive entry that names it (digest -> base64 bytes).
-        """
-        protocol = self.serde.get(protocol_name, where=where)
-        try:
-            relative = layout.artifact(digest)
-        except ArtifactError as error:
-            raise ArtifactError(f"{where}: {error}") from None
-        short = digest[:12]
-        if inline and digest in inline:
-            data = _decoded(inline[digest], where)
-            place, remedy = f"kept in its split's document in {self.url}", "rerun the layer that wrote it"
-            _check_digest(hashlib.sha256(data).hexdigest(), digest, where, place, remedy)
-            return _loaded(where, short, protocol_name, protocol.load, io.BytesIO(data))
-        try:
-            with self._guard(f"read artifact {short}", missing_ok=True):
-                source = self._reader(self._path(relative))
-        except FileNotFoundError:
-            raise ArtifactError(
-                f"{where}: artifact {short} is missing from {self.url} (expected at {relative}); "
-                "the datastore was cleaned or damaged: rerun the layer that wrote it"
-            ) from None
-        with contextlib.ExitStack() as stack:
-            stack.enter_context(source)
-            with self._guard(f"read artifact {short}"):
-                if self._local or protocol.writes_uris:  # hash in place, then load from the same file
-                    actual, file = transfer.hash_file(source), source
-                    file.seek(0)
-                else:  # one pass over the network into a spool, hashed on the way
-                    spool, actual = stack.enter_context(transfer.spooled(source))
-                    file = spool.reader()
-            _check_digest(actual, digest, where, f"in {self.url}", "delete it and rerun the layer that wrote it")
-            if protocol.writes_uris:
-                return _loaded(where, short, protocol_name, protocol.read, self._url(relative), dict(self._options))
-            return _loaded(where, short, protocol_name, protocol.load, file)
-        raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
-
-    def get_packed(
-        self,
-        protocol_name: str,
-        digest: str,
-        pack: str,
-        span: Any,
-        *,
-        where: str = "value",
-        inline: Mapping[str, str] | None = None,
-    ) -> Any:
-        """Load the value ``digest`` stored at ``span`` (offset, length) in the pack artifact ``pack``
-        (kept in ``inline`` or a file of its own)."""
-        protocol = self.serde.get(protocol_name, where=where)
-        try:
-            relative = layout.artifact(pack)
-            offset, length = (int(n) for n in span)
-        except (ArtifactError, TypeError, ValueError):
-            raise ArtifactError(f"{where}: the archive is damaged (pack {pack!r}, span {span!r})") from None
-        short = digest[:12]
-        if inline and pack in inline:
-            data = _decoded(inline[pack], where)[offset : offset + length]
-            place, remedy = f"kept in its split's document in {self.url}", "rerun the layer that wrote it"
-        else:
-            place, remedy = f"in {self.url} (pack {pack[:12]})", "delete the pack and rerun the layer that wrote it"
-            try:
-                with self._guard(f"read artifact {short}", missing_ok=True):
-                    with self._reader(self._path(relative)) as source:
-                        source.seek(offset)
-                        data = source.read(length)
-            except FileNotFoundError:
-                raise ArtifactError(
-                    f"{where}: artifact {short} is missing from {self.url} (its pack {pack[:12]} was expected "
-                    f"at {relative}); the datastore was cleaned or damaged: rerun the layer that wrote it"
-                ) from None
-        _check_digest(hashlib.sha256(data).hexdigest(), digest, where, place, remedy)
-        return _loaded(where, short, protocol_name, protocol.load, io.BytesIO(data))
 
     # -- splits, layers, executions ----------------------------------------------------------------
 
@@ -559,33 +466,6 @@ class Datastore(Files):
         if context.artifacts is None:
             return []
         return sorted(context.artifacts.names())
-
-
-def _decoded(encoded: Any, where: str) -> bytes:
-    """The bytes of an artifact kept in an archive entry (base64)."""
-    try:
-        return base64.b64decode(encoded, validate=True)
-    except (binascii.Error, TypeError, ValueError):
-        raise ArtifactError(f"{where}: the archive is damaged (an artifact kept in it is not base64)") from None
-
-
-def _check_digest(actual: str, digest: str, where: str, place: str, remedy: str) -> None:
-    """An ArtifactError naming the artifact, ``place`` and ``remedy`` unless its bytes hash to ``digest``."""
-    if actual != digest.lower():
-        raise ArtifactError(
-            f"{where}: artifact {digest[:12]} {place} is corrupt (its SHA-256 is {actual[:12]}); {remedy}"
-        )
-
-
-def _loaded(where: str, short: str, protocol_name: str, load: Callable[..., Any], *args: Any) -> Any:
-    """``load(*args)`` (a protocol's ``load`` or ``read`` of verified bytes); its failure an ArtifactError."""
-    try:
-        return load(*args)
-    except Exception as error:
-        raise ArtifactError(
-            f"{where}: artifact {short} cannot be loaded with protocol {protocol_name!r}: "
-            f"{type(error).__name__}: {error}"
-        ) from error
 
 
 def _is_segment(name: str) -> bool:

@@ -1,0 +1,145 @@
+"""Reading artifacts back: their bytes checked against their digest, then loaded with their protocol.
+
+The read side of :class:`laminar.datastore.Datastore` (``store`` holds the
+write side, and splits, layers and executions). An artifact is read from the
+document that keeps it (base64, when small), from a file of its own, or from its
+span of a shard's pack; whichever, its bytes must hash (SHA-256) to its digest
+before it is deserialized, and every failure names the artifact, where it was
+looked for and what to do.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import io
+from collections.abc import Callable, Mapping
+from typing import IO, Any
+
+from laminar.datastore import layout, transfer
+from laminar.datastore.files import Files
+from laminar.errors import ArtifactError
+from laminar.serde import Serde
+
+
+class ArtifactReads(Files):
+    """Loading stored artifacts: ``get_value`` and ``get_packed``."""
+
+    serde: Serde  # set by Datastore
+
+    def get_value(
+        self, protocol_name: str, digest: str, *, where: str = "value", inline: Mapping[str, str] | None = None
+    ) -> Any:
+        """Load the artifact ``digest`` with its protocol, after checking its bytes hash to ``digest``.
+
+        ``inline``: the artifacts kept in the archive entry that names it (digest -> base64 bytes).
+        """
+        protocol = self.serde.get(protocol_name, where=where)
+        try:
+            relative = layout.artifact(digest)
+        except ArtifactError as error:
+            raise ArtifactError(f"{where}: {error}") from None
+        short = digest[:12]
+        if inline and digest in inline:
+            data = _decoded(inline[digest], where)
+            place, remedy = f"kept in its split's document in {self.url}", "rerun the layer that wrote it"
+            _check_digest(hashlib.sha256(data).hexdigest(), digest, where, place, remedy)
+            return _loaded(where, short, protocol_name, protocol.load, io.BytesIO(data))
+        try:
+            with self._guard(f"read artifact {short}", missing_ok=True):
+                source = self._reader(self._path(relative))
+        except FileNotFoundError:
+            raise ArtifactError(
+                f"{where}: artifact {short} is missing from {self.url} (expected at {relative}); "
+                "the datastore was cleaned or damaged: rerun the layer that wrote it"
+            ) from None
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(source)
+            with self._guard(f"read artifact {short}"):
+                if self._local or protocol.writes_uris:  # hash in place, then load from the same file
+                    actual, file = transfer.hash_file(source), source
+                    file.seek(0)
+                else:  # one pass over the network into a spool, hashed on the way
+                    spool, actual = stack.enter_context(transfer.spooled(source))
+                    file = spool.reader()
+            _check_digest(actual, digest, where, f"in {self.url}", "delete it and rerun the layer that wrote it")
+            if protocol.writes_uris:
+                return _loaded(where, short, protocol_name, protocol.read, self._url(relative), dict(self._options))
+            return _loaded(where, short, protocol_name, protocol.load, file)
+        raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
+
+    def get_packed(
+        self,
+        protocol_name: str,
+        digest: str,
+        pack: str,
+        span: Any,
+        *,
+        where: str = "value",
+        inline: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Load the value ``digest`` stored at ``span`` (offset, length) in the pack artifact ``pack``
+        (kept in ``inline`` or a file of its own)."""
+        protocol = self.serde.get(protocol_name, where=where)
+        try:
+            relative = layout.artifact(pack)
+            offset, length = (int(n) for n in span)
+        except (ArtifactError, TypeError, ValueError):
+            raise ArtifactError(f"{where}: the archive is damaged (pack {pack!r}, span {span!r})") from None
+        short = digest[:12]
+        if inline and pack in inline:
+            data = _decoded(inline[pack], where)[offset : offset + length]
+            place, remedy = f"kept in its split's document in {self.url}", "rerun the layer that wrote it"
+        else:
+            place, remedy = f"in {self.url} (pack {pack[:12]})", "delete the pack and rerun the layer that wrote it"
+            try:
+                with self._guard(f"read artifact {short}", missing_ok=True):
+                    with self._reader(self._path(relative)) as source:
+                        source.seek(offset)
+                        data = source.read(length)
+            except FileNotFoundError:
+                raise ArtifactError(
+                    f"{where}: artifact {short} is missing from {self.url} (its pack {pack[:12]} was expected "
+                    f"at {relative}); the datastore was cleaned or damaged: rerun the layer that wrote it"
+                ) from None
+        _check_digest(hashlib.sha256(data).hexdigest(), digest, where, place, remedy)
+        return _loaded(where, short, protocol_name, protocol.load, io.BytesIO(data))
+
+    def _reader(self, path: str) -> IO[bytes]:
+        """A file of its own to read ``path`` from. fsspec's memory filesystem hands every reader the one
+        stored file object (a shared position: concurrent readers of one artifact read each other's
+        bytes), so there a private copy is read; it holds everything in memory anyway."""
+        if self._local:
+            return open(path, "rb")
+        if "memory" in self.fs.protocol:
+            return io.BytesIO(self.fs.cat_file(path))
+        return self.fs.open(path, "rb")  # type: ignore[no-any-return]
+
+
+def _decoded(encoded: Any, where: str) -> bytes:
+    """The bytes of an artifact kept in an archive entry (base64)."""
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise ArtifactError(f"{where}: the archive is damaged (an artifact kept in it is not base64)") from None
+
+
+def _check_digest(actual: str, digest: str, where: str, place: str, remedy: str) -> None:
+    """An ArtifactError naming the artifact, ``place`` and ``remedy`` unless its bytes hash to ``digest``."""
+    if actual != digest.lower():
+        raise ArtifactError(
+            f"{where}: artifact {digest[:12]} {place} is corrupt (its SHA-256 is {actual[:12]}); {remedy}"
+        )
+
+
+def _loaded(where: str, short: str, protocol_name: str, load: Callable[..., Any], *args: Any) -> Any:
+    """``load(*args)`` (a protocol's ``load`` or ``read`` of verified bytes); its failure an ArtifactError."""
+    try:
+        return load(*args)
+    except Exception as error:
+        raise ArtifactError(
+            f"{where}: artifact {short} cannot be loaded with protocol {protocol_name!r}: "
+            f"{type(error).__name__}: {error}"
+        ) from error
