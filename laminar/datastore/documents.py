@@ -44,7 +44,7 @@ class SplitDocuments:
             checked = _checked(document, label, relative, self._files.url)
             self._keep(relative, checked)
             return checked
-        where = self._where(flow, execution, layer)
+        where = self._where(flow, execution, layer, record_first=True)
         batch = where.get(index)
         if batch is None:  # batches committed since the layer was last listed
             batch = self._where(flow, execution, layer, refresh=True).get(index)
@@ -52,7 +52,9 @@ class SplitDocuments:
                 return None
         documents = self._cached(batch)
         if documents is None:
-            documents = self._read_batch(batch)[0]
+            read = self._read_batch(batch)
+            assert read is not None  # missing_ok is False: a missing batch raises
+            documents = read[0]
             self._keep(batch, documents)
         return _checked(documents["splits"][str(index)], label, batch, self._files.url)
 
@@ -81,32 +83,58 @@ class SplitDocuments:
                 self._recent.popitem(last=False)
 
     def _where(
-        self, flow: str, execution: str, layer: str, *, refresh: bool = False, listing: list[str] | None = None
+        self,
+        flow: str,
+        execution: str,
+        layer: str,
+        *,
+        refresh: bool = False,
+        listing: list[str] | None = None,
+        record_first: bool = False,
     ) -> dict[int, str]:
         """Which batch holds each committed split of a layer (read once; ``refresh`` reads new batches,
-        from ``listing`` when the caller has just listed the layer)."""
+        from ``listing`` when the caller has just listed the layer).
+
+        ``record_first``: before listing a layer not read yet, read its ``layer.json`` alone: once a
+        layer finished it holds the documents still uncommitted then, a plain layer's one document on
+        Ray, which is then found without listing the layer (a request on object stores).
+        """
         relative = layout.layer(flow, execution, layer)
         with _lock:
             where, seen = self._batches.setdefault(relative, ({}, set()))
+        if record_first and not seen and not refresh:
+            self._learn(relative, layout.LAYER, where, seen, missing_ok=True)
+            if seen:
+                return where
         if refresh or not seen:
             for name in self._files._list(relative) if listing is None else listing:
                 if (layout.is_batch(name) or name == layout.LAYER) and name not in seen:
-                    batch = f"{relative}/{name}"
-                    documents, final = self._read_batch(batch)
-                    self._keep(batch, documents)
-                    with _lock:
-                        where.update(dict.fromkeys((int(i) for i in documents["splits"]), batch))
-                        if final:
-                            seen.add(name)
+                    self._learn(relative, name, where, seen)
         return where
 
-    def _read_batch(self, relative: str) -> tuple[dict[str, Any], bool]:
-        """A batch as ``{"splits": {index: document}}``, and whether it is final (never written again).
+    def _learn(self, relative: str, name: str, where: dict[int, str], seen: set[str], missing_ok: bool = False) -> None:
+        """Read the batch ``name`` of the layer at ``relative``: which splits it holds, and whether it is final."""
+        batch = f"{relative}/{name}"
+        read = self._read_batch(batch, missing_ok=missing_ok)
+        if read is None:
+            return
+        documents, final = read
+        self._keep(batch, documents)
+        with _lock:
+            where.update(dict.fromkeys((int(i) for i in documents["splits"]), batch))
+            if final:
+                seen.add(name)
+
+    def _read_batch(self, relative: str, missing_ok: bool = False) -> tuple[dict[str, Any], bool] | None:
+        """A batch as ``{"splits": {index: document}}``, and whether it is final (never written again);
+        None when it does not exist and ``missing_ok``.
 
         A ``splits-*.json`` is final; a ``layer.json`` is once its layer finished (a failed or skipped
         layer's record, which holds no documents, is written again when a resume runs the layer).
         """
         content = self._files.read_json(relative)
+        if content is None and missing_ok:
+            return None
         if relative.endswith(f"/{layout.LAYER}"):
             finished = isinstance(content, dict) and content.get("state") == "finished"
             content = {"splits": content.get("documents", {}) if isinstance(content, dict) else None}

@@ -169,3 +169,23 @@ def test_large_artifacts_spool_through_local_disk_and_round_trip(s3_server: S3Se
 def test_s3_requires_an_s3_url() -> None:
     with pytest.raises(ConfigurationError, match="s3://bucket/prefix"):
         datastores.S3(root="/tmp/not-s3")
+
+
+def test_a_plain_layers_split_committed_with_its_layer_record_is_read_without_listing_the_layer(
+    faulty_s3: FaultyS3,
+) -> None:
+    """On Ray the scheduler commits a plain layer's one document inside its ``layer.json``: a reader
+    that does not find ``0.json`` reads that record next, without listing the layer first (s3fs: 4
+    requests, was 5)."""
+    writer = faulty_s3.datastore()
+    meta = writer.write_split("F", "e", "Plain", 0, {"x": 1}, set(), commit=False)
+    assert meta.document is not None
+    writer.write_layer_record("F", "e", "Plain", {"state": "finished", "splits": None}, {0: meta.document})
+    reader = datastores.S3(root=writer.root, **faulty_s3.server.options(endpoint_url=faulty_s3.endpoint))
+    reader.read_execution("F", "e")  # the reader's first request checks the bucket: not counted
+    faulty_s3.faults.seen.clear()
+    assert reader.split("F", "e", "Plain", 0).get("x") == 1
+    seen = faulty_s3.faults.seen
+    listings = [line for line in seen if "list-type=2" in line and "max-keys=1" not in line]
+    assert listings == [], seen  # (s3fs checks a missing file with a one-key listing of its own name)
+    assert any(line.startswith("GET ") and "/Plain/layer.json " in line for line in seen), seen
