@@ -60,7 +60,7 @@ class SplitDocuments:
 
     def finished(self, flow: str, execution: str, layer: str) -> set[int]:
         """Indices of the splits of a layer that finished: one listing, and a read of each new batch."""
-        listing = self._files._list(layout.layer(flow, execution, layer))
+        listing = self._files.list_names(layout.layer(flow, execution, layer))
         found = {index for index in map(layout.split_index, listing) if index is not None}
         return found | set(self._where(flow, execution, layer, refresh=True, listing=listing))
 
@@ -107,7 +107,7 @@ class SplitDocuments:
             if seen:
                 return where
         if refresh or not seen:
-            for name in self._files._list(relative) if listing is None else listing:
+            for name in self._files.list_names(relative) if listing is None else listing:
                 if (layout.is_batch(name) or name == layout.LAYER) and name not in seen:
                     self._learn(relative, name, where, seen)
         return where

@@ -154,8 +154,9 @@ class Files:
         with self._guard(f"check {relative}"):
             return bool(self.fs.exists(self._path(relative)))
 
-    def _list(self, relative: str) -> list[str]:
-        """Names directly under ``relative``, from one listing call (paginated on object stores)."""
+    def list_names(self, relative: str) -> list[str]:
+        """Names directly under ``relative`` (a path under the root), sorted, from one listing call
+        (paginated on object stores); [] when there is nothing there."""
         path = self._path(relative)
         try:
             with self._guard(f"list {relative}", missing_ok=True):

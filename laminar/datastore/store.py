@@ -453,11 +453,11 @@ class Datastore(ArtifactReads):
 
     def list_executions(self, flow: Any) -> list[str]:
         """Execution ids of ``flow`` (a Flow, a Flow class or a name), sorted: generated ids sort by time."""
-        return [name for name in self._list(layout.flow(_name(flow))) if _is_segment(name)]
+        return [name for name in self.list_names(layout.flow(_name(flow))) if _is_segment(name)]
 
     def list_layers(self, execution: Any) -> list[str]:
         """Names of the layers of an ``Execution`` that started writing (finished, skipped, failed, running)."""
-        names = self._list(layout.execution(execution.flow.name, execution.id))
+        names = self.list_names(layout.execution(execution.flow.name, execution.id))
         return [name for name in names if name != layout.EXECUTION and _is_segment(name)]
 
     def list_artifacts(self, layer: Any) -> list[str]:
