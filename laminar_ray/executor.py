@@ -32,6 +32,7 @@ import ray.exceptions
 from laminar.errors import ConfigurationError
 from laminar.executors.base import Run
 from laminar.graph import Graph
+from laminar_ray.kept import Kept
 from laminar_ray.session import Session
 from laminar_ray.worker import Program
 
@@ -81,8 +82,9 @@ class Ray:
         self.nodes: list[dict[str, float]] = []
         # graph digest and container (JSON) -> submits that graph's layer function with that container's
         # options (and the graph's hook function); kept across runs, so running a flow again exports nothing
-        self.functions: dict[str, Any] = {}
-        self._programs: dict[int, tuple[Graph, Program]] = {}  # id(graph) -> the graph and its Program
+        self.functions: Kept[str, Any] = Kept(_FUNCTIONS)
+        # id(graph) -> the graph (kept alive, so that no other graph takes its id meanwhile) and its Program
+        self._programs: Kept[int, tuple[Graph, Program]] = Kept(_PROGRAMS)
         self._nodes_at = 0.0
 
     def __repr__(self) -> str:
@@ -123,26 +125,14 @@ class Ray:
 
     def function(self, key: str, make: Callable[[], Any]) -> Any:
         """The remote function kept under ``key`` (a graph's digest and task options), made by ``make``
-        the first time; the oldest go past a few hundred (a notebook that edits its flow makes a new
-        graph each time)."""
-        found = self.functions.get(key)
-        if found is None:
-            while len(self.functions) >= _FUNCTIONS:
-                del self.functions[next(iter(self.functions))]
-            found = self.functions[key] = make()
-        return found
+        the first time; the least recently used go past a few hundred (a notebook that edits its flow
+        makes a new graph each time)."""
+        return self.functions.keep(key, make)
 
     def program(self, graph: Graph) -> Program:
         """The graph pickled for the workers, once per graph object (flows keep theirs while their
         classes stay as they are: pickling a hundred layer classes defined in ``__main__`` costs ~5 ms)."""
-        kept = self._programs.get(id(graph))
-        if kept is not None and kept[0] is graph:
-            return kept[1]
-        while len(self._programs) >= _PROGRAMS:
-            del self._programs[next(iter(self._programs))]
-        program = Program.of(graph)
-        self._programs[id(graph)] = (graph, program)
-        return program
+        return self._programs.keep(id(graph), lambda: (graph, Program.of(graph)))[1]
 
     # -- cluster ---------------------------------------------------------------------------------
 

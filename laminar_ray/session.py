@@ -28,6 +28,7 @@ from laminar.hooks import Kind
 from laminar.options import Container
 from laminar_ray import options, worker
 from laminar_ray.inflight import InFlight
+from laminar_ray.kept import Kept
 
 if TYPE_CHECKING:  # annotation only: executor imports this module
     from laminar_ray.executor import Ray
@@ -56,7 +57,9 @@ class Session:
         self._consumers = {name: set(run.graph.dependents.get(name, ())) for name in run.graph.nodes}
         self._finished: dict[str, int] = {}
         self._completed = self._trimmed = 0
-        self._submitters: dict[int, tuple[Container, Callable[[str, tuple[Any, ...]], Any]]] = {}  # id(container)
+        # id(container) -> the container (kept alive, so that no other container takes its id) and its submitter;
+        # hooks may make a container per task: a few are kept
+        self._submitters: Kept[int, tuple[Container, Callable[[str, tuple[Any, ...]], Any]]] = Kept(_KEYS)
         self._needed: dict[tuple[str, TaskKind], frozenset[str]] = {}  # inputs a task of (layer, kind) reads
 
     def capacity(self) -> int:
@@ -117,13 +120,7 @@ class Session:
         set per call.
         """
         container = task.configuration.container
-        made = self._submitters.get(id(container))
-        if made is not None and made[0] is container:
-            return made[1]
-        if len(self._submitters) >= _KEYS:  # hooks may make a container per task: keep a few
-            self._submitters.clear()
-        submitter = self._submitters[id(container)] = (container, self._make_submitter(container, name))
-        return submitter[1]
+        return self._submitters.keep(id(container), lambda: (container, self._make_submitter(container, name)))[1]
 
     def _make_submitter(self, container: Container, name: str) -> Callable[[str, tuple[Any, ...]], Any]:
         options_key = container.model_dump_json()

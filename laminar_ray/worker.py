@@ -19,7 +19,6 @@ run of a resumed execution are read from the datastore instead.
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import pickle
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +33,7 @@ from laminar.datastore import Datastore, SplitMeta
 from laminar.executors.base import Input, Task, TaskKind
 from laminar.graph import Graph
 from laminar.options import Container, LayerConfiguration
+from laminar_ray.kept import Kept
 
 
 def _mark_if_worker() -> None:
@@ -206,33 +206,23 @@ class Call:
         )
 
 
-_graphs: collections.OrderedDict[str, Graph] = collections.OrderedDict()
-_contexts: collections.OrderedDict[str, Context] = collections.OrderedDict()
-_shared: collections.OrderedDict[str, Any] = collections.OrderedDict()
 CACHED = 4  # graphs, contexts and upstream splits kept per worker (the least recently used dropped first)
-
-
-def _cached(cache: collections.OrderedDict[str, Any], key: str, make: Callable[[], Any]) -> Any:
-    if key in cache:
-        cache.move_to_end(key)
-        return cache[key]
-    value = cache[key] = make()
-    while len(cache) > CACHED:
-        cache.popitem(last=False)
-    return value
+_graphs: Kept[str, Graph] = Kept(CACHED)
+_contexts: Kept[str, Context] = Kept(CACHED)
+_shared: Kept[str, Any] = Kept(CACHED)
 
 
 def _graph(program: Program) -> Graph:
-    return _cached(_graphs, program.digest, lambda: pickle.loads(program.blob))  # type: ignore[no-any-return]
+    return _graphs.keep(program.digest, lambda: pickle.loads(program.blob))
 
 
 def _context(call: Call) -> Context:
-    return _cached(_contexts, call.key, lambda: pickle.loads(call.context))  # type: ignore[no-any-return]
+    return _contexts.keep(call.key, lambda: pickle.loads(call.context))
 
 
 def _resolve(ref: Any) -> Any:
     """The value of a boxed ref: resolved once per worker (the few most recently used are kept)."""
-    return _cached(_shared, ref.hex(), lambda: ray.get(ref))
+    return _shared.keep(ref.hex(), lambda: ray.get(ref))
 
 
 def _source(
