@@ -55,18 +55,19 @@ def _definition(flow: type[Flow]) -> tuple[object, ...]:
     and problems, and the attributes of the flow's classes and of its layers' classes (below ``Flow``
     and ``Layer``), which hold ``__call__`` and the hooks. ~1 us a layer."""
     parts: list[object] = [*flow.registry.values(), *flow._problems]
-    for klass in flow.__mro__:
-        if klass is Flow:
+    _add_classes(parts, flow, Flow)
+    for registration in flow.registry.values():
+        _add_classes(parts, registration.layer, Layer)
+    return tuple(parts)
+
+
+def _add_classes(parts: list[object], cls: type, base: type) -> None:
+    """Append ``cls`` and its bases below ``base``, each followed by its attributes (not the kept graph)."""
+    for klass in cls.__mro__:
+        if klass is base:
             break
         parts.append(klass)
         parts.extend(value for name, value in vars(klass).items() if name != "_built")
-    for registration in flow.registry.values():
-        for klass in registration.layer.__mro__:
-            if klass is Layer:
-                break
-            parts.append(klass)
-            parts.extend(vars(klass).values())
-    return tuple(parts)
 
 
 def _same(kept: tuple[object, ...], now: tuple[object, ...]) -> bool:

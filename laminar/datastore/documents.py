@@ -52,9 +52,7 @@ class SplitDocuments:
                 return None
         documents = self._cached(batch)
         if documents is None:
-            read = self._read_batch(batch)
-            assert read is not None  # missing_ok is False: a missing batch raises
-            documents = read[0]
+            documents = self._batch(batch, self._files.read_json(batch))[0]
             self._keep(batch, documents)
         return _checked(documents["splits"][str(index)], label, batch, self._files.url)
 
@@ -115,26 +113,23 @@ class SplitDocuments:
     def _learn(self, relative: str, name: str, where: dict[int, str], seen: set[str], missing_ok: bool = False) -> None:
         """Read the batch ``name`` of the layer at ``relative``: which splits it holds, and whether it is final."""
         batch = f"{relative}/{name}"
-        read = self._read_batch(batch, missing_ok=missing_ok)
-        if read is None:
+        content = self._files.read_json(batch)
+        if content is None and missing_ok:
             return
-        documents, final = read
+        documents, final = self._batch(batch, content)
         self._keep(batch, documents)
         with _lock:
             where.update(dict.fromkeys((int(i) for i in documents["splits"]), batch))
             if final:
                 seen.add(name)
 
-    def _read_batch(self, relative: str, missing_ok: bool = False) -> tuple[dict[str, Any], bool] | None:
-        """A batch as ``{"splits": {index: document}}``, and whether it is final (never written again);
-        None when it does not exist and ``missing_ok``.
+    def _batch(self, relative: str, content: Any) -> tuple[dict[str, Any], bool]:
+        """The batch read from ``relative`` as ``{"splits": {index: document}}``, and whether it is final
+        (never written again).
 
         A ``splits-*.json`` is final; a ``layer.json`` is once its layer finished (a failed or skipped
         layer's record, which holds no documents, is written again when a resume runs the layer).
         """
-        content = self._files.read_json(relative)
-        if content is None and missing_ok:
-            return None
         if relative.endswith(f"/{layout.LAYER}"):
             finished = isinstance(content, dict) and content.get("state") == "finished"
             content = {"splits": content.get("documents", {}) if isinstance(content, dict) else None}
