@@ -6,12 +6,26 @@ its upstream artifacts from Ray's object store, worker to worker. The flow's
 graph travels in the remote functions (made once per graph and set of task
 options, kept by the executor across runs), the execution's context in every
 task (see :mod:`laminar_ray.worker`).
+
+Shared inputs. The splits of a foreach layer all read the plain layers it takes.
+Each worker resolves such a ref once and keeps its value, so a task needs the
+ref only when its worker has not resolved it yet; and a ref inside a task's
+arguments costs Ray ~0.25 ms on each side (the driver pickles and tracks it,
+the worker registers as its borrower and reports back), against ~2 us for its
+key. So the first tasks that read a shared input, as many as the cluster has
+CPUs, carry its ref; later tasks carry its key. A worker handed a key it holds
+no value for (one that started later, or whose cache dropped the value) runs
+nothing and says so, and the task is submitted again carrying every ref; the
+scheduler never sees that. Should misses outnumber the cluster's CPUs twice
+over (workers that cannot keep what they are sent), every later task carries
+its refs.
 """
 
 from __future__ import annotations
 
 import ctypes
 import dataclasses
+import sys
 import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -61,6 +75,10 @@ class Session:
         # hooks may make a container per task: a few are kept
         self._submitters: Kept[int, tuple[Container, Callable[[str, tuple[Any, ...]], Any]]] = Kept(_KEYS)
         self._needed: dict[tuple[str, TaskKind], frozenset[str]] = {}  # inputs a task of (layer, kind) reads
+        # shared inputs (see the module docstring): tasks that carry each ref, then its key
+        self._carriers = _carriers(executor.nodes)
+        self._carried: dict[str, int] = {}  # shared ref's key -> tasks that carried the ref
+        self._misses = 0  # tasks sent again because their worker lacked a shared input
 
     def capacity(self) -> int:
         return self.executor.max_in_flight
@@ -71,6 +89,10 @@ class Session:
     # -- submission ------------------------------------------------------------------------------
 
     def submit(self, task: Task) -> None:
+        self._submit(task, carry=False)
+
+    def _submit(self, task: Task, *, carry: bool) -> None:
+        """Submit ``task``; with ``carry``, every shared input goes as its ref (never as its key)."""
         node = self._graph[task.layer]
         needed = self._needed.get((task.layer, task.kind))
         if needed is None:  # the layers its hooks take, and for a run those its __call__ takes too
@@ -85,7 +107,7 @@ class Session:
         if task.kind is not TaskKind.run and not needed:
             self._run_here(task, dataclasses.replace(task, inputs=inputs, error=error))
             return
-        slots, values, boxed = self._arguments(task.index, inputs)
+        slots, values, boxed = self._arguments(task.index, inputs, carry)
         call = worker.Call.of(self._key, self._context, boxed, task, node.configuration, slots, inputs, error)
         name = f"{self._run.flow}.{task.label}"
         if task.kind is TaskKind.run:
@@ -137,14 +159,15 @@ class Session:
         return self.executor.function(f"{self._program.digest}:{options_key}", make)  # type: ignore[no-any-return]
 
     def _arguments(
-        self, index: int | None, inputs: Mapping[str, Input]
+        self, index: int | None, inputs: Mapping[str, Input], carry: bool
     ) -> tuple[dict[str, list[int | None]], list[Any], list[Any]]:
-        """ObjectRef arguments for a task's inputs, the boxed refs, and where each dependency split sits.
+        """ObjectRef arguments for a task's inputs, its shared inputs, and where each dependency split sits.
 
-        Ray resolves the refs among a task's arguments (``values``) before it runs. The boxed refs (in
-        the task's ``Call``, which Ray passes on unresolved) are those of the plain layers a split of a
-        foreach layer reads: every split reads them, so each worker resolves (deserializes) one once
-        instead of once per split. Slot ``i >= 0`` is ``values[i]``, slot ``~i`` is ``boxed[i]``.
+        Ray resolves the refs among a task's arguments (``values``) before it runs. The shared inputs
+        (in the task's ``Call``, which Ray passes on unresolved) are the plain layers a split of a foreach
+        layer reads: every split reads them, so each worker resolves (deserializes) one once instead of
+        once per split; each goes as its ref or its key (see the module docstring). Slot ``i >= 0`` is
+        ``values[i]``, slot ``~i`` is ``boxed[i]``.
         """
         slots: dict[str, list[int | None]] = {}
         values: list[Any] = []
@@ -167,7 +190,18 @@ class Session:
                     positions.append(len(values))
                     values.append(ref)
             slots[name] = positions
+        if boxed and not carry and len(boxed) <= worker.SHARED:
+            boxed = [ref if self._carries(ref) else ref.hex() for ref in boxed]
         return slots, values, boxed
+
+    def _carries(self, ref: Any) -> bool:
+        """Whether a task carries the shared input ``ref`` itself (else its key); counts it if so."""
+        key = ref.hex()
+        carried = self._carried.get(key, 0)
+        if carried >= self._carriers:
+            return False
+        self._carried[key] = carried + 1
+        return True
 
     def _run_here(self, task: Task, sent: Task) -> None:
         run = self._run
@@ -185,8 +219,9 @@ class Session:
         else:
             self._here.append(Completion(task, value=value))
 
-    def _completion(self, task: Task, ref: Any) -> Completion:
-        """What a finished task's ref holds, Ray's failures told as laminar's."""
+    def _completion(self, task: Task, ref: Any) -> Completion | None:
+        """What a finished task's ref holds, Ray's failures told as laminar's; None if it ran nothing
+        (its worker lacked a shared input: it is submitted again, carrying them)."""
         label = f"{self._run.flow}.{task.label}"
         try:
             value = ray.get(ref)
@@ -224,7 +259,16 @@ class Session:
             return Completion(task, error=cause)
         except Exception as error:
             return Completion(task, error=error)
+        if isinstance(value, str) and value == worker.MISSING:
+            self._resend(task)
+            return None
         return Completion(task, value=worker.meta_of(value) if task.kind is TaskKind.run else value)
+
+    def _resend(self, task: Task) -> None:
+        self._misses += 1
+        if self._misses > 2 * self._carriers:  # the workers do not keep what they are sent: send it all
+            self._carriers = sys.maxsize
+        self._submit(task, carry=True)
 
     def cancel(self, task: Task) -> None:
         """Withdraw a task started ahead: Ray drops it if it still waits for its arguments."""
@@ -235,7 +279,8 @@ class Session:
     def wait(self, timeout: float | None) -> list[Completion]:
         completions, self._here = self._here, []
         if not completions:
-            completions = [self._completion(task, ref) for task, ref in self._in_flight.finished(timeout)]
+            found = (self._completion(task, ref) for task, ref in self._in_flight.finished(timeout))
+            completions = [completion for completion in found if completion is not None]
         for completion in completions:
             task = completion.task
             if task.kind is TaskKind.run and completion.error is None:
@@ -264,6 +309,11 @@ class Session:
 
 
 _KEYS = 256  # containers whose submitter a session remembers
+
+
+def _carriers(nodes: list[dict[str, float]]) -> int:
+    """How many tasks carry each shared input's ref: one per CPU of the cluster, at least one."""
+    return max(1, int(sum(node.get("CPU", 0.0) for node in nodes)))
 
 
 def _named(function: Any) -> Callable[[str, tuple[Any, ...]], Any]:

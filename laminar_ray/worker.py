@@ -12,9 +12,13 @@ task, unpickled once per worker (:func:`_context`).
 A task travels as a :class:`Call`: the scheduler's task without its
 configuration (which holds layer classes), plus the container when hooks changed
 it. Upstream artifacts arrive as resolved ObjectRef arguments (``values``), or,
-for a plain layer that every split of a foreach layer reads, as a ref boxed in
-the Call, resolved once per worker (:func:`_resolve`); splits that finished in an earlier
-run of a resumed execution are read from the datastore instead.
+for a plain layer that every split of a foreach layer reads, shared: the first
+tasks carry its ref boxed in the Call (Ray passes it on unresolved), and each
+worker that resolves it keeps the value; later tasks carry only the ref's key
+(:func:`_shared_inputs`). A worker that does not hold a value it is handed the key
+of runs nothing and returns :data:`MISSING`; the session submits that task again
+carrying the refs. Splits that finished in an earlier run of a resumed execution
+are read from the datastore instead.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import hashlib
 import pickle
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import ray
@@ -94,12 +99,13 @@ class Call:
 
     The configuration is the graph's, with ``container`` in place when hooks changed it. ``slots``
     says where each dependency split's artifacts sit: ``i >= 0`` among the task's other arguments,
-    ``~i`` (negative) in ``boxed[i]`` (resolved once per worker), None: read it from the datastore.
+    ``~i`` (negative) in ``boxed[i]`` (a ref, resolved once per worker, or its key), None: read it from
+    the datastore.
     """
 
     key: str  # the execution's, naming its context in the workers' caches
     context: bytes  # the pickled Context
-    boxed: list[Any]  # refs every split reads: boxed, so that Ray passes them unresolved
+    boxed: list[Any]  # inputs every split reads: refs (boxed, so that Ray passes them unresolved) or their keys
     kind: TaskKind
     layer: str
     index: int | None
@@ -146,8 +152,9 @@ class Call:
         Ray packs bytes and lists with msgpack and hands anything else to cloudpickle, which calls back
         into Python for every object it meets (a Call holds dozens: its inputs and slots); and every
         argument costs each side ~30 us. So the plain values travel as one blob of the standard pickle
-        (strings, numbers, tuples and dicts only), first; then, only when there are any, the boxed refs
-        in a list (Ray must see them to track them) and the exception and container, which may need
+        (strings, numbers, tuples and dicts only), first; then, only when there are any, the shared
+        inputs in a list (Ray must see the refs among them to track them) and the exception and
+        container, which may need
         cloudpickle (retries, containers changed by hooks); then the values. The blob says which of
         those follow it.
         """
@@ -206,10 +213,18 @@ class Call:
         )
 
 
-CACHED = 4  # graphs, contexts and upstream splits kept per worker (the least recently used dropped first)
+CACHED = 4  # graphs and contexts kept per worker (the least recently used dropped first)
+SHARED = 8  # shared inputs' values kept per worker: a task that reads more always carries their refs
 _graphs: Kept[str, Graph] = Kept(CACHED)
 _contexts: Kept[str, Context] = Kept(CACHED)
-_shared: Kept[str, Any] = Kept(CACHED)
+_shared: Kept[str, Any] = Kept(SHARED)
+
+#: What a task returns instead of running when its worker does not hold a shared input it got the key of.
+MISSING = "laminar: a shared input is not kept in this worker"
+
+
+class _Missing(Exception):
+    """A shared input came as a key this worker holds no value for."""
 
 
 def _graph(program: Program) -> Graph:
@@ -220,18 +235,27 @@ def _context(call: Call) -> Context:
     return _contexts.keep(call.key, lambda: pickle.loads(call.context))
 
 
-def _resolve(ref: Any) -> Any:
-    """The value of a boxed ref: resolved once per worker (the few most recently used are kept)."""
-    return _shared.keep(ref.hex(), lambda: ray.get(ref))
+def _lacking() -> Any:
+    raise _Missing
+
+
+def _shared_inputs(boxed: Sequence[Any]) -> list[Any]:
+    """The values of a task's shared inputs: a ref is resolved once per worker and its value kept under its
+    key; a key finds the value kept (:class:`_Missing` if there is none). All are resolved before the task
+    runs anything, and held here, so that resolving one cannot drop another from the worker's cache."""
+    return [
+        _shared.keep(entry, _lacking) if isinstance(entry, str) else _shared.keep(entry.hex(), partial(ray.get, entry))
+        for entry in boxed
+    ]
 
 
 def _source(
-    context: Context, slots: Mapping[str, Sequence[int | None]], values: Sequence[Any], boxed: Sequence[Any]
+    context: Context, slots: Mapping[str, Sequence[int | None]], values: Sequence[Any], shared: Sequence[Any]
 ) -> runner.ArtifactSource:
     def one(name: str, split: int, slot: int | None) -> Artifacts:
         if slot is None:
             return context.datastore.split(context.flow, context.execution, name, split)
-        produced: Produced = values[slot] if slot >= 0 else _resolve(boxed[~slot])
+        produced: Produced = values[slot] if slot >= 0 else shared[~slot]
         return Values(produced[0], frozenset(produced[1]))
 
     def artifacts(name: str, read: Input) -> Artifacts:
@@ -244,7 +268,12 @@ def _source(
 
 
 def _execute(program: Program, args: Sequence[Any]) -> Any:
+    """Run the task sent as ``args``: its outcome, or :data:`MISSING` (having run nothing)."""
     call, values = Call.unwire(args)
+    try:
+        shared = _shared_inputs(call.boxed)
+    except _Missing:
+        return MISSING
     graph = _graph(program)
     context = _context(call)
     return runner.execute(
@@ -253,7 +282,7 @@ def _execute(program: Program, args: Sequence[Any]) -> Any:
         flow=context.flow,
         execution=context.execution,
         datastore=context.datastore,
-        artifacts=_source(context, call.slots, values, call.boxed),
+        artifacts=_source(context, call.slots, values, shared),
         # The split's document goes back to the scheduler, which commits it (with others of its
         # layer): written here, it would cost a create, a flush and a rename (more than a small task's
         # whole run) on the way to the dependents, which start on the task's outputs.
@@ -261,13 +290,15 @@ def _execute(program: Program, args: Sequence[Any]) -> Any:
     )
 
 
-def layer_function(program: Program) -> Callable[..., tuple[MetaWire, Produced]]:
+def layer_function(program: Program) -> Callable[..., tuple[MetaWire | str, Produced | None]]:
     """The function of a flow's layer runs; the executor makes it remote once per distinct set of task
     options. It returns two objects: the split's meta (with its document), which only the driver reads,
-    and its artifacts, which only dependent tasks read."""
+    and its artifacts, which only dependent tasks read (or :data:`MISSING` and None)."""
 
-    def layer_task(*args: Any) -> tuple[MetaWire, Produced]:
-        outcome: runner.Outcome = _execute(program, args)
+    def layer_task(*args: Any) -> tuple[MetaWire | str, Produced | None]:
+        outcome = _execute(program, args)
+        if isinstance(outcome, str):  # MISSING (compared by value: this function travels by value)
+            return MISSING, None
         return meta_wire(outcome.meta), [dict(outcome.values), list(outcome.shards)]
 
     return layer_task
