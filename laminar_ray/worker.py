@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -152,11 +152,10 @@ class Call:
         Ray packs bytes and lists with msgpack and hands anything else to cloudpickle, which calls back
         into Python for every object it meets (a Call holds dozens: its inputs and slots); and every
         argument costs each side ~30 us. So the plain values travel as one blob of the standard pickle
-        (strings, numbers, tuples and dicts only), first; then, only when there are any, the shared
-        inputs in a list (Ray must see the refs among them to track them) and the exception and
-        container, which may need
-        cloudpickle (retries, containers changed by hooks); then the values. The blob says which of
-        those follow it.
+        (strings, numbers, tuples and dicts only; the shared inputs' keys among them), first; then, only
+        when there are any, the shared inputs' refs in a list (Ray must see them to track them) and the
+        exception and container, which may need cloudpickle (retries, containers changed by hooks); then
+        the values. The blob says which of those follow it.
         """
         inputs = tuple(
             (name, read.layer, read.state, read.split, dict(read.items), read.splits)
@@ -164,6 +163,8 @@ class Call:
         )
         slots = tuple((name, tuple(positions)) for name, positions in self.slots.items())
         more = None if self.error is None and self.container is None else (self.error, self.container)
+        keys = tuple(entry if isinstance(entry, str) else None for entry in self.boxed)  # None: a ref, in refs
+        refs = [entry for entry in self.boxed if not isinstance(entry, str)]
         plain = (
             self.key,
             self.context,
@@ -174,26 +175,28 @@ class Call:
             self.attempt,
             inputs,
             slots,
-            bool(self.boxed),
+            keys,
+            bool(refs),
             more is not None,
         )
         blob = pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL)
-        return blob, *((self.boxed,) if self.boxed else ()), *((more,) if more is not None else ()), *values
+        return blob, *((refs,) if refs else ()), *((more,) if more is not None else ()), *values
 
     @classmethod
     def unwire(cls, args: Sequence[Any]) -> tuple[Call, Sequence[Any]]:
         """The Call sent as ``args`` (see :meth:`wire`), and the task's values."""
-        key, context, kind, layer, index, splits, attempt, inputs, slots, boxed, more = pickle.loads(args[0])
+        key, context, kind, layer, index, splits, attempt, inputs, slots, keys, carried, more = pickle.loads(args[0])
         rest = 1
-        if boxed:
-            boxed, rest = args[rest], rest + 1
+        refs: Iterator[Any] = iter(())
+        if carried:
+            refs, rest = iter(args[rest]), rest + 1
         if more:
             more, rest = args[rest], rest + 1
         error, container = more or (None, None)
         call = cls(
             key,
             context,
-            boxed or [],
+            [entry if entry is not None else next(refs) for entry in keys],
             TaskKind(kind),
             layer,
             index,

@@ -118,3 +118,22 @@ def test_a_key_the_worker_holds_no_value_for_is_missing() -> None:
     assert worker._shared_inputs(["kept"]) == ["value"]
     with pytest.raises(worker._Missing):
         worker._shared_inputs(["kept", "never resolved here"])
+
+
+def test_a_call_sends_shared_keys_in_its_blob_and_only_refs_as_arguments() -> None:
+    import ray
+
+    from laminar.executors.base import Input, TaskKind
+    from laminar_ray import worker
+
+    ref = ray.put([{"x": 1}, []])
+    call = worker.Call(
+        "execution", b"context", ["a key", ref, "another"], TaskKind.run, "Use", 3, 10, 0,
+        {"source": Input("Source", "finished", 0, {"n": 3}, 1)}, None, None, {"source": (~1,)},
+    )  # fmt: skip
+    args = call.wire(["value"])
+    assert len(args) == 3 and args[1] == [ref] and args[2] == "value"  # blob, the refs, the values
+    assert worker.Call.unwire(args) == (call, ("value",))
+    keyed = worker.Call(**{**call.__dict__, "boxed": ["a key"]})
+    assert len(keyed.wire([])) == 1  # a task that carries keys alone sends its blob alone
+    assert worker.Call.unwire(keyed.wire([]))[0] == keyed
