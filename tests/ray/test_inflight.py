@@ -149,3 +149,58 @@ def test_tasks_that_finish_in_turn_are_not_swept_after_each(monkeypatch: Any) ->
         found += [n for n, _ in in_flight.finished(None)]
     assert found == list(range(31))
     assert len(sweeps) < 15, f"{len(sweeps)} sweeps for 31 tasks finishing in turn"
+
+
+def _many(monkeypatch: Any) -> None:
+    """Batched waits from 32 tasks in flight (two of the oldest at a time), sweeps no sooner than 1 s."""
+    from laminar_ray import inflight
+
+    monkeypatch.setattr(inflight, "BATCH_FROM", 32)
+    monkeypatch.setattr(inflight, "SWEEP_MIN", 1.0)
+    monkeypatch.setattr(inflight, "SWEEP_MAX", 1.0)
+
+
+def test_with_many_in_flight_one_wait_is_for_several_of_the_oldest(monkeypatch: Any) -> None:
+    """The oldest finishes first, the second later: one wait returns both, and every task after them
+    that finished meanwhile (a wait per task would have returned the oldest alone)."""
+    import ray
+
+    @ray.remote(num_cpus=0)
+    def sleeps(seconds: float) -> float:
+        time.sleep(seconds)
+        return seconds
+
+    _many(monkeypatch)
+    in_flight: InFlight[int] = InFlight()
+    for n, seconds in enumerate([0.05, 0.3] + [0.0] * 30):
+        in_flight.add(n, n, sleeps.remote(seconds))
+    first = [n for n, _ in in_flight.finished(None)]
+    assert first[:2] == [0, 1] and first == list(range(len(first))), first
+    found = first
+    while len(found) < 32:
+        found += [n for n, _ in in_flight.finished(None)]
+    assert sorted(found) == list(range(32))
+
+
+def test_with_many_in_flight_a_wait_that_runs_out_returns_those_of_the_oldest_that_finished(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    import ray
+
+    quick, until = _tasks()
+    release = tmp_path / "release"
+    _many(monkeypatch)
+    in_flight: InFlight[str] = InFlight()
+    head = until.remote(str(release))
+    in_flight.add(0, "head", head)
+    for n in range(1, 40):
+        in_flight.add(n, f"quick {n}", quick.remote(n))
+    ray.wait([in_flight.ref(n) for n in range(1, 40)], num_returns=39)
+    try:
+        assert [name for name, _ in in_flight.finished(0.2)] == ["quick 1"]  # the oldest two: one finished
+        names = _drain(in_flight, 38)  # the rest, while the oldest still runs
+        assert sorted(names) == sorted(f"quick {n}" for n in range(2, 40))
+        assert list(in_flight) == [0]
+    finally:
+        release.touch()
+    assert _drain(in_flight, 1) == ["head"]
