@@ -190,12 +190,13 @@ def test_with_many_in_flight_a_wait_that_runs_out_returns_those_of_the_oldest_th
     quick, until = _tasks()
     release = tmp_path / "release"
     _many(monkeypatch)
-    in_flight: InFlight[str] = InFlight()
     head = until.remote(str(release))
+    refs = [quick.remote(n) for n in range(1, 40)]
+    ray.wait(refs, num_returns=len(refs))
+    in_flight: InFlight[str] = InFlight()  # made now: its first sweep is due a second from now
     in_flight.add(0, "head", head)
-    for n in range(1, 40):
-        in_flight.add(n, f"quick {n}", quick.remote(n))
-    ray.wait([in_flight.ref(n) for n in range(1, 40)], num_returns=39)
+    for n, ref in enumerate(refs, 1):
+        in_flight.add(n, f"quick {n}", ref)
     try:
         assert [name for name, _ in in_flight.finished(0.2)] == ["quick 1"]  # the oldest two: one finished
         names = _drain(in_flight, 38)  # the rest, while the oldest still runs
