@@ -2,59 +2,55 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
-from laminar import Flow, Layer, Parameters
+from laminar import Flow, Layer
 from laminar.configurations import datastores
-from laminar.configurations.layers import Container, ForEach, Parameter
+from laminar.datastore import SplitMeta
+from laminar.executors.base import Run, Task, TaskKind
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
-
-SPLITS = 8
 
 
 class Together(Flow): ...
 
 
 @Together.register
-class Items(Layer):
+class Only(Layer):
     def __call__(self) -> None:
-        self.shard(n=list(range(SPLITS)))
+        self.x = 1
 
 
-@Together.register(
-    container=Container(cpu=0.25, memory=0), foreach=ForEach(parameters=[Parameter(layer=Items, attribute="n")])
-)
-class Finish(Layer):
-    def __call__(self, items: Items, p: Parameters) -> None:
-        time.sleep(max(0.0, p.at - time.time()))  # every split finishes at about the same moment
-        if items.n == 3:
-            raise ValueError("split 3 fails on purpose")
-        self.n = items.n
+def test_one_failure_among_tasks_found_finished_together_is_its_own(tmp_path: Path) -> None:
+    import ray
 
+    from laminar_ray import Ray
 
-def test_one_failure_among_tasks_that_finished_together_is_its_own_and_the_others_are_kept(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from laminar_ray import Ray, session
+    @ray.remote(num_returns=2)
+    def finishes(n: int) -> tuple[list[object], list[object]]:
+        return [["x"], {}, {"n": n}], [{"x": n}, []]
 
-    batches: list[int] = []
-    completions = session.Session._completions
+    @ray.remote(num_returns=2)
+    def fails() -> tuple[object, object]:
+        raise ValueError("this one fails on purpose")
 
-    def counted(self: session.Session, finished: list[tuple[object, object]]) -> object:
-        batches.append(len(finished))
-        return completions(self, finished)
-
-    monkeypatch.setattr(session.Session, "_completions", counted)
-    store = datastores.Local(str(tmp_path))
-    flow = Together(datastore=store, executor=Ray())
-    with pytest.raises(ValueError, match="split 3 fails on purpose") as raised:
-        flow(at=time.time() + 3.0, progress=False)
-    assert "Together.Finish[3]" in "\n".join(getattr(raised.value, "__notes__", []))
-    assert max(batches) > 1, batches  # several were found finished at once, the failure among them
-    [execution] = store.list_executions(flow)
-    done = store.finished_splits("Together", execution, "Finish")
-    assert done == set(range(SPLITS)) - {3}
+    flow = Together(datastore=datastores.Local(str(tmp_path)))
+    graph = flow.graph()
+    session = Ray().open(Run("Together", "an-execution", graph, flow.configuration.datastore))
+    tasks = [Task(n, TaskKind.run, "Only", n, 3, 0, graph["Only"].configuration, {}) for n in range(3)]
+    metas = [finishes.remote(0)[0], fails.remote()[0], finishes.remote(2)[0]]
+    ray.wait(metas, num_returns=3)
+    completions = session._completions(list(zip(tasks, metas, strict=True)))
+    assert [completion.task for completion in completions] == tasks
+    assert [completion.value for completion in completions[::2]] == [
+        SplitMeta(("x",), {}, {"n": 0}),
+        SplitMeta(("x",), {}, {"n": 2}),
+    ]
+    assert completions[0].error is None and completions[2].error is None
+    error = completions[1].error
+    assert isinstance(error, ValueError) and "this one fails on purpose" in str(error)
+    # and together without a failure: the same completions as one by one
+    together = session._completions([(tasks[0], metas[0]), (tasks[2], metas[2])])
+    assert together == [session._completion(tasks[0], metas[0]), session._completion(tasks[2], metas[2])]
