@@ -64,16 +64,20 @@ class Use(Layer):
         self.pid = os.getpid()
 
 
-def test_a_plain_layer_read_by_every_split_is_loaded_once_per_worker(tmp_path: Path) -> None:
+def _run(tmp_path: Path, *, slow: bool) -> tuple[Use, collections.Counter[str]]:
+    """Run the flow on Ray: its Use layer (checked) and how many times each process loaded the model."""
     from laminar_ray import Ray
 
     log = tmp_path / "loads"
     log.touch()
     flow = Shared(datastore=datastores.Local(str(tmp_path / "store")), executor=Ray())
-    execution = flow(log=str(log), slow=False, progress=False)
-    use = execution.layer(Use)
+    use = flow(log=str(log), slow=slow, progress=False).layer(Use)
     assert sorted(use.n) == list(range(SPLITS)) and set(use.log) == {str(log)}
-    loads = collections.Counter(log.read_text().split())
+    return use, collections.Counter(log.read_text().split())
+
+
+def test_a_plain_layer_read_by_every_split_is_loaded_once_per_worker(tmp_path: Path) -> None:
+    use, loads = _run(tmp_path, slow=False)
     workers = {str(pid) for pid in use.pid}
     # Every worker that ran splits loaded the shared value exactly once (resolved per split, it would be
     # loaded SPLITS times in all).
@@ -87,7 +91,7 @@ def test_a_worker_that_lacks_a_shared_input_gets_the_task_again_with_its_ref(
 ) -> None:
     """Only split 0 carries the ref, and holds its worker a second: the splits that other workers take
     first come with the key alone, find nothing kept, and go again with the ref; every split runs once."""
-    from laminar_ray import Ray, session
+    from laminar_ray import session
 
     monkeypatch.setattr(session, "_carriers", lambda nodes: 1)
     resent: list[str] = []
@@ -98,16 +102,11 @@ def test_a_worker_that_lacks_a_shared_input_gets_the_task_again_with_its_ref(
         resend(self, task)
 
     monkeypatch.setattr(session.Session, "_resend", counted)
-    log = tmp_path / "loads"
-    log.touch()
-    flow = Shared(datastore=datastores.Local(str(tmp_path / "store")), executor=Ray())
-    execution = flow(log=str(log), slow=True, progress=False)
-    use = execution.layer(Use)
-    assert list(use.n) == list(range(SPLITS)) and set(use.log) == {str(log)}
+    use, loads = _run(tmp_path, slow=True)
+    assert list(use.n) == list(range(SPLITS))
     assert resent and "Use[0]" not in resent, resent
     # each split ran its layer once: a task sent back had run nothing
     assert sorted(int(n) for n in (tmp_path / "loads.runs").read_text().split()) == list(range(SPLITS))
-    loads = collections.Counter(log.read_text().split())
     assert set(loads) == {str(pid) for pid in use.pid} and all(count == 1 for count in loads.values()), loads
 
 
