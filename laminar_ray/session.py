@@ -23,6 +23,7 @@ its refs.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import sys
@@ -191,17 +192,18 @@ class Session:
                     values.append(ref)
             slots[name] = positions
         if boxed and not carry and len(boxed) <= worker.SHARED:
-            boxed = [ref if self._carries(ref) else ref.hex() for ref in boxed]
+            boxed = [self._shared_entry(ref) for ref in boxed]
         return slots, values, boxed
 
-    def _carries(self, ref: Any) -> bool:
-        """Whether a task carries the shared input ``ref`` itself (else its key); counts it if so."""
+    def _shared_entry(self, ref: Any) -> Any:
+        """What a task carries of the shared input ``ref``: the ref itself while fewer than the cluster's
+        CPUs carried it (counted), else its key."""
         key = ref.hex()
         carried = self._carried.get(key, 0)
         if carried >= self._carriers:
-            return False
+            return key
         self._carried[key] = carried + 1
-        return True
+        return ref
 
     def _run_here(self, task: Task, sent: Task) -> None:
         run = self._run
@@ -264,15 +266,14 @@ class Session:
     def _completions(self, finished: list[tuple[Task, Any]]) -> list[Completion]:
         """The completions of tasks found finished. Their values come in one ``ray.get`` (one per task
         cost the driver ~20 us more a task); should any have failed, each is got alone, for its own error."""
+        values = None
         if len(finished) > 1:
-            try:
+            with contextlib.suppress(Exception):
                 values = ray.get([ref for _, ref in finished])
-            except Exception:
-                pass
-            else:
-                received = (self._received(task, value) for (task, _), value in zip(finished, values, strict=True))
-                return [completion for completion in received if completion is not None]
-        found = (self._completion(task, ref) for task, ref in finished)
+        if values is None:
+            found = (self._completion(task, ref) for task, ref in finished)
+        else:
+            found = (self._received(task, value) for (task, _), value in zip(finished, values, strict=True))
         return [completion for completion in found if completion is not None]
 
     def _received(self, task: Task, value: Any) -> Completion | None:
