@@ -27,7 +27,9 @@ settles, and the first failure is raised.
 
 Loop. ``_advance`` (decide layers, start queued units, fire due timers) then
 block in the executor session's ``wait`` for completions, until nothing is in flight,
-queued or timed.
+queued or timed. A wait is ``urgent`` unless every layer opened (or settled) and
+every task that will run was submitted, when completions can only finish units
+and layers: the session may then report them in batches.
 """
 
 from __future__ import annotations
@@ -132,6 +134,9 @@ class Scheduler:
         # these only, so a completion costs O(its dependents), not O(layers).
         self._candidates: set[str] = set(graph.nodes)
         self._running: set[str] = set()  # plain layers whose run task is in flight
+        self._hook_tasks = 0  # entry, submission and retry hook tasks in flight
+        self._names = list(graph.nodes)
+        self._unopened = 0  # layers before this position (in _names) are open or settled
         self.records = Records(self.datastore, self.flow, self.execution)
 
     # -- main loop -------------------------------------------------------------------------------
@@ -149,7 +154,7 @@ class Scheduler:
                 if not (self.in_flight or self.timers or ((self.queue or self.ready) and not self.failures)):
                     break
                 timeout = max(0.0, self.timers[0][0] - time.monotonic()) if self.timers else None
-                for completion in self.session.wait(timeout):
+                for completion in self.session.wait(timeout, urgent=self._urgent()):
                     self._complete(completion)
         finally:
             self.records.close()
@@ -195,6 +200,18 @@ class Scheduler:
                     break
                 progressed = True
         self._notify()
+
+    def _urgent(self) -> bool:
+        """Whether a completion may let more work start. Once every layer that runs opened and its units
+        were all submitted (a chain whose layers all started ahead), completions only finish units and
+        layers: the session may then report them in batches, a while late, and wake the driver less."""
+        if self.queue or self.ready or self.failures or self._hook_tasks or any(self._streaming.values()):
+            return True
+        while self._unopened < len(self._names):  # each layer passed once (unless one goes back to waiting)
+            if self.layers[self._names[self._unopened]].phase in (Phase.waiting, Phase.deciding):
+                return True
+            self._unopened += 1
+        return False
 
     def _notify(self) -> None:
         if self.observer is not None:
@@ -364,6 +381,8 @@ class Scheduler:
 
     def _dispatch(self, task: Task) -> None:
         self.in_flight[task.key] = task
+        if task.kind is not TaskKind.run:
+            self._hook_tasks += 1
         if task.kind is TaskKind.run and task.index is None and self.session.pipelines:
             self._running.add(task.layer)
             self._touch(task.layer)
@@ -386,6 +405,8 @@ class Scheduler:
         task = completion.task
         if self.in_flight.pop(task.key, None) is None:
             return
+        if task.kind is not TaskKind.run:
+            self._hook_tasks -= 1
         run = self.layers[task.layer]
         if task.kind is TaskKind.run:
             self._running.discard(task.layer)
@@ -413,6 +434,7 @@ class Scheduler:
         """A layer started ahead failed with the error of a dependency that has not finished: it waits
         again, and is looked at once that dependency changes (its retry starts, or it settles)."""
         run.phase = Phase.waiting
+        self._unopened = min(self._unopened, self._order[run.node.name])
         run.units = bytearray()
         run.active = run.finished = 0
         run.ahead = ()

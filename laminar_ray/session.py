@@ -295,10 +295,10 @@ class Session:
         if ref is not None:
             ray.cancel(ref)
 
-    def wait(self, timeout: float | None) -> list[Completion]:
+    def wait(self, timeout: float | None, *, urgent: bool = True) -> list[Completion]:
         completions, self._here = self._here, []
         if not completions:
-            completions = self._completions(self._in_flight.finished(timeout))
+            completions = self._completions(self._in_flight.finished(timeout, urgent=urgent))
         for completion in completions:
             task = completion.task
             if task.kind is TaskKind.run and completion.error is None:

@@ -46,6 +46,7 @@ class Fake:
     pick: Pick = lambda pending: pending[0]
     errors: dict[tuple[str, int], BaseException] = field(default_factory=dict)  # (label, attempt) -> error
     log: list[tuple[str, str, str]] = field(default_factory=list)  # (event, kind, label)
+    urgent: list[bool] = field(default_factory=list)  # what the scheduler said of each wait
     tasks: list[Task] = field(default_factory=list)  # every task submitted, in order
     pending: list[Task] = field(default_factory=list)
     timeouts: list[float] = field(default_factory=list)
@@ -67,7 +68,8 @@ class Fake:
         self.most_in_flight = max(self.most_in_flight, len(self.pending))
         self.log.append(("submit", task.kind.value, task.label))
 
-    def wait(self, timeout: float | None) -> list[Completion]:
+    def wait(self, timeout: float | None, *, urgent: bool = True) -> list[Completion]:
+        self.urgent.append(urgent)
         if timeout is not None:  # a retry timer is pending: let it come due first
             self.timeouts.append(timeout)
             self.clock.now += timeout
@@ -170,9 +172,10 @@ class Pipelined(Fake):
             ]
         super().submit(task)
 
-    def wait(self, timeout: float | None) -> list[Completion]:
+    def wait(self, timeout: float | None, *, urgent: bool = True) -> list[Completion]:
         if timeout is not None:
-            return super().wait(timeout)
+            return super().wait(timeout, urgent=urgent)
+        self.urgent.append(urgent)
         if self.cancelled:
             task = self.cancelled.pop()
             self.pending.remove(task)

@@ -112,3 +112,23 @@ def test_tasks_started_ahead_are_withdrawn_once_the_flow_is_failing(clock: Clock
     assert ("complete", "cancelled", "AfterSlow") in fake.log
     assert ("complete", "run", "AfterSlow") not in fake.log
     assert phases(scheduler) == {"Slow": "finished", "AfterSlow": "waiting", "Breaks": "failed"}
+
+
+def test_waits_are_not_urgent_once_every_layer_was_submitted(clock: Clock) -> None:
+    """With the whole chain started ahead no completion can start more work: the session may batch them.
+    Without pipelining, each wait but the last may let the next layer start."""
+    pipelined = Pipelined(clock)
+    run(Chain, pipelined)
+    assert pipelined.urgent == [False, False, False]
+    fake = Fake(clock)
+    run(Chain, fake)
+    assert fake.urgent == [True, True, False]
+
+
+def test_waits_are_urgent_again_once_a_layer_started_ahead_goes_back_to_waiting(clock: Clock) -> None:
+    fake = Pipelined(clock, errors={("First", 1): RuntimeError("first attempt")})
+    scheduler = run(Chain, fake)
+    assert phases(scheduler) == {"First": "finished", "Second": "finished", "Third": "finished"}
+    assert fake.urgent[0] is False  # all three in flight
+    assert True in fake.urgent[1:]  # Second and Third wait for First's retry
+    assert fake.urgent[-1] is False

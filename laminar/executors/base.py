@@ -100,8 +100,12 @@ class Session(Protocol):
     def submit(self, task: Task) -> None:
         """Start ``task``; never blocks on its completion."""
 
-    def wait(self, timeout: float | None) -> list[Completion]:
-        """Block until at least one completion (or ``timeout``); return all that are ready."""
+    def wait(self, timeout: float | None, *, urgent: bool = True) -> list[Completion]:
+        """Block until at least one completion (or ``timeout``); return all that are ready.
+
+        Without ``urgent`` no completion can let the scheduler start more work (every task that will run
+        was submitted): the session may wait for several and report them a while late (Ray: at most
+        :data:`laminar_ray.inflight.SWEEP_MAX`), to wake the driver less."""
 
     def cancel(self, task: Task) -> None:
         """Withdraw a run task started ahead of its dependencies, so that it never starts once the flow

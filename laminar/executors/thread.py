@@ -70,8 +70,8 @@ class ThreadSession:
             return run.datastore.layer(run.flow, run.execution, name, read.splits)
         return run.datastore.split(run.flow, run.execution, name, read.split)
 
-    def wait(self, timeout: float | None) -> list[Completion]:
-        return self._done.drain(timeout)
+    def wait(self, timeout: float | None, *, urgent: bool = True) -> list[Completion]:
+        return self._done.drain(timeout)  # whatever finished meanwhile, in one batch
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

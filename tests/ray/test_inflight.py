@@ -205,3 +205,34 @@ def test_with_many_in_flight_a_wait_that_runs_out_returns_those_of_the_oldest_th
     finally:
         release.touch()
     assert _drain(in_flight, 1) == ["head"]
+
+
+def test_when_no_completion_is_urgent_one_wait_is_for_several_of_the_oldest(tmp_path: Path, monkeypatch: Any) -> None:
+    """Few in flight: an urgent wait returns the oldest as soon as it finished (and each next one that
+    finished too); a wait that is not urgent is for the oldest eight, and, one of them still running, returns
+    at the longest interval (here 0.5 s) with those that finished."""
+    import ray
+
+    from laminar_ray import inflight
+
+    monkeypatch.setattr(inflight, "SWEEP_MAX", 0.5)
+    quick, until = _tasks()
+    release = tmp_path / "release"
+    second = until.remote(str(release))
+    refs = [quick.remote(n) for n in range(10)]
+    ray.wait(refs, num_returns=len(refs))
+    in_flight: InFlight[str] = InFlight()
+    in_flight.add(0, "quick 0", refs[0])
+    in_flight.add(1, "second", second)
+    for n in range(1, 10):
+        in_flight.add(n + 1, f"quick {n}", refs[n])
+    try:
+        assert [name for name, _ in in_flight.finished(None)] == ["quick 0"]
+        started = time.monotonic()
+        names = [name for name, _ in in_flight.finished(None, urgent=False)]
+        assert names == [f"quick {n}" for n in range(1, inflight.LAZY_BATCH)]  # the oldest eight but "second"
+        assert time.monotonic() - started >= inflight.SWEEP_MAX * 0.9
+        assert list(in_flight) == [1, 9, 10]
+    finally:
+        release.touch()
+    assert sorted(_drain(in_flight, 3)) == ["quick 8", "quick 9", "second"]
