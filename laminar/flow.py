@@ -29,6 +29,7 @@ from laminar.executors.base import Executor
 from laminar.graph import PARAMETERS, Graph, Registration, build
 from laminar.layer import Layer, Parameters
 from laminar.options import Catch, Container, ForEach, LayerConfiguration, Retry
+from laminar.records import Records
 from laminar.runtime import in_worker
 from laminar.scheduler import Observer, Scheduler
 
@@ -251,21 +252,19 @@ class Flow:
                 f"{self.name}().execution({identifier!r}).resume() or choose another id"
             )
 
-        def start() -> None:
+        def start(records: Records) -> None:
             if resume:
                 return
-            # Parameters first: one that cannot be serialized fails before the execution exists.
+            # Parameters first: one that cannot be serialized fails before the execution exists. Their
+            # split is on disk before any task starts (tasks read it there); the records follow in the
+            # background, before any layer's.
             store.write_split(
                 self.name, identifier, PARAMETERS, 0, parameters, set(), record={"state": "finished", "attempt": 1}
             )
-            store.write_execution(
-                self.name,
-                identifier,
-                {"flow": self.name, "id": identifier, "created": time.time(), "parameters": sorted(parameters)},
+            records.execution(
+                {"flow": self.name, "id": identifier, "created": time.time(), "parameters": sorted(parameters)}
             )
-            store.write_layer_record(
-                self.name, identifier, PARAMETERS, {"state": "finished", "splits": None, "names": sorted(parameters)}
-            )
+            records.layer(PARAMETERS, {"state": "finished", "splits": None, "names": sorted(parameters)})
 
         from laminar.progress import observing
 

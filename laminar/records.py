@@ -52,6 +52,10 @@ class Records:
         if documents:
             self._submit(self._datastore.commit_splits, layer, documents)
 
+    def execution(self, record: Mapping[str, Any]) -> None:
+        """The execution's own record, written before any layer's."""
+        self._submit(self._datastore.write_execution, record)
+
     def layer(self, layer: str, record: Mapping[str, Any]) -> None:
         """A finished layer's record: written after its splits' documents, carrying those still pending
         (a layer that is not a foreach layer: its one split's document), one file for both."""
@@ -69,5 +73,5 @@ class Records:
         for written in self._written:
             written.result()
 
-    def _submit(self, write: Any, layer: str, *values: Any) -> None:
-        self._written.append(self._writer.submit(write, self._flow, self._execution, layer, *values))
+    def _submit(self, write: Any, *values: Any) -> None:
+        self._written.append(self._writer.submit(write, self._flow, self._execution, *values))

@@ -141,14 +141,15 @@ class Scheduler:
 
     # -- main loop -------------------------------------------------------------------------------
 
-    def run(self, start: Callable[[], None] | None = None) -> None:
-        """Run to the end; ``start`` runs once the executor accepted the run, before any task."""
+    def run(self, start: Callable[[Records], None] | None = None) -> None:
+        """Run to the end; ``start`` runs once the executor accepted the run, before any task, given the
+        execution's records."""
         if self.resume:
             self._load_finished_layers()
         self.session = self.executor.open(Run(self.flow, self.execution, self.graph, self.datastore))
         try:
             if start is not None:
-                start()
+                start(self.records)
             while True:
                 self._advance()
                 if not (self.in_flight or self.timers or ((self.queue or self.ready) and not self.failures)):

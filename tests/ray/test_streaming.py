@@ -102,8 +102,8 @@ def _counting_ray(max_in_flight: int) -> Any:
                 self.most = max(self.most, self.pending)
                 submit(task)
 
-            def counted_wait(timeout: float | None) -> list[Completion]:
-                completions = wait(timeout)
+            def counted_wait(timeout: float | None, *, urgent: bool = True) -> list[Completion]:
+                completions = wait(timeout, urgent=urgent)
                 self.pending -= len(completions)
                 return completions
 
