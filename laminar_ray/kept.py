@@ -18,9 +18,10 @@ V = TypeVar("V")
 class Kept(collections.OrderedDict[K, V]):
     """At most ``size`` entries; :meth:`keep` finds one or makes it."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, dropped: Callable[[K], object] | None = None) -> None:
         super().__init__()
         self.size = size
+        self._dropped = dropped  # told the key of each entry dropped
 
     def keep(self, key: K, make: Callable[[], V]) -> V:
         """The value under ``key``, made by ``make`` the first time (the least recently used go past ``size``)."""
@@ -29,5 +30,7 @@ class Kept(collections.OrderedDict[K, V]):
             return self[key]
         value = self[key] = make()
         while len(self) > self.size:
-            self.popitem(last=False)
+            dropped, _ = self.popitem(last=False)
+            if self._dropped is not None:
+                self._dropped(dropped)
         return value

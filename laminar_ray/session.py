@@ -13,12 +13,14 @@ ref only when its worker has not resolved it yet; and a ref inside a task's
 arguments costs Ray ~0.25 ms on each side (the driver pickles and tracks it,
 the worker registers as its borrower and reports back), against ~2 us for its
 key. So the first tasks that read a shared input, as many as the cluster has
-CPUs, carry its ref; later tasks carry its key. A worker handed a key it holds
-no value for (one that started later, or whose cache dropped the value) runs
-nothing and says so, and the task is submitted again carrying every ref; the
-scheduler never sees that. Should misses outnumber the cluster's CPUs twice
-over (workers that cannot keep what they are sent), every later task carries
-its refs.
+CPUs, carry its ref, and after them about one task in :data:`CARRY_EVERY`,
+chosen at random; the others carry its key. A worker handed a key it holds no
+value for runs nothing and says so, and the task is submitted again carrying
+every ref; the scheduler never sees that. The first tasks need not reach every
+worker (a worker whose lease came late finds one worker ran them all): the
+tasks that carry at random reach it after a few misses, wherever the queue's
+order puts it. A worker that held the value and dropped it (its cache full)
+says so, and from then on every task carries its refs.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import random
 import sys
 import uuid
 from collections.abc import Callable, Mapping
@@ -79,6 +82,7 @@ class Session:
         # shared inputs (see the module docstring): tasks that carry each ref, then its key
         self._carriers = _carriers(executor.nodes)
         self._carried: dict[str, int] = {}  # shared ref's key -> tasks that carried the ref
+        self._random = random.Random(self._key)
         self._misses = 0  # tasks sent again because their worker lacked a shared input
 
     def capacity(self) -> int:
@@ -197,10 +201,10 @@ class Session:
 
     def _shared_entry(self, ref: Any) -> Any:
         """What a task carries of the shared input ``ref``: the ref itself while fewer than the cluster's
-        CPUs carried it (counted), else its key."""
+        CPUs carried it (counted), then in about one task in ``CARRY_EVERY``; else its key."""
         key = ref.hex()
         carried = self._carried.get(key, 0)
-        if carried >= self._carriers:
+        if carried >= self._carriers and self._random.random() * CARRY_EVERY >= 1.0:
             return key
         self._carried[key] = carried + 1
         return ref
@@ -278,15 +282,15 @@ class Session:
 
     def _received(self, task: Task, value: Any) -> Completion | None:
         """The completion of a task that returned ``value``; None if it ran nothing (see _completion)."""
-        if isinstance(value, str) and value == worker.MISSING:
+        if isinstance(value, str) and value in (worker.MISSING, worker.DROPPED):
+            if value == worker.DROPPED:  # the workers do not keep what they are sent: send it all
+                self._carriers = sys.maxsize
             self._resend(task)
             return None
         return Completion(task, value=worker.meta_of(value) if task.kind is TaskKind.run else value)
 
     def _resend(self, task: Task) -> None:
         self._misses += 1
-        if self._misses > 2 * self._carriers:  # the workers do not keep what they are sent: send it all
-            self._carriers = sys.maxsize
         self._submit(task, carry=True)
 
     def cancel(self, task: Task) -> None:
@@ -327,6 +331,8 @@ class Session:
 
 
 _KEYS = 256  # containers whose submitter a session remembers
+#: After the first tasks, about one task in this many carries a shared input's ref (see the module docstring).
+CARRY_EVERY = 16
 
 
 def _carriers(nodes: list[dict[str, float]]) -> int:

@@ -23,6 +23,7 @@ are read from the datastore instead.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import pickle
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -220,14 +221,21 @@ CACHED = 4  # graphs and contexts kept per worker (the least recently used dropp
 SHARED = 8  # shared inputs' values kept per worker: a task that reads more always carries their refs
 _graphs: Kept[str, Graph] = Kept(CACHED)
 _contexts: Kept[str, Context] = Kept(CACHED)
-_shared: Kept[str, Any] = Kept(SHARED)
+_dropped: collections.deque[str] = collections.deque(maxlen=64)  # keys of shared inputs dropped, latest last
+_shared: Kept[str, Any] = Kept(SHARED, dropped=_dropped.append)
 
-#: What a task returns instead of running when its worker does not hold a shared input it got the key of.
+#: What a task returns instead of running when its worker does not hold a shared input it got the key of:
+#: it never resolved it (MISSING), or resolved it and dropped it since, to keep others (DROPPED).
 MISSING = "laminar: a shared input is not kept in this worker"
+DROPPED = "laminar: a shared input was dropped from this worker's cache"
 
 
 class _Missing(Exception):
     """A shared input came as a key this worker holds no value for."""
+
+    def __init__(self, dropped: bool) -> None:
+        super().__init__(DROPPED if dropped else MISSING)
+        self.outcome = DROPPED if dropped else MISSING
 
 
 def _graph(program: Program) -> Graph:
@@ -238,8 +246,8 @@ def _context(call: Call) -> Context:
     return _contexts.keep(call.key, lambda: pickle.loads(call.context))
 
 
-def _lacking() -> Any:
-    raise _Missing
+def _lacking(key: str) -> Any:
+    raise _Missing(dropped=key in _dropped)
 
 
 def _shared_inputs(boxed: Sequence[Any]) -> list[Any]:
@@ -247,7 +255,9 @@ def _shared_inputs(boxed: Sequence[Any]) -> list[Any]:
     key; a key finds the value kept (:class:`_Missing` if there is none). All are resolved before the task
     runs anything, and held here, so that resolving one cannot drop another from the worker's cache."""
     return [
-        _shared.keep(entry, _lacking) if isinstance(entry, str) else _shared.keep(entry.hex(), partial(ray.get, entry))
+        _shared.keep(entry, partial(_lacking, entry))
+        if isinstance(entry, str)
+        else _shared.keep(entry.hex(), partial(ray.get, entry))
         for entry in boxed
     ]
 
@@ -271,12 +281,12 @@ def _source(
 
 
 def _execute(program: Program, args: Sequence[Any]) -> Any:
-    """Run the task sent as ``args``: its outcome, or :data:`MISSING` (having run nothing)."""
+    """Run the task sent as ``args``: its outcome, or :data:`MISSING` or :data:`DROPPED` (having run nothing)."""
     call, values = Call.unwire(args)
     try:
         shared = _shared_inputs(call.boxed)
-    except _Missing:
-        return MISSING
+    except _Missing as missing:
+        return missing.outcome
     graph = _graph(program)
     context = _context(call)
     return runner.execute(
@@ -296,12 +306,12 @@ def _execute(program: Program, args: Sequence[Any]) -> Any:
 def layer_function(program: Program) -> Callable[..., tuple[MetaWire | str, Produced | None]]:
     """The function of a flow's layer runs; the executor makes it remote once per distinct set of task
     options. It returns two objects: the split's meta (with its document), which only the driver reads,
-    and its artifacts, which only dependent tasks read (or :data:`MISSING` and None)."""
+    and its artifacts, which only dependent tasks read (or :data:`MISSING` or :data:`DROPPED`, and None)."""
 
     def layer_task(*args: Any) -> tuple[MetaWire | str, Produced | None]:
         outcome = _execute(program, args)
-        if isinstance(outcome, str):  # MISSING (compared by value: this function travels by value)
-            return MISSING, None
+        if isinstance(outcome, str):  # MISSING or DROPPED (compared by value: this function travels by value)
+            return outcome, None
         return meta_wire(outcome.meta), [dict(outcome.values), list(outcome.shards)]
 
     return layer_task

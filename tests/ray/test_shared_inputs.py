@@ -1,13 +1,14 @@
 """On Ray, a plain layer that every split of a foreach layer reads is deserialized once per worker, not per split.
 
-The first tasks carry its ref, later ones only its key; a worker that lacks the value gets the task again
-with the ref.
+The first tasks carry its ref, later ones only its key (but for one in CARRY_EVERY at random); a worker
+that lacks the value gets the task again with the ref.
 """
 
 from __future__ import annotations
 
 import collections
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from laminar import Flow, Layer, Parameters
 from laminar.configurations import datastores
 from laminar.configurations.layers import Container, ForEach, Parameter
+from laminar.executors.base import Run, Task, TaskKind
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
 
@@ -86,14 +88,13 @@ def test_a_plain_layer_read_by_every_split_is_loaded_once_per_worker(tmp_path: P
     assert sum(loads.values()) < SPLITS
 
 
-def test_a_worker_that_lacks_a_shared_input_gets_the_task_again_with_its_ref(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Only split 0 carries the ref, and holds its worker a second: the splits that other workers take
-    first come with the key alone, find nothing kept, and go again with the ref; every split runs once."""
+def _only_split_0_carries(monkeypatch: pytest.MonkeyPatch, *, carry_every: int) -> list[str]:
+    """Split 0 alone carries the ref among the first tasks, then one task in ``carry_every``; the labels
+    of the tasks sent again (filled as the flow runs)."""
     from laminar_ray import session
 
     monkeypatch.setattr(session, "_carriers", lambda nodes: 1)
+    monkeypatch.setattr(session, "CARRY_EVERY", carry_every)
     resent: list[str] = []
     resend = session.Session._resend
 
@@ -102,6 +103,15 @@ def test_a_worker_that_lacks_a_shared_input_gets_the_task_again_with_its_ref(
         resend(self, task)
 
     monkeypatch.setattr(session.Session, "_resend", counted)
+    return resent
+
+
+def test_a_worker_that_lacks_a_shared_input_gets_the_task_again_with_its_ref(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only split 0 carries the ref, and holds its worker a second: the splits that other workers take
+    first come with the key alone, find nothing kept, and go again with the ref; every split runs once."""
+    resent = _only_split_0_carries(monkeypatch, carry_every=10**9)
     use, loads = _run(tmp_path, slow=True)
     assert list(use.n) == list(range(SPLITS))
     assert resent and "Use[0]" not in resent, resent
@@ -110,13 +120,76 @@ def test_a_worker_that_lacks_a_shared_input_gets_the_task_again_with_its_ref(
     assert set(loads) == {str(pid) for pid in use.pid} and all(count == 1 for count in loads.values()), loads
 
 
-def test_a_key_the_worker_holds_no_value_for_is_missing() -> None:
-    from laminar_ray import worker
+def test_tasks_that_carry_the_ref_at_random_reach_the_workers_the_first_missed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, but every later task carries the ref too (one in one): no worker misses it."""
+    resent = _only_split_0_carries(monkeypatch, carry_every=1)
+    use, loads = _run(tmp_path, slow=True)
+    assert list(use.n) == list(range(SPLITS)) and resent == []
+    assert set(loads) == {str(pid) for pid in use.pid} and all(count == 1 for count in loads.values()), loads
 
+
+def test_after_the_first_tasks_about_one_in_carry_every_carries_the_ref(tmp_path: Path) -> None:
+    import random
+
+    import ray
+
+    from laminar_ray import Ray, session
+    from laminar_ray.session import Session
+
+    flow = Shared(datastore=datastores.Local(str(tmp_path)))
+    opened = Ray().open(Run("Shared", "an-execution", flow.graph(), flow.configuration.datastore))
+    assert isinstance(opened, Session)
+    opened._random = random.Random(0)
+    ref = ray.put("shared")
+    entries = [opened._shared_entry(ref) for _ in range(opened._carriers + 1600)]
+    assert all(entry is ref for entry in entries[: opened._carriers])
+    later = entries[opened._carriers :]
+    assert set(later) == {ref, ref.hex()}
+    assert 50 <= later.count(ref) <= 150, later.count(ref)  # 100 expected, 1600 / CARRY_EVERY
+    assert session.CARRY_EVERY == 16
+
+
+def test_a_key_the_worker_holds_no_value_for_is_missing_or_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    from laminar_ray import worker
+    from laminar_ray.kept import Kept
+
+    dropped_keys: collections.deque[str] = collections.deque(maxlen=64)
+    monkeypatch.setattr(worker, "_dropped", dropped_keys)
+    monkeypatch.setattr(worker, "_shared", Kept(worker.SHARED, dropped=dropped_keys.append))
     worker._shared["kept"] = "value"
     assert worker._shared_inputs(["kept"]) == ["value"]
-    with pytest.raises(worker._Missing):
+    with pytest.raises(worker._Missing) as missing:
         worker._shared_inputs(["kept", "never resolved here"])
+    assert missing.value.outcome == worker.MISSING
+    for n in range(worker.SHARED):  # fills the cache: "kept" is dropped
+        worker._shared.keep(f"filler {n}", lambda: None)
+    with pytest.raises(worker._Missing) as dropped:
+        worker._shared_inputs(["kept"])
+    assert dropped.value.outcome == worker.DROPPED
+
+
+def test_a_task_whose_worker_dropped_a_shared_input_makes_every_later_task_carry_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that never had the value: the task goes again with its refs. One that dropped it (its cache
+    full): every later task carries its refs too."""
+    from laminar_ray import Ray, worker
+    from laminar_ray.session import Session
+
+    flow = Shared(datastore=datastores.Local(str(tmp_path)))
+    graph = flow.graph()
+    opened = Ray().open(Run("Shared", "an-execution", graph, flow.configuration.datastore))
+    assert isinstance(opened, Session)
+    sent: list[tuple[int, bool]] = []
+    monkeypatch.setattr(opened, "_submit", lambda task, *, carry: sent.append((task.key, carry)))
+    tasks = [Task(n, TaskKind.run, "Use", n, SPLITS, 1, graph["Use"].configuration, {}) for n in range(2)]
+    carriers = opened._carriers
+    assert opened._received(tasks[0], worker.MISSING) is None
+    assert sent == [(0, True)] and opened._carriers == carriers
+    assert opened._received(tasks[1], worker.DROPPED) is None
+    assert sent == [(0, True), (1, True)] and opened._carriers == sys.maxsize
 
 
 def test_a_call_sends_shared_keys_in_its_blob_and_only_refs_as_arguments() -> None:
