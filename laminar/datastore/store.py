@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -164,6 +165,10 @@ class Datastore(ArtifactReads):
         self.fs  # noqa: B018 - decides local or not
         if protocol.writes_uris:
             return self._put_uri(protocol, value)
+        if writes is not None and (data := self._quick(protocol, value)) is not None and len(data) <= INLINE:
+            digest = hashlib.sha256(data).hexdigest()  # a split's small value: kept for its document
+            writes.keep(digest, data)
+            return digest
         with self._sink() as sink:
             hashing = transfer.Hashing(sink)
             try:
@@ -171,6 +176,13 @@ class Datastore(ArtifactReads):
             except transfer.StorageWriteFailed as error:
                 raise self._error("write an artifact", error) from None
             return self._keep(sink, hashing.hexdigest(), writes)
+
+    @staticmethod
+    def _quick(protocol: Protocol, value: Any) -> bytes | None:
+        try:
+            return protocol.quick(value)
+        except Exception as error:
+            raise Unserializable(error) from error
 
     def _sink(self) -> disk.Staging | transfer.Spool:
         return disk.Staging(self._path(layout.temporary())) if self._local else transfer.Spool()

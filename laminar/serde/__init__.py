@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 from collections.abc import Mapping
 from typing import IO, Any, ClassVar
 
@@ -76,6 +77,11 @@ class Protocol:
         """Write ``value`` to a write-only binary file; override to stream large values."""
         file.write(self.dumps(value))
 
+    def quick(self, value: Any) -> bytes | None:
+        """``dumps(value)`` when this protocol can tell at a glance that it is small and cheap to
+        serialize in memory (a split's int or string, say), else None: then ``dump`` streams it."""
+        return None
+
     def load(self, file: IO[bytes]) -> Any:
         """Read a value from a binary file (seekable, positioned at 0); override to stream."""
         return self.loads(file.read())
@@ -110,6 +116,35 @@ class Pickle(Protocol):
 
     def load(self, file: IO[bytes]) -> Any:
         return cloudpickle.load(file)
+
+    def quick(self, value: Any) -> bytes | None:
+        """Plain data (builtin scalars, and lists, tuples and dicts of them, up to a few hundred items):
+        the standard pickle, which cloudpickle's own output for them equals and which costs ~1 us
+        against ~10 us for a cloudpickle pickler. Anything else (classes, functions, numpy) streams."""
+        if not _plain(value, [_PLAIN_ITEMS]):
+            return None
+        return pickle.dumps(value, protocol=cloudpickle.DEFAULT_PROTOCOL)
+
+
+_SCALARS = frozenset({int, float, bool, complex, str, bytes, type(None)})
+_PLAIN_ITEMS = 256  # items a value checked by _plain may hold
+_PLAIN_SIZE = 4096  # longest string or bytes taken as plain
+
+
+def _plain(value: Any, budget: list[int]) -> bool:
+    """Whether ``value`` is builtin plain data of at most ``budget[0]`` items (counted down): exact
+    types only, so a subclass or an instance of a class defined in a notebook is not."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        return False
+    kind = type(value)
+    if kind in _SCALARS:
+        return kind not in (str, bytes) or len(value) <= _PLAIN_SIZE
+    if kind is list or kind is tuple:
+        return all(_plain(item, budget) for item in value)
+    if kind is dict:
+        return all(_plain(key, budget) and _plain(item, budget) for key, item in value.items())
+    return False
 
 
 class Json(Protocol):

@@ -203,3 +203,39 @@ def test_unserializable_values_are_named() -> None:
     expected = re.escape("F.L[0] artifact 'lock': a value of type lock cannot be serialized")
     with pytest.raises(ArtifactError, match=expected):
         datastores.Memory().put_value(threading.Lock(), where="F.L[0] artifact 'lock'")
+
+
+class _Local:
+    """A class of a test module: cloudpickle may pickle it by value, the standard pickle never does."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Local)
+
+
+def test_plain_data_is_pickled_in_memory_as_cloudpickle_would_and_the_rest_is_not() -> None:
+    import cloudpickle
+
+    from laminar.serde import Pickle
+
+    plain = [7, -(2**70), 1.5, True, None, "ü" * 10, b"xy", 3j, (1, "a"), [1, [2, 3], {"a": (1.0, None)}], {1: 2}, []]
+    for value in plain:
+        assert Pickle().quick(value) == cloudpickle.dumps(value), value
+    text = type("Text", (str,), {})
+    for value in [_Local(), np.float64(1.0), [_Local()], {"a": np.int64(3)}, list(range(300)), "x" * 5000, text("a")]:
+        assert Pickle().quick(value) is None, value
+
+
+def test_a_splits_small_values_are_kept_in_its_document_whichever_way_they_were_pickled(tmp_path: Path) -> None:
+    import hashlib
+
+    import cloudpickle
+
+    store = datastores.Local(str(tmp_path))
+    meta = store.write_split("F", "e", "L", 0, {"n": 7, "local": _Local()}, set(), commit=False)
+    assert meta.document is not None
+    entries = meta.document["artifacts"]
+    assert entries["n"]["digests"] == [hashlib.sha256(cloudpickle.dumps(7)).hexdigest()]
+    assert all(entry["inline"] for entry in entries.values())
+    store.commit_splits("F", "e", "L", {0: meta.document})
+    split = store.split("F", "e", "L", 0)
+    assert split.get("n") == 7 and split.get("local") == _Local()
