@@ -33,7 +33,7 @@ from laminar.errors import ConfigurationError
 from laminar.executors.base import Run
 from laminar.graph import Graph
 from laminar_ray.kept import Kept
-from laminar_ray.session import Session
+from laminar_ray.session import Session, Submitter
 from laminar_ray.worker import Program
 
 log = logging.getLogger("laminar.ray")
@@ -83,6 +83,9 @@ class Ray:
         # graph digest and container (JSON) -> submits that graph's layer function with that container's
         # options (and the graph's hook function); kept across runs, so running a flow again exports nothing
         self.functions: Kept[str, Any] = Kept(_FUNCTIONS)
+        # (graph digest, id(container)) -> that container's Submitter (see Session._submitter): the containers
+        # of a kept graph's layers stay the same objects run after run; hooks may make one per task
+        self.submitters: Kept[tuple[str, int], Submitter] = Kept(_FUNCTIONS)
         # id(graph) -> the graph (kept alive, so that no other graph takes its id meanwhile) and its Program
         self._programs: Kept[int, tuple[Graph, Program]] = Kept(_PROGRAMS)
         self._nodes_at = 0.0

@@ -1,8 +1,8 @@
 """``Kept``: a bounded mapping of values made on demand, the least recently used dropped first.
 
-What the driver and the workers keep between tasks and runs: remote functions and
-pickled graphs (the executor), submitters per container (a session), graphs,
-execution contexts and shared upstream splits (each worker).
+What the driver and the workers keep between tasks and runs: remote functions,
+pickled graphs and submitters per container (the executor); graphs, execution
+contexts and shared upstream splits (each worker).
 """
 
 from __future__ import annotations

@@ -46,10 +46,12 @@ from laminar.hooks import Kind
 from laminar.options import Container
 from laminar_ray import options, worker
 from laminar_ray.inflight import InFlight
-from laminar_ray.kept import Kept
 
 if TYPE_CHECKING:  # annotation only: executor imports this module
     from laminar_ray.executor import Ray
+
+#: An executor's submitter for one container of one graph: the container, its options as JSON, the submit.
+Submitter = tuple[Container, str, Callable[[str, tuple[Any, ...]], Any]]
 
 _HOOK_KIND = {TaskKind.entry: Kind.entry, TaskKind.submission: Kind.submission, TaskKind.retry: Kind.retry}
 
@@ -75,9 +77,6 @@ class Session:
         self._consumers = {name: set(run.graph.dependents.get(name, ())) for name in run.graph.nodes}
         self._finished: dict[str, int] = {}
         self._completed = self._trimmed = 0
-        # id(container) -> the container (kept alive, so that no other container takes its id) and its submitter;
-        # hooks may make a container per task: a few are kept
-        self._submitters: Kept[int, tuple[Container, Callable[[str, tuple[Any, ...]], Any]]] = Kept(_KEYS)
         self._needed: dict[tuple[str, TaskKind], frozenset[str]] = {}  # inputs a task of (layer, kind) reads
         # shared inputs (see the module docstring): tasks that carry each ref, then its key
         self._carriers = _carriers(executor.nodes)
@@ -147,21 +146,26 @@ class Session:
         set per call.
         """
         container = task.configuration.container
-        return self._submitters.keep(id(container), lambda: (container, self._make_submitter(container, name)))[1]
-
-    def _make_submitter(self, container: Container, name: str) -> Callable[[str, tuple[Any, ...]], Any]:
-        options_key = container.model_dump_json()
+        _, options_key, submit = self.executor.submitters.keep(
+            (self._program.digest, id(container)), lambda: self._make_submitter(container, name)
+        )
         if self.executor.check_feasibility and options_key not in self._checked:  # once per run: clusters change
             self.executor.refresh_nodes()
             options.check_feasible(options.request(container), self.executor.nodes, name)
             self._checked.add(options_key)
+        return submit
+
+    def _make_submitter(self, container: Container, name: str) -> Submitter:
+        """The executor's entry for ``container``: it (kept alive, so that no other takes its id), its options
+        as JSON, and what submits the layer function with them."""
+        options_key = container.model_dump_json()
 
         def make() -> Callable[[str, tuple[Any, ...]], Any]:
             settings = options.task_options(container, name=name, base_env=self.executor.runtime_env)
             del settings["name"]
             return _named(ray.remote(num_returns=2, **settings)(worker.layer_function(self._program)))
 
-        return self.executor.function(f"{self._program.digest}:{options_key}", make)  # type: ignore[no-any-return]
+        return container, options_key, self.executor.function(f"{self._program.digest}:{options_key}", make)
 
     def _arguments(
         self, index: int | None, inputs: Mapping[str, Input], carry: bool
@@ -330,7 +334,6 @@ class Session:
                     self._refs.pop(dependency, None)
 
 
-_KEYS = 256  # containers whose submitter a session remembers
 #: After the first tasks, about one task in this many carries a shared input's ref (see the module docstring).
 CARRY_EVERY = 16
 

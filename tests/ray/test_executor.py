@@ -147,6 +147,9 @@ def test_request_no_node_can_satisfy_fails_within_seconds_naming_layer(tmp_path:
     assert time.monotonic() - started < 30  # a guard against a hang, not a speed assertion
     # Nothing already finished is lost.
     assert flow.execution("greedy").layer(Before).value == 1
+    # The executor keeps what submits that layer, and checks its request again on the next run.
+    with pytest.raises(ResourceError, match=r"Greedy\.Gpus requests .*GPU=64"):
+        flow(execution="greedy-again")
 
 
 def test_ray_fails_an_unschedulable_task_itself_when_not_prechecked(tmp_path: Path) -> None:
