@@ -88,6 +88,7 @@ class LayerRun:
     stream: str | None = None  # the foreach layer this one maps 1:1 onto, while streaming
     ahead: tuple[str, ...] = ()  # dependencies still running when this layer started ahead of them
     started: float = 0.0
+    inputs: dict[str, Input] | None = None  # its units' inputs before their grid's selection, once opened
 
     @property
     def count(self) -> int:
@@ -317,6 +318,7 @@ class Scheduler:
                 self._fail_layer(run, name, LayerError(self.flow, name, str(error)))
                 return
         run.phase = Phase.open
+        run.inputs = None
         self._touch(name)
         run.units = bytearray(run.grid.size if run.grid else 1)
         done = self.datastore.finished_splits(self.flow, self.execution, name) if self.resume else set()
@@ -347,7 +349,11 @@ class Scheduler:
     # -- units -----------------------------------------------------------------------------------
 
     def _unit_inputs(self, run: LayerRun, index: int) -> dict[str, Input]:
-        inputs = self._layer_inputs(run)
+        """A unit's inputs: the layer's (the same for every unit of an open layer: its dependencies settled,
+        or the one it streams from, which every unit's selection replaces) and its grid's selection."""
+        if run.inputs is None:
+            run.inputs = self._layer_inputs(run)
+        inputs = dict(run.inputs)
         for name, (split, items) in (run.grid.selection(index) if run.grid else {}).items():
             inputs[name] = Input(name, Phase.finished.value, split=split, items=items)
         return inputs
