@@ -2,8 +2,9 @@
 
 One process, one local Ray. Every laminar run writes its artifacts durably to a
 ``Local`` datastore in a fresh temporary directory: that is part of the cost
-measured. Each figure is the median of ``--rounds`` rounds, laminar and raw Ray
-alternating within a round, printed as a ratio laminar/raw Ray and per task::
+measured. Each figure is the median of ``--rounds`` rounds (5; ``--big-rounds``, 3, for
+the runs that take seconds), laminar and raw Ray alternating within a round,
+printed as a ratio laminar/raw Ray and per task::
 
     .venv/bin/python benchmarks/ray_overhead.py            # the full run (< 10 minutes on 2 cores)
     .venv/bin/python benchmarks/ray_overhead.py --quick    # smaller sizes, one minute or so
@@ -329,7 +330,8 @@ def run_fanout(args: argparse.Namespace, ray_executor: Ray) -> None:
             variants["laminar-thread"] = laminar_run(FanOut, executors.Thread(), check_fanout(count), count=count)
         # The first size warms up (workers, exported functions); the next needs no warm-up round of its own.
         warm = count == counts[0]
-        compare(f"fan-out: ForEach over {count} items + join", count + 2, variants, args.rounds, warm=warm)
+        rounds = args.rounds if count <= 1_000 else args.big_rounds
+        compare(f"fan-out: ForEach over {count} items + join", count + 2, variants, rounds, warm=warm)
 
 
 def run_big(args: argparse.Namespace, ray_executor: Ray) -> None:
@@ -384,8 +386,12 @@ def run_scale(args: argparse.Namespace, ray_executor: Ray) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes: a minute or so")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per figure (median); default 3")
-    parser.add_argument("--big-rounds", type=int, default=3, help="rounds for the big-data figures")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="rounds (median) of the chain and the fan-outs up to 1,000; default 5"
+    )
+    parser.add_argument(
+        "--big-rounds", type=int, default=3, help="rounds of the runs that take seconds: fan-out of 10,000, big data"
+    )
     parser.add_argument("--only", nargs="*", choices=["chain", "fanout", "big", "scale"], default=None)
     args = parser.parse_args()
     chosen = args.only or ["chain", "fanout", "big", "scale"]
