@@ -256,12 +256,18 @@ class Datastore(ArtifactReads):
                 return stored, {}
             return stored, {"pack": self._keep(pack, packing.hexdigest(), writes), "spans": spans}
 
-    def _serialize_small(self, value: Any, where: str) -> tuple[str, bytearray, str] | None:
+    def _serialize_small(self, value: Any, where: str) -> tuple[str, bytes | bytearray, str] | None:
         """(protocol, bytes, digest) of ``value`` if it serializes to at most ``disk.SMALL`` bytes, else
         None: larger, written by its protocol to a URI, or failing (``_put_value`` says why)."""
         protocol = self.serde.choose(value, where=where)
         if protocol.writes_uris:
             return None
+        try:
+            data = protocol.quick(value)
+        except Exception:  # left to _put_value to say why
+            return None
+        if data is not None:
+            return (protocol.name, data, hashlib.sha256(data).hexdigest()) if len(data) <= disk.SMALL else None
         buffer = transfer.Bounded(disk.SMALL)
         hashing = transfer.Hashing(buffer)
         try:
