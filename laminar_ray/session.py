@@ -82,7 +82,6 @@ class Session:
         self._carriers = _carriers(executor.nodes)
         self._carried: dict[str, int] = {}  # shared ref's key -> tasks that carried the ref
         self._random = random.Random(self._key)
-        self._misses = 0  # tasks sent again because their worker lacked a shared input
 
     def capacity(self) -> int:
         return self.executor.max_in_flight
@@ -294,7 +293,7 @@ class Session:
         return Completion(task, value=worker.meta_of(value) if task.kind is TaskKind.run else value)
 
     def _resend(self, task: Task) -> None:
-        self._misses += 1
+        """Submit again a task whose worker lacked a shared input, carrying every ref."""
         self._submit(task, carry=True)
 
     def cancel(self, task: Task) -> None:
