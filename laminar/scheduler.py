@@ -12,9 +12,11 @@ truthy. A foreach layer that maps 1:1 onto another foreach layer opens as soon
 as that layer's splits are known, and its split ``i`` starts when split ``i``
 upstream finished (streaming). On a session that ``pipelines`` (Ray: a task can
 take the ObjectRefs of tasks still running), a plain layer with no entry or
-submission hooks whose unfinished dependencies are plain layers with their run
-task in flight starts *ahead*, without waiting for them: the backend starts it
-once their outputs exist, so a chain runs without a driver round trip per layer.
+submission hooks whose unfinished dependencies all have their run tasks in
+flight (a plain layer's one; every split not finished of a foreach layer, for a
+join) starts *ahead*, without waiting for them: the backend starts it once their
+outputs exist, so a chain runs without a driver round trip per layer, and a join
+is submitted while the last splits run.
 If it fails while one of those dependencies has not finished, that failure is
 theirs (Ray hands the upstream error on): the layer goes back to waiting and is
 decided as usual once they settle. Once the flow is failing, tasks started
@@ -134,7 +136,7 @@ class Scheduler:
         # Waiting layers whose dependencies changed since they were last looked at: deciding looks at
         # these only, so a completion costs O(its dependents), not O(layers).
         self._candidates: set[str] = set(graph.nodes)
-        self._running: set[str] = set()  # plain layers whose run task is in flight
+        self._runs: collections.Counter[str] = collections.Counter()  # layer -> its run tasks in flight
         self._hook_tasks = 0  # entry, submission and retry hook tasks in flight
         self._names = list(graph.nodes)
         self._unopened = 0  # layers before this position (in _names) are open or settled
@@ -263,10 +265,15 @@ class Scheduler:
             phase = self._phase(dependency)
             if phase is Phase.finished:
                 continue
-            if phase is not Phase.open or dependency not in self._running:
+            if phase is not Phase.open or not self._submitted(self.layers[dependency]):
                 return ()
             pending.append(dependency)
         return tuple(pending)
+
+    def _submitted(self, run: LayerRun) -> bool:
+        """Every unit of the open layer ``run`` finished or has its run task in flight: a task that takes
+        all its outputs can be submitted now (on Ray, with the refs of those still running)."""
+        return self._runs[run.node.name] + run.finished == run.count
 
     def _ahead_of_unfinished(self, run: LayerRun) -> bool:
         """True while ``run`` started ahead of a dependency that has not finished (yet, or at all)."""
@@ -390,9 +397,10 @@ class Scheduler:
         self.in_flight[task.key] = task
         if task.kind is not TaskKind.run:
             self._hook_tasks += 1
-        if task.kind is TaskKind.run and task.index is None and self.session.pipelines:
-            self._running.add(task.layer)
-            self._touch(task.layer)
+        if task.kind is TaskKind.run:
+            self._runs[task.layer] += 1
+            if self.session.pipelines and self._submitted(self.layers[task.layer]):
+                self._touch(task.layer)  # its dependents may start ahead of it now
         try:
             self.session.submit(task)
         except LaminarError as error:  # e.g. a request no node can satisfy, rejected up front
@@ -416,7 +424,7 @@ class Scheduler:
             self._hook_tasks -= 1
         run = self.layers[task.layer]
         if task.kind is TaskKind.run:
-            self._running.discard(task.layer)
+            self._runs[task.layer] -= 1
             if completion.error is not None and self._ahead_of_unfinished(run):
                 self._back_to_waiting(run)
                 return

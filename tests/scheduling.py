@@ -168,7 +168,7 @@ class Pipelined(Fake):
         if task.kind.value == "run":
             upstream = set(task.inputs)
             self.waits_on[task.key] = [
-                t for t in self.pending if t.kind.value == "run" and t.index is None and t.layer in upstream
+                t for t in self.pending if t.kind.value == "run" and t.layer in upstream
             ]
         super().submit(task)
 

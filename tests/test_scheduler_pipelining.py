@@ -5,7 +5,7 @@ from __future__ import annotations
 from scheduling import Clock, Fake, Pipelined, Skipping, fail, phases, prefer, run
 
 from laminar import Flow, Layer
-from laminar.configurations.layers import Retry
+from laminar.configurations.layers import ForEach, Parameter, Retry
 from laminar.datastore import layout
 
 
@@ -132,3 +132,76 @@ def test_waits_are_urgent_again_once_a_layer_started_ahead_goes_back_to_waiting(
     assert fake.urgent[0] is False  # all three in flight
     assert True in fake.urgent[1:]  # Second and Third wait for First's retry
     assert fake.urgent[-1] is False
+
+
+class Fan(Flow): ...
+
+
+@Fan.register
+class Numbers(Layer):
+    def __call__(self) -> None:
+        self.shard(n=[1, 2, 3])
+
+
+@Fan.register(foreach=ForEach(parameters=[Parameter(Numbers, "n")]), retry=Retry(attempts=2, delay=1, jitter=0))
+class Double(Layer):
+    def __call__(self, numbers: Numbers) -> None:
+        self.x = 2 * numbers.n
+        self.attempt = self.state.attempt
+
+
+@Fan.register
+class Sum(Layer):
+    def __call__(self, double: Double) -> None:
+        self.total = sum(double.x)
+        self.attempts = list(double.attempt)
+        self.attempt = self.state.attempt
+
+
+def _sum(fake: Pipelined) -> tuple[int, list[int], int]:
+    assert fake.run is not None
+    found = fake.run.datastore.split("Fan", fake.run.execution, "Sum", 0)
+    return found.get("total"), found.get("attempts"), found.get("attempt")
+
+
+def test_a_join_is_submitted_once_every_split_it_reads_is_in_flight(clock: Clock) -> None:
+    fake = Pipelined(clock)
+    scheduler = run(Fan, fake)
+    splits = [("submit", "run", f"Double[{i}]") for i in range(3)]
+    assert fake.log[:6] == [("submit", "run", "Numbers"), ("complete", "run", "Numbers"), *splits, ("submit", "run", "Sum")]
+    assert fake.log[-1] == ("complete", "run", "Sum")  # Ray started it once every split's output existed
+    assert phases(scheduler) == {"Numbers": "finished", "Double": "finished", "Sum": "finished"}
+    assert _sum(fake) == (12, [1, 1, 1], 1)
+    sum_task = next(t for t in fake.tasks if t.layer == "Sum")
+    assert sum_task.inputs["Double"].state == "finished" and sum_task.inputs["Double"].splits == 3
+    # Double's splits could start only once Numbers finished; then everything that runs was in flight
+    assert fake.urgent == [True, False, False, False, False]
+
+
+def test_a_join_waits_for_the_last_split_held_back_by_capacity(clock: Clock) -> None:
+    fake = Pipelined(clock, limit=2)
+    run(Fan, fake)
+    submitted_last = fake.log.index(("submit", "run", "Double[2]"))
+    join = fake.log.index(("submit", "run", "Sum"))
+    assert fake.log.index(("complete", "run", "Double[0]")) < submitted_last < join
+    assert join < fake.log.index(("complete", "run", "Double[2]"))  # still ahead of the last split
+    assert fake.most_in_flight == 2
+    assert _sum(fake) == (12, [1, 1, 1], 1)
+
+
+def test_a_join_started_ahead_of_a_failed_split_runs_once_on_the_retried_output(clock: Clock) -> None:
+    fake = Pipelined(clock, errors={("Double[1]", 1): RuntimeError("split 1, first attempt")})
+    scheduler = run(Fan, fake)
+    assert phases(scheduler) == {"Numbers": "finished", "Double": "finished", "Sum": "finished"}
+    # Sum failed with the split's error (not an attempt of its own), and went again once the retry was in flight
+    assert [(t.layer, t.index, t.attempt) for t in fake.tasks if t.layer != "Numbers"] == [
+        ("Double", 0, 1),
+        ("Double", 1, 1),
+        ("Double", 2, 1),
+        ("Sum", None, 1),
+        ("Double", 1, 2),
+        ("Sum", None, 1),
+    ]
+    assert _sum(fake) == (12, [1, 2, 1], 1)
+    assert fake.run is not None
+    assert fake.run.datastore.read_json(layout.failure("Fan", fake.run.execution, "Sum", 0)) is None

@@ -1,4 +1,5 @@
-"""On Ray, a chain of plain layers is submitted at once: Ray starts each as its upstream output exists."""
+"""On Ray, a chain of plain layers is submitted at once, and a join with the splits it reads: Ray starts each task
+as its upstream outputs exist."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from laminar import Flow, Layer, Parameters
 from laminar.configurations import datastores
-from laminar.configurations.layers import Container, Retry
+from laminar.configurations.layers import Container, ForEach, Parameter, Retry
 from laminar.scheduler import Scheduler
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
@@ -89,3 +90,56 @@ def test_a_layer_started_ahead_of_a_failed_attempt_runs_once_on_the_retried_outp
     assert reads.seen == 2  # it ran on the second attempt's output, never on the failed one
     assert reads.attempt == 1  # the upstream failure was not counted as an attempt of its own
     assert execution.layer(FailsOnce).attempt == 2
+
+
+class Fan(Flow): ...
+
+
+@Fan.register(container=LIGHT)
+class Numbers(Layer):
+    def __call__(self, p: Parameters) -> None:
+        self.shard(n=[1, 2, 3])
+
+
+@Fan.register(container=LIGHT, foreach=ForEach(parameters=[Parameter(Numbers, "n")]), retry=Retry(attempts=2, delay=0.1))
+class Split(Layer):
+    """Split 1 fails its first attempt; every split waits until the test saw the join in flight (or 60 s)."""
+
+    def __call__(self, numbers: Numbers, p: Parameters) -> None:
+        deadline = time.monotonic() + 60
+        while not Path(p.directory, "join-in-flight").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.attempt = self.state.attempt
+        if numbers.n == 2 and self.attempt == 1:
+            raise RuntimeError("split 1, first attempt")
+        self.x = 10 * numbers.n
+
+
+@Fan.register(container=LIGHT)
+class Join(Layer):
+    def __call__(self, split: Split) -> None:
+        self.total = sum(split.x)
+        self.attempts = list(split.attempt)
+        self.attempt = self.state.attempt
+
+
+def test_a_join_is_in_flight_with_the_splits_it_reads(tmp_path: Path) -> None:
+    """The join is submitted while its splits run (the observer sees both in flight before any finished),
+    and runs once, on the output of the retried split, its own first attempt."""
+    from laminar_ray import Ray
+
+    seen: list[set[str]] = []
+
+    def observe(scheduler: Scheduler) -> None:
+        running = {task.layer for task in scheduler.in_flight.values()}
+        seen.append(running)
+        if running == {"Split", "Join"}:
+            (tmp_path / "join-in-flight").touch()
+
+    started = time.monotonic()
+    flow = Fan(datastore=datastores.Local(str(tmp_path / "store")), executor=Ray())
+    execution = flow(directory=str(tmp_path), observer=observe, progress=False)
+    assert {"Split", "Join"} in seen
+    assert time.monotonic() - started < 50  # the splits did not wait for their deadline
+    join = execution.layer(Join)
+    assert (join.total, join.attempts, join.attempt) == (60, [1, 2, 1], 1)
