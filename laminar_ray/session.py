@@ -20,7 +20,9 @@ every ref; the scheduler never sees that. The first tasks need not reach every
 worker (a worker whose lease came late finds one worker ran them all): the
 tasks that carry at random reach it after a few misses, wherever the queue's
 order puts it. A worker that held the value and dropped it (its cache full)
-says so, and from then on every task carries its refs.
+says so, and from then on every task carries its refs. A join submitted ahead
+of a split that ran nothing holds that split's first output (None): it runs
+nothing either, and is submitted again once the split was.
 """
 
 from __future__ import annotations
@@ -230,7 +232,7 @@ class Session:
 
     def _completion(self, task: Task, ref: Any) -> Completion | None:
         """What a finished task's ref holds, Ray's failures told as laminar's; None if it ran nothing
-        (its worker lacked a shared input: it is submitted again, carrying them)."""
+        (it is submitted again: see :meth:`_resend`)."""
         label = f"{self._run.flow}.{task.label}"
         try:
             value = ray.get(ref)
@@ -285,7 +287,7 @@ class Session:
 
     def _received(self, task: Task, value: Any) -> Completion | None:
         """The completion of a task that returned ``value``; None if it ran nothing (see _completion)."""
-        if isinstance(value, str) and value in (worker.MISSING, worker.DROPPED):
+        if isinstance(value, str) and value in worker.AGAIN:
             if value == worker.DROPPED:  # the workers do not keep what they are sent: send it all
                 self._carriers = sys.maxsize
             self._resend(task)
@@ -293,7 +295,9 @@ class Session:
         return Completion(task, value=worker.meta_of(value) if task.kind is TaskKind.run else value)
 
     def _resend(self, task: Task) -> None:
-        """Submit again a task whose worker lacked a shared input, carrying every ref."""
+        """Submit again a task that ran nothing, carrying every ref: its worker lacked a shared input, or it
+        was submitted ahead of such a task (a join), whose output it now takes from the task sent again.
+        Completions come oldest first, so that task was sent again before this one comes back."""
         self._submit(task, carry=True)
 
     def cancel(self, task: Task) -> None:

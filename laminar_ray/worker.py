@@ -17,8 +17,10 @@ tasks carry its ref boxed in the Call (Ray passes it on unresolved), and each
 worker that resolves it keeps the value; later tasks carry only the ref's key
 (:func:`_shared_inputs`). A worker that does not hold a value it is handed the key
 of runs nothing and returns :data:`MISSING`; the session submits that task again
-carrying the refs. Splits that finished in an earlier run of a resumed execution
-are read from the datastore instead.
+carrying the refs. A task submitted ahead of it (a join) then received None for
+its output: it runs nothing either and returns :data:`STALE`, and is submitted
+again with the new task's output. Splits that finished in an earlier run of a
+resumed execution are read from the datastore instead.
 """
 
 from __future__ import annotations
@@ -228,6 +230,11 @@ _shared: Kept[str, Any] = Kept(SHARED, dropped=_dropped.append)
 #: it never resolved it (MISSING), or resolved it and dropped it since, to keep others (DROPPED).
 MISSING = "laminar: a shared input is not kept in this worker"
 DROPPED = "laminar: a shared input was dropped from this worker's cache"
+#: What a task returns instead of running when an upstream task it was submitted ahead of ran nothing
+#: (returned MISSING or DROPPED, and was sent again): its inputs are the outputs of the task sent again.
+STALE = "laminar: an upstream task this task was submitted ahead of ran nothing"
+#: Every outcome of a task that ran nothing, and is to be sent again.
+AGAIN = (MISSING, DROPPED, STALE)
 
 
 class _Missing(Exception):
@@ -281,8 +288,10 @@ def _source(
 
 
 def _execute(program: Program, args: Sequence[Any]) -> Any:
-    """Run the task sent as ``args``: its outcome, or :data:`MISSING` or :data:`DROPPED` (having run nothing)."""
+    """Run the task sent as ``args``: its outcome, or one of :data:`AGAIN` (having run nothing)."""
     call, values = Call.unwire(args)
+    if any(produced is None for produced in values):  # the output of an upstream task that ran nothing
+        return STALE
     try:
         shared = _shared_inputs(call.boxed)
     except _Missing as missing:
@@ -306,11 +315,11 @@ def _execute(program: Program, args: Sequence[Any]) -> Any:
 def layer_function(program: Program) -> Callable[..., tuple[MetaWire | str, Produced | None]]:
     """The function of a flow's layer runs; the executor makes it remote once per distinct set of task
     options. It returns two objects: the split's meta (with its document), which only the driver reads,
-    and its artifacts, which only dependent tasks read (or :data:`MISSING` or :data:`DROPPED`, and None)."""
+    and its artifacts, which only dependent tasks read (or one of :data:`AGAIN`, and None)."""
 
     def layer_task(*args: Any) -> tuple[MetaWire | str, Produced | None]:
         outcome = _execute(program, args)
-        if isinstance(outcome, str):  # MISSING or DROPPED (compared by value: this function travels by value)
+        if isinstance(outcome, str):  # one of AGAIN (compared by value: this function travels by value)
             return outcome, None
         return meta_wire(outcome.meta), [dict(outcome.values), list(outcome.shards)]
 

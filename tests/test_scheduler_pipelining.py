@@ -168,7 +168,12 @@ def test_a_join_is_submitted_once_every_split_it_reads_is_in_flight(clock: Clock
     fake = Pipelined(clock)
     scheduler = run(Fan, fake)
     splits = [("submit", "run", f"Double[{i}]") for i in range(3)]
-    assert fake.log[:6] == [("submit", "run", "Numbers"), ("complete", "run", "Numbers"), *splits, ("submit", "run", "Sum")]
+    assert fake.log[:6] == [
+        ("submit", "run", "Numbers"),
+        ("complete", "run", "Numbers"),
+        *splits,
+        ("submit", "run", "Sum"),
+    ]
     assert fake.log[-1] == ("complete", "run", "Sum")  # Ray started it once every split's output existed
     assert phases(scheduler) == {"Numbers": "finished", "Double": "finished", "Sum": "finished"}
     assert _sum(fake) == (12, [1, 1, 1], 1)

@@ -101,7 +101,9 @@ class Numbers(Layer):
         self.shard(n=[1, 2, 3])
 
 
-@Fan.register(container=LIGHT, foreach=ForEach(parameters=[Parameter(Numbers, "n")]), retry=Retry(attempts=2, delay=0.1))
+@Fan.register(
+    container=LIGHT, foreach=ForEach(parameters=[Parameter(Numbers, "n")]), retry=Retry(attempts=2, delay=0.1)
+)
 class Split(Layer):
     """Split 1 fails its first attempt; every split waits until the test saw the join in flight (or 60 s)."""
 

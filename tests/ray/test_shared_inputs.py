@@ -66,6 +66,14 @@ class Use(Layer):
         self.pid = os.getpid()
 
 
+@Shared.register
+class Gather(Layer):
+    """A join: submitted ahead, while the splits it reads are in flight."""
+
+    def __call__(self, use: Use) -> None:
+        self.n = list(use.n)
+
+
 def _run(tmp_path: Path, *, slow: bool) -> tuple[Use, collections.Counter[str]]:
     """Run the flow on Ray: its Use layer (checked) and how many times each process loaded the model."""
     from laminar_ray import Ray
@@ -73,8 +81,10 @@ def _run(tmp_path: Path, *, slow: bool) -> tuple[Use, collections.Counter[str]]:
     log = tmp_path / "loads"
     log.touch()
     flow = Shared(datastore=datastores.Local(str(tmp_path / "store")), executor=Ray())
-    use = flow(log=str(log), slow=slow, progress=False).layer(Use)
+    execution = flow(log=str(log), slow=slow, progress=False)
+    use = execution.layer(Use)
     assert sorted(use.n) == list(range(SPLITS)) and set(use.log) == {str(log)}
+    assert execution.layer(Gather).n == list(range(SPLITS))
     return use, collections.Counter(log.read_text().split())
 
 
@@ -110,11 +120,12 @@ def test_a_worker_that_lacks_a_shared_input_gets_the_task_again_with_its_ref(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Only split 0 carries the ref, and holds its worker a second: the splits that other workers take
-    first come with the key alone, find nothing kept, and go again with the ref; every split runs once."""
+    first come with the key alone, find nothing kept, and go again with the ref; every split runs once.
+    The join, submitted ahead of them, ran nothing either and went again with their new outputs."""
     resent = _only_split_0_carries(monkeypatch, carry_every=10**9)
     use, loads = _run(tmp_path, slow=True)
     assert list(use.n) == list(range(SPLITS))
-    assert resent and "Use[0]" not in resent, resent
+    assert "Gather" in resent and "Use[0]" not in resent, resent
     # each split ran its layer once: a task sent back had run nothing
     assert sorted(int(n) for n in (tmp_path / "loads.runs").read_text().split()) == list(range(SPLITS))
     assert set(loads) == {str(pid) for pid in use.pid} and all(count == 1 for count in loads.values()), loads
