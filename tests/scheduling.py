@@ -167,9 +167,7 @@ class Pipelined(Fake):
     def submit(self, task: Task) -> None:
         if task.kind.value == "run":
             upstream = set(task.inputs)
-            self.waits_on[task.key] = [
-                t for t in self.pending if t.kind.value == "run" and t.layer in upstream
-            ]
+            self.waits_on[task.key] = [t for t in self.pending if t.kind.value == "run" and t.layer in upstream]
         super().submit(task)
 
     def wait(self, timeout: float | None, *, urgent: bool = True) -> list[Completion]:
