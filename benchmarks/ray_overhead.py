@@ -2,7 +2,7 @@
 
 One process, one local Ray. Every laminar run writes its artifacts durably to a
 ``Local`` datastore in a fresh temporary directory: that is part of the cost
-measured. Each figure is the median of ``--rounds`` rounds (5; ``--big-rounds``, 3, for
+measured. Each figure is the median of ``--rounds`` rounds (9; ``--big-rounds``, 3, for
 the runs that take seconds), laminar and raw Ray alternating within a round,
 printed as a ratio laminar/raw Ray and per task::
 
@@ -387,7 +387,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes: a minute or so")
     parser.add_argument(
-        "--rounds", type=int, default=5, help="rounds (median) of the chain and the fan-outs up to 1,000; default 5"
+        "--rounds", type=int, default=9, help="rounds (median) of the chain and the fan-outs up to 1,000; default 9"
     )
     parser.add_argument(
         "--big-rounds", type=int, default=3, help="rounds of the runs that take seconds: fan-out of 10,000, big data"
