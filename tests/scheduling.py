@@ -166,8 +166,7 @@ class Pipelined(Fake):
 
     def submit(self, task: Task) -> None:
         if task.kind.value == "run":
-            upstream = set(task.inputs)
-            self.waits_on[task.key] = [t for t in self.pending if t.kind.value == "run" and t.layer in upstream]
+            self.waits_on[task.key] = [t for t in self.pending if t.kind.value == "run" and _reads(task, t)]
         super().submit(task)
 
     def wait(self, timeout: float | None, *, urgent: bool = True) -> list[Completion]:
@@ -190,6 +189,12 @@ class Pipelined(Fake):
             self.errors_of[task.key] = completion.error
         self.completed.append(completion)
         return [completion]
+
+
+def _reads(task: Task, upstream: Task) -> bool:
+    """Whether ``task`` takes the output of ``upstream``: the split it reads, or every split of its layer."""
+    read = next((read for read in task.inputs.values() if read.layer == upstream.layer), None)
+    return read is not None and (read.split is None or upstream.index is None or read.split == upstream.index)
 
 
 # A flow whose layers B and E have entry hooks: B's skips B, C and D when ``go`` is False.
