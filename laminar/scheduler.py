@@ -17,9 +17,9 @@ flight (a plain layer's one; every split not finished of a foreach layer, for a
 join) starts *ahead*, without waiting for them: the backend starts it once their
 outputs exist, so a chain runs without a driver round trip per layer, and a join
 is submitted while the last splits run.
-If it fails while one of those dependencies has not finished, that failure is
-theirs (Ray hands the upstream error on): the layer goes back to waiting and is
-decided as usual once they settle. Once the flow is failing, tasks started
+If it fails while one of those dependencies has not finished, or after one had a
+failed attempt, that failure is theirs (Ray hands the upstream error on): the
+layer goes back to waiting and is decided as usual once they settle. Once the flow is failing, tasks started
 ahead of unfinished dependencies are withdrawn (``Session.cancel``). Every
 task that needs a slot — entry hooks, retries whose timer came due, then queued units — starts only while fewer than
 the executor's capacity are in flight; entry hooks and retries go first. A
@@ -89,6 +89,7 @@ class LayerRun:
     metas: dict[int, SplitMeta] = field(default_factory=dict)
     stream: str | None = None  # the foreach layer this one maps 1:1 onto, while streaming
     ahead: tuple[str, ...] = ()  # dependencies still running when this layer started ahead of them
+    ahead_failed: int = 0  # their failed run attempts when it started ahead of them
     started: float = 0.0
     inputs: dict[str, Input] | None = None  # its units' inputs before their grid's selection, once opened
 
@@ -137,6 +138,7 @@ class Scheduler:
         # these only, so a completion costs O(its dependents), not O(layers).
         self._candidates: set[str] = set(graph.nodes)
         self._runs: collections.Counter[str] = collections.Counter()  # layer -> its run tasks in flight
+        self._failed: collections.Counter[str] = collections.Counter()  # layer -> its failed run attempts
         self._hook_tasks = 0  # entry, submission and retry hook tasks in flight
         self._names = list(graph.nodes)
         self._unopened = 0  # layers before this position (in _names) are open or settled
@@ -188,6 +190,7 @@ class Scheduler:
                         self._decide(run)
                     elif self.session.pipelines and (pending := self._ahead_of(run)):
                         run.ahead = pending
+                        run.ahead_failed = self._failed_runs(pending)
                         self._open(run)
                     else:
                         continue
@@ -278,6 +281,15 @@ class Scheduler:
     def _ahead_of_unfinished(self, run: LayerRun) -> bool:
         """True while ``run`` started ahead of a dependency that has not finished (yet, or at all)."""
         return any(self._phase(d) is not Phase.finished for d in run.ahead)
+
+    def _failed_runs(self, layers: tuple[str, ...]) -> int:
+        return sum(self._failed[name] for name in layers)
+
+    def _upstream_failure(self, run: LayerRun) -> bool:
+        """Whether the failure of ``run``'s task started ahead is that of a dependency: one has not finished,
+        or one had a failed attempt since ``run`` started (Ray handed its error on; its retry may have
+        finished before this failure came back, as the task that failed may still have waited for a worker)."""
+        return self._ahead_of_unfinished(run) or self._failed_runs(run.ahead) > run.ahead_failed
 
     def _touch(self, name: str) -> None:
         """``name`` changed phase or started running: its waiting dependents may be decidable now."""
@@ -425,9 +437,11 @@ class Scheduler:
         run = self.layers[task.layer]
         if task.kind is TaskKind.run:
             self._runs[task.layer] -= 1
-            if completion.error is not None and self._ahead_of_unfinished(run):
-                self._back_to_waiting(run)
-                return
+            if completion.error is not None:
+                self._failed[task.layer] += 1
+                if self._upstream_failure(run):
+                    self._back_to_waiting(run)
+                    return
         if task.kind is TaskKind.entry:
             if completion.error is not None:
                 self._fail_layer(run, task.label, completion.error)
@@ -446,9 +460,10 @@ class Scheduler:
         self._notify()
 
     def _back_to_waiting(self, run: LayerRun) -> None:
-        """A layer started ahead failed with the error of a dependency that has not finished: it waits
-        again, and is looked at once that dependency changes (its retry starts, or it settles)."""
+        """A layer started ahead failed with the error of a dependency: it waits again, and is looked at
+        now (its dependencies may all have finished) and whenever one changes (a retry starts, it settles)."""
         run.phase = Phase.waiting
+        self._candidates.add(run.node.name)
         self._unopened = min(self._unopened, self._order[run.node.name])
         run.units = bytearray()
         run.active = run.finished = 0

@@ -125,13 +125,21 @@ def test_waits_are_not_urgent_once_every_layer_was_submitted(clock: Clock) -> No
     assert fake.urgent == [True, True, False]
 
 
-def test_waits_are_urgent_again_once_a_layer_started_ahead_goes_back_to_waiting(clock: Clock) -> None:
+def test_a_layer_back_to_waiting_starts_ahead_again_once_the_retry_is_in_flight(clock: Clock) -> None:
+    """Second and Third fail with First's error after First's retry was submitted: each goes back to
+    waiting and is started ahead again at once, so every wait stays one no completion is urgent for."""
     fake = Pipelined(clock, errors={("First", 1): RuntimeError("first attempt")})
     scheduler = run(Chain, fake)
     assert phases(scheduler) == {"First": "finished", "Second": "finished", "Third": "finished"}
-    assert fake.urgent[0] is False  # all three in flight
-    assert True in fake.urgent[1:]  # Second and Third wait for First's retry
-    assert fake.urgent[-1] is False
+    assert fake.log[3:9] == [
+        ("complete", "run", "First"),
+        ("submit", "run", "First"),
+        ("complete", "run", "Second"),
+        ("submit", "run", "Second"),
+        ("complete", "run", "Third"),
+        ("submit", "run", "Third"),
+    ]
+    assert True not in fake.urgent
 
 
 class Fan(Flow): ...
@@ -204,6 +212,27 @@ def test_a_join_started_ahead_of_a_failed_split_runs_once_on_the_retried_output(
         ("Double", 1, 1),
         ("Double", 2, 1),
         ("Sum", None, 1),
+        ("Double", 1, 2),
+        ("Sum", None, 1),
+    ]
+    assert _sum(fake) == (12, [1, 2, 1], 1)
+    assert fake.run is not None
+    assert fake.run.datastore.read_json(layout.failure("Fan", fake.run.execution, "Sum", 0)) is None
+
+
+def test_a_join_whose_upstream_failure_comes_back_after_the_retry_finished_runs_again(clock: Clock) -> None:
+    """On Ray a join started ahead that fails with a split's error may still wait for a worker while the
+    split's retry runs and finishes: its failure, seen last, is still the split's, not its own."""
+    fake = Pipelined(
+        clock,
+        errors={("Double[1]", 1): RuntimeError("split 1, first attempt")},
+        pick=prefer("Double[0]", "Double[2]", "Double[1]"),
+    )
+    scheduler = run(Fan, fake)
+    assert phases(scheduler) == {"Numbers": "finished", "Double": "finished", "Sum": "finished"}
+    completions = [label for event, _, label in fake.log if event == "complete"]
+    assert completions[-3:] == ["Double[1]", "Sum", "Sum"]  # the retry, then the join's failure, then its run
+    assert [(t.layer, t.index, t.attempt) for t in fake.tasks if t.layer != "Numbers"][-2:] == [
         ("Double", 1, 2),
         ("Sum", None, 1),
     ]
