@@ -461,9 +461,11 @@ class Scheduler:
 
     def _back_to_waiting(self, run: LayerRun) -> None:
         """A layer started ahead failed with the error of a dependency: it waits again, and is looked at
-        now (its dependencies may all have finished) and whenever one changes (a retry starts, it settles)."""
+        once that dependency changes (its retry starts, or it settles), or at once if all have finished
+        (it is then decided as usual, not started ahead: a task rejected at submission cannot loop)."""
         run.phase = Phase.waiting
-        self._candidates.add(run.node.name)
+        if not self._ahead_of_unfinished(run):
+            self._candidates.add(run.node.name)
         self._unopened = min(self._unopened, self._order[run.node.name])
         run.units = bytearray()
         run.active = run.finished = 0

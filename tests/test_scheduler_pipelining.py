@@ -125,21 +125,13 @@ def test_waits_are_not_urgent_once_every_layer_was_submitted(clock: Clock) -> No
     assert fake.urgent == [True, True, False]
 
 
-def test_a_layer_back_to_waiting_starts_ahead_again_once_the_retry_is_in_flight(clock: Clock) -> None:
-    """Second and Third fail with First's error after First's retry was submitted: each goes back to
-    waiting and is started ahead again at once, so every wait stays one no completion is urgent for."""
+def test_waits_are_urgent_again_once_a_layer_started_ahead_goes_back_to_waiting(clock: Clock) -> None:
     fake = Pipelined(clock, errors={("First", 1): RuntimeError("first attempt")})
     scheduler = run(Chain, fake)
     assert phases(scheduler) == {"First": "finished", "Second": "finished", "Third": "finished"}
-    assert fake.log[3:9] == [
-        ("complete", "run", "First"),
-        ("submit", "run", "First"),
-        ("complete", "run", "Second"),
-        ("submit", "run", "Second"),
-        ("complete", "run", "Third"),
-        ("submit", "run", "Third"),
-    ]
-    assert True not in fake.urgent
+    assert fake.urgent[0] is False  # all three in flight
+    assert True in fake.urgent[1:]  # Second and Third wait for First's retry
+    assert fake.urgent[-1] is False
 
 
 class Fan(Flow): ...
