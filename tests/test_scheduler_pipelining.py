@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from scheduling import Clock, Fake, Pipelined, Skipping, fail, phases, prefer, run
 
 from laminar import Flow, Layer
 from laminar.configurations.layers import ForEach, Parameter, Retry
 from laminar.datastore import layout
+from laminar.errors import ResourceError
+from laminar.executors.base import Task
 
 
 class Chain(Flow): ...
@@ -73,6 +77,27 @@ def test_a_dependency_that_fails_for_good_fails_the_flow_with_its_own_error(cloc
     fake = Pipelined(clock, errors=errors)
     scheduler, _ = fail(Chain, fake, RuntimeError, "first 2")
     assert phases(scheduler) == {"First": "failed", "Second": "waiting", "Third": "waiting"}
+
+
+@dataclass
+class Rejecting(Pipelined):
+    """Rejects every task of layer Second at submission, as Ray's session does a request no node can satisfy."""
+
+    def submit(self, task: Task) -> None:
+        if task.layer != "Second":
+            super().submit(task)
+            return
+        self.log.append(("submit", task.kind.value, task.label))
+        raise ResourceError("Second asks for more than any node has")
+
+
+def test_a_layer_rejected_at_submission_while_ahead_fails_once_its_dependency_finished(clock: Clock) -> None:
+    """Rejected while First runs, Second waits for First (not started ahead again and again), then is
+    decided as usual and fails the flow with the rejection."""
+    fake = Rejecting(clock)
+    scheduler, _ = fail(Chain, fake, ResourceError, "more than any node has")
+    assert [entry for entry in fake.log if entry[2] == "Second"] == [("submit", "run", "Second")] * 2
+    assert phases(scheduler)["Second"] == "failed"
 
 
 def test_layers_with_entry_hooks_are_never_started_ahead(clock: Clock) -> None:
