@@ -165,14 +165,18 @@ class Datastore(ArtifactReads):
         self.fs  # noqa: B018 - decides local or not
         if protocol.writes_uris:
             return self._put_uri(protocol, value)
-        if writes is not None and (data := self._quick(protocol, value)) is not None and len(data) <= INLINE:
+        data = self._quick(protocol, value) if writes is not None else None
+        if writes is not None and data is not None and len(data) <= INLINE:
             digest = hashlib.sha256(data).hexdigest()  # a split's small value: kept for its document
             writes.keep(digest, data)
             return digest
         with self._sink() as sink:
             hashing = transfer.Hashing(sink)
             try:
-                self._dump(protocol, value, hashing)
+                if data is None:
+                    self._dump(protocol, value, hashing)
+                else:  # serialized in memory already: written as it is, not serialized again
+                    hashing.write(data)
             except transfer.StorageWriteFailed as error:
                 raise self._error("write an artifact", error) from None
             return self._keep(sink, hashing.hexdigest(), writes)

@@ -239,3 +239,19 @@ def test_a_splits_small_values_are_kept_in_its_document_whichever_way_they_were_
     store.commit_splits("F", "e", "L", {0: meta.document})
     split = store.split("F", "e", "L", 0)
     assert split.get("n") == 7 and split.get("local") == _Local()
+
+
+def test_a_splits_plain_value_too_large_for_its_document_is_stored_as_pickled_in_memory(tmp_path: Path) -> None:
+    import hashlib
+
+    import cloudpickle
+
+    value = ["a" * 3000, "b" * 3000]  # plain (pickled in memory) but over INLINE: a file of its own
+    store = datastores.Local(str(tmp_path))
+    meta = store.write_split("F", "e", "L", 0, {"big": value}, set(), commit=False)
+    assert meta.document is not None
+    entry = meta.document["artifacts"]["big"]
+    assert "inline" not in entry
+    assert entry["digests"] == [hashlib.sha256(cloudpickle.dumps(value)).hexdigest()]
+    store.commit_splits("F", "e", "L", {0: meta.document})
+    assert store.split("F", "e", "L", 0).get("big") == value
