@@ -19,10 +19,11 @@ outputs exist, so a chain runs without a driver round trip per layer, and a join
 is submitted while the last splits run.
 If it fails while one of those dependencies has not finished, or after one had a
 failed attempt, that failure is theirs (Ray hands the upstream error on): the
-layer goes back to waiting and is decided as usual once they settle. Once the flow is failing, tasks started
-ahead of unfinished dependencies are withdrawn (``Session.cancel``). Every
-task that needs a slot — entry hooks, retries whose timer came due, then queued units — starts only while fewer than
-the executor's capacity are in flight; entry hooks and retries go first. A
+layer goes back to waiting and is decided as usual once they settle. Once the
+flow is failing, tasks started ahead of unfinished dependencies are withdrawn
+(``Session.cancel``). Every task that needs a slot — entry hooks, retries whose
+timer came due, then queued units — starts only while fewer than the executor's
+capacity are in flight; entry hooks and retries go first. A
 failed attempt is retried (retry hooks, then a backoff timer) while ``Retry``
 allows; otherwise the flow is failing: nothing new starts, in-flight work
 settles, and the first failure is raised.
@@ -409,7 +410,7 @@ class Scheduler:
         self.in_flight[task.key] = task
         if task.kind is not TaskKind.run:
             self._hook_tasks += 1
-        if task.kind is TaskKind.run:
+        else:
             self._runs[task.layer] += 1
             if self.session.pipelines and self._submitted(self.layers[task.layer]):
                 self._touch(task.layer)  # its dependents may start ahead of it now

@@ -297,7 +297,8 @@ class Session:
     def _resend(self, task: Task) -> None:
         """Submit again a task that ran nothing, carrying every ref: its worker lacked a shared input, or it
         was submitted ahead of such a task (a join), whose output it now takes from the task sent again.
-        Completions come oldest first, so that task was sent again before this one comes back."""
+        Completions come oldest first, so that task was mostly sent again already; one handled in the same
+        batch after this one makes it come back STALE once more, and go again."""
         self._submit(task, carry=True)
 
     def cancel(self, task: Task) -> None:

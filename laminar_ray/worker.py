@@ -241,8 +241,8 @@ class _Missing(Exception):
     """A shared input came as a key this worker holds no value for."""
 
     def __init__(self, dropped: bool) -> None:
-        super().__init__(DROPPED if dropped else MISSING)
         self.outcome = DROPPED if dropped else MISSING
+        super().__init__(self.outcome)
 
 
 def _graph(program: Program) -> Graph:
