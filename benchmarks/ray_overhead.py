@@ -2,9 +2,11 @@
 
 One process, one local Ray. Every laminar run writes its artifacts durably to a
 ``Local`` datastore in a fresh temporary directory: that is part of the cost
-measured. Each figure is the median of ``--rounds`` rounds (9; ``--big-rounds``, 3, for
-the runs that take seconds), laminar and raw Ray alternating within a round,
-printed as a ratio laminar/raw Ray and per task::
+measured. Each figure is the median of ``--rounds`` rounds (15; ``--big-rounds``, 3,
+for the runs that take seconds), laminar and raw Ray alternating within a round,
+printed per task and as a ratio to raw Ray: the median of the rounds' own ratios
+(a round's runs are seconds apart, while the machine's speed drifts over minutes),
+with their interquartile range::
 
     .venv/bin/python benchmarks/ray_overhead.py            # the full run (< 10 minutes on 2 cores)
     .venv/bin/python benchmarks/ray_overhead.py --quick    # smaller sizes, one minute or so
@@ -263,10 +265,21 @@ def median(samples: list[Sample], field: str) -> float:
     return statistics.median(getattr(sample, field) for sample in samples)
 
 
+def paired_ratio(found: list[Sample], raw: list[Sample]) -> str:
+    """The median of the rounds' ratios to raw Ray, each between two runs of one round (seconds apart),
+    with their interquartile range: the machine's speed drifts between rounds, which a ratio of the two
+    variants' medians would mix in."""
+    ratios = [sample.seconds / base.seconds for sample, base in zip(found, raw, strict=True)]
+    if len(ratios) < 4:
+        return f"{statistics.median(ratios):5.2f}x raw"
+    low, _, high = statistics.quantiles(ratios, n=4)
+    return f"{statistics.median(ratios):5.2f}x raw (IQR {low:.2f}-{high:.2f})"
+
+
 def compare(
     title: str, tasks: int, variants: dict[str, Callable[[], None]], rounds: int, *, warm: bool = True
 ) -> dict[str, list[Sample]]:
-    """Run every variant once per round, interleaved; print medians and ratios to ``raw``."""
+    """Run every variant once per round, interleaved; print medians and the paired ratios to ``raw``."""
     samples: dict[str, list[Sample]] = {name: [] for name in variants}
     if warm:  # functions exported, workers started, caches filled: not measured
         for body in variants.values():
@@ -275,13 +288,13 @@ def compare(
     for _ in range(rounds):
         for name, body in variants.items():
             samples[name].append(measure(body))
-    raw = median(samples["raw"], "seconds") if "raw" in samples else None
+    raw = samples.get("raw")
     print(f"\n{title} ({tasks} tasks, median of {rounds})")
     for name, found in samples.items():
         seconds = median(found, "seconds")
-        ratio = f"{seconds / raw:6.2f}x raw" if raw else ""
+        ratio = paired_ratio(found, raw) if raw is not None and name != "raw" else ""
         print(
-            f"  {name:<14} {seconds:8.3f} s  {1000 * seconds / tasks:8.3f} ms/task  {ratio:>11}"
+            f"  {name:<14} {seconds:8.3f} s  {1000 * seconds / tasks:8.3f} ms/task  {ratio:<26}"
             f"  driver peak +{median(found, 'rss') / MIB:7.1f} MiB  driver CPU {median(found, 'cpu'):7.2f} s"
         )
     sys.stdout.flush()
@@ -387,7 +400,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes: a minute or so")
     parser.add_argument(
-        "--rounds", type=int, default=9, help="rounds (median) of the chain and the fan-outs up to 1,000; default 9"
+        "--rounds", type=int, default=15, help="rounds (median) of the chain and the fan-outs up to 1,000; default 15"
     )
     parser.add_argument(
         "--big-rounds", type=int, default=3, help="rounds of the runs that take seconds: fan-out of 10,000, big data"
