@@ -1,11 +1,15 @@
-"""Finding finished splits' documents: in a file of their own or in a batch, checked, the last few kept.
+"""Finding finished splits' documents and layers' records: in a file of their own or in a batch, checked.
 
 A split's document (its archive and record) is ``<split>.json``, or one entry
 of a batch that the scheduler committed for many splits at once: a
-``splits-*.json``, or the layer's finished record (``layer.json``), which
-carries the documents still uncommitted when the layer finished. Documents
-never change once written, so the last few read are kept, and which batch holds
-which split is learnt once per batch.
+``splits-*.json``, or the layer's finished record, which carries the documents
+still uncommitted when the layer finished. A layer's record is its
+``layer.json``, or, for a finished layer, one entry of a batch of the records of
+layers that finished close together (``layers-*.json`` beside the execution's
+own record: one file for a chain of small layers, not a directory and a file
+each). Documents and finished records never change once written, so the last
+few read are kept, and which batch holds which split or layer is learnt once per
+batch.
 """
 
 from __future__ import annotations
@@ -18,15 +22,67 @@ from laminar.datastore import layout
 from laminar.datastore.files import Files
 from laminar.errors import ArtifactError
 
-KEPT = 8  # documents (and batches) kept read per datastore object
+KEPT = 8  # documents (and batches, and executions' batched layer records) kept read per datastore object
+#: Where a layer's documents are when its record is in a batch of layer records: ``<layer path>#batched``.
+_BATCHED = "#batched"
 _lock = threading.Lock()  # readers on several threads share one datastore object
+
+
+class LayerRecords:
+    """The records of finished layers committed in batches (``layers-*.json``), as readers find them."""
+
+    def __init__(self, files: Files) -> None:
+        self._files = files
+        # execution -> (layer -> its record, the batches read); the executions read last kept
+        self._known: collections.OrderedDict[str, tuple[dict[str, dict[str, Any]], set[str]]] = (
+            collections.OrderedDict()
+        )
+
+    def get(self, flow: str, execution: str, layer: str) -> dict[str, Any] | None:
+        """The layer's record if a batch holds it (then the layer finished), else None. The caller
+        must not change it."""
+        records = self._records(flow, execution)
+        if layer not in records:
+            records = self._records(flow, execution, refresh=True)
+        return records.get(layer)
+
+    def names(self, flow: str, execution: str, listing: list[str]) -> set[str]:
+        """The layers whose records the batches in ``listing`` (the execution's, just listed) hold."""
+        return set(self._records(flow, execution, refresh=True, listing=listing))
+
+    def _records(
+        self, flow: str, execution: str, *, refresh: bool = False, listing: list[str] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        relative = layout.execution(flow, execution)
+        with _lock:
+            records, seen = self._known.get(relative) or ({}, set())
+            self._known[relative] = records, seen
+            self._known.move_to_end(relative)
+            while len(self._known) > KEPT:
+                self._known.popitem(last=False)
+        if refresh or not seen:
+            names = self._files.list_names(relative) if listing is None else listing
+            for name in names:
+                if layout.is_layer_batch(name) and name not in seen:
+                    batch = f"{relative}/{name}"
+                    content = self._files.read_json(batch)
+                    layers = content.get("layers") if isinstance(content, dict) else None
+                    if not isinstance(layers, dict) or not all(isinstance(r, dict) for r in layers.values()):
+                        raise ArtifactError(
+                            f"{batch} in {self._files.url} is damaged (or was removed); delete it to rerun its layers"
+                        )
+                    with _lock:
+                        records.update(layers)
+                        seen.add(name)
+        return records
 
 
 class SplitDocuments:
     """The finished splits' documents of one datastore, as readers find them."""
 
-    def __init__(self, files: Files) -> None:
+    def __init__(self, files: Files, layers: LayerRecords) -> None:
         self._files = files
+        self._layers = layers
         # Documents read lately (relative path -> document): every split of a foreach layer reads the
         # document of the shard it iterates over (100,000 digests for a 100,000-item shard).
         self._recent: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
@@ -52,9 +108,16 @@ class SplitDocuments:
                 return None
         documents = self._cached(batch)
         if documents is None:
-            documents = self._batch(batch, self._files.read_json(batch))[0]
+            documents = self._batch(batch, self._read(batch))[0]
             self._keep(batch, documents)
         return _checked(documents["splits"][str(index)], label, batch, self._files.url)
+
+    def _read(self, batch: str) -> Any:
+        """What ``batch`` holds: a file, or the record of a layer in a batch of layer records (:data:`_BATCHED`)."""
+        if batch.endswith(_BATCHED):
+            _, flow, execution, layer = batch[: -len(_BATCHED)].split("/")
+            return self._layers.get(flow, execution, layer)
+        return self._files.read_json(batch)
 
     def finished(self, flow: str, execution: str, layer: str) -> set[int]:
         """Indices of the splits of a layer that finished: one listing, and a read of each new batch."""
@@ -102,13 +165,32 @@ class SplitDocuments:
             where, seen = self._batches.setdefault(relative, ({}, set()))
         if record_first and not seen and not refresh:
             self._learn(relative, layout.LAYER, where, seen, missing_ok=True)
+            if not seen:
+                self._learn_batched(relative, where, seen)
             if seen:
                 return where
         if refresh or not seen:
             for name in self._files.list_names(relative) if listing is None else listing:
                 if (layout.is_batch(name) or name == layout.LAYER) and name not in seen:
                     self._learn(relative, name, where, seen)
+            if layout.LAYER not in seen:  # a finished layer's record is in its layer.json or in a batch
+                self._learn_batched(relative, where, seen)
         return where
+
+    def _learn_batched(self, relative: str, where: dict[int, str], seen: set[str]) -> None:
+        """Learn the documents that the record of the layer at ``relative`` carries, if a batch of layer
+        records holds it (then the layer finished)."""
+        if _BATCHED in seen:
+            return
+        key = f"{relative}{_BATCHED}"
+        record = self._read(key)
+        if record is None:
+            return
+        documents = self._batch(key, record)[0]
+        self._keep(key, documents)
+        with _lock:
+            where.update(dict.fromkeys((int(i) for i in documents["splits"]), key))
+            seen.add(_BATCHED)
 
     def _learn(self, relative: str, name: str, where: dict[int, str], seen: set[str], missing_ok: bool = False) -> None:
         """Read the batch ``name`` of the layer at ``relative``: which splits it holds, and whether it is final."""
@@ -130,7 +212,7 @@ class SplitDocuments:
         A ``splits-*.json`` is final; a ``layer.json`` is once its layer finished (a failed or skipped
         layer's record, which holds no documents, is written again when a resume runs the layer).
         """
-        if relative.endswith(f"/{layout.LAYER}"):
+        if relative.endswith((f"/{layout.LAYER}", _BATCHED)):
             finished = isinstance(content, dict) and content.get("state") == "finished"
             content = {"splits": content.get("documents", {}) if isinstance(content, dict) else None}
         else:

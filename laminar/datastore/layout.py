@@ -7,6 +7,8 @@
     <directory>/.tmp-<random>                             local disks only: a small file or a document
                                                           being written, beside its final name
     flows/<flow>/<execution>/execution.json               parameters and start time
+    flows/<flow>/<execution>/layers-<random>.json         records of finished layers committed together
+                                                          (each as its layer.json would be)
     flows/<flow>/<execution>/<layer>/layer.json           the layer's record, written last (on Ray, a
                                                           finished layer's carries the documents of
                                                           its splits not committed before)
@@ -43,6 +45,7 @@ LAYER = "layer.json"
 SPLIT = ".json"  # <split>.json
 FAILURE = ".failure.json"  # <split>.failure.json
 BATCH = "splits-"  # splits-<random>.json
+LAYERS = "layers-"  # layers-<random>.json, beside execution.json (a layer's name is its class's: no "-")
 
 
 def segment(kind: str, value: str) -> str:
@@ -164,6 +167,20 @@ def batch(flow_name: str, execution_id: str, layer_name: str) -> str:
 def is_batch(name: str) -> bool:
     """Whether ``name`` (a listing's entry) is a batch of split documents."""
     return name.startswith(BATCH) and name.endswith(SPLIT)
+
+
+def layer_batch(flow_name: str, execution_id: str) -> str:
+    """A fresh name for a batch of finished layers' records committed together.
+
+    >>> layer_batch("Flow", "e-1").startswith("flows/Flow/e-1/layers-")
+    True
+    """
+    return f"{execution(flow_name, execution_id)}/{LAYERS}{_unique()}{SPLIT}"
+
+
+def is_layer_batch(name: str) -> bool:
+    """Whether ``name`` (an entry of an execution's listing) is a batch of layer records."""
+    return name.startswith(LAYERS) and name.endswith(SPLIT)
 
 
 def split_index(name: str) -> int | None:

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from laminar.artifacts import Artifacts, Joined
 from laminar.datastore import disk, layout, transfer
-from laminar.datastore.documents import SplitDocuments
+from laminar.datastore.documents import LayerRecords, SplitDocuments
 from laminar.datastore.files import S3_SCHEMES, Unserializable, in_directory
 from laminar.datastore.reads import ArtifactReads
 from laminar.datastore.views import LazySplits, StoredSplit
@@ -88,16 +88,20 @@ class Datastore(ArtifactReads):
     def __init__(self, root: str, *, allow_pickle: bool = True, **storage_options: Any) -> None:
         super().__init__(root, **storage_options)
         self.serde = Serde(allow_pickle=allow_pickle)
-        self._documents = SplitDocuments(self)
+        self._readers()
+
+    def _readers(self) -> None:
+        self._layers = LayerRecords(self)
+        self._documents = SplitDocuments(self, self._layers)
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
-        del state["_documents"]  # each process reads its own
+        del state["_documents"], state["_layers"]  # each process reads its own
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._documents = SplitDocuments(self)
+        self._readers()
 
     @property
     def allow_pickle(self) -> bool:
@@ -453,16 +457,31 @@ class Datastore(ArtifactReads):
     ) -> None:
         """Write a layer's record; with ``documents`` (of finished splits not committed yet, whose
         artifacts are stored), the record of a finished layer carries them: one file, not two."""
-        content = dict(record)
-        if documents:
-            content["documents"] = {str(i): d for i, d in documents.items()}
-        self.write_json(f"{layout.layer(flow, execution, layer)}/{layout.LAYER}", content)
+        self.write_json(f"{layout.layer(flow, execution, layer)}/{layout.LAYER}", _layer_content(record, documents))
+
+    def commit_layers(
+        self,
+        flow: str,
+        execution: str,
+        records: Mapping[str, tuple[Mapping[str, Any], Mapping[int, Mapping[str, Any]] | None]],
+    ) -> None:
+        """Write the records of finished layers (each with its ``documents``, as ``write_layer_record``
+        takes them) as one batch: one file for many layers (one layer's record is its ``layer.json``)."""
+        if len(records) == 1:
+            ((layer, (record, documents)),) = records.items()
+            self.write_layer_record(flow, execution, layer, record, documents)
+            return
+        content = {layer: _layer_content(record, documents) for layer, (record, documents) in records.items()}
+        self.write_json(layout.layer_batch(flow, execution), {"layers": content})
 
     def read_layer_record(self, flow: str, execution: str, layer: str) -> dict[str, Any] | None:
         """A layer's record (state, splits, names, timings), or None when it has none."""
         record = self.read_json(f"{layout.layer(flow, execution, layer)}/{layout.LAYER}")
-        if isinstance(record, dict):
-            record.pop("documents", None)  # split documents, read through ``split``
+        if not (isinstance(record, dict) and record.get("state") == "finished"):
+            # a finished layer's record may be in a batch (and a failed one's layer.json from an earlier run)
+            record = self._layers.get(flow, execution, layer) or record
+        if isinstance(record, dict):  # split documents are read through ``split``
+            return {key: value for key, value in record.items() if key != "documents"}
         return record
 
     def write_execution(self, flow: str, execution: str, record: Mapping[str, Any]) -> None:
@@ -479,8 +498,13 @@ class Datastore(ArtifactReads):
 
     def list_layers(self, execution: Any) -> list[str]:
         """Names of the layers of an ``Execution`` that started writing (finished, skipped, failed, running)."""
-        names = self.list_names(layout.execution(execution.flow.name, execution.id))
-        return [name for name in names if name != layout.EXECUTION and _is_segment(name)]
+        flow, id_ = execution.flow.name, execution.id
+        names = self.list_names(layout.execution(flow, id_))
+        layers = {name for name in names if _is_segment(name) and name != layout.EXECUTION}
+        batches = {name for name in layers if layout.is_layer_batch(name)}
+        if batches:  # finished layers whose records were committed together (no directory of their own)
+            layers = (layers - batches) | self._layers.names(flow, id_, names)
+        return sorted(layers)
 
     def list_artifacts(self, layer: Any) -> list[str]:
         """Artifact names of a layer read from results (``execution.layer(A)``)."""
@@ -488,6 +512,13 @@ class Datastore(ArtifactReads):
         if context.artifacts is None:
             return []
         return sorted(context.artifacts.names())
+
+
+def _layer_content(record: Mapping[str, Any], documents: Mapping[int, Mapping[str, Any]] | None) -> dict[str, Any]:
+    content = dict(record)
+    if documents:
+        content["documents"] = {str(i): d for i, d in documents.items()}
+    return content
 
 
 def _is_segment(name: str) -> bool:

@@ -221,6 +221,69 @@ def test_a_failed_layer_record_read_before_a_resume_finished_the_layer_is_read_a
     assert reader.split("F", "e", "L", 0).get("x") == 5
 
 
+class _Execution:
+    id = "e"
+
+    class flow:
+        name = "F"
+
+
+def _finished(store: Any, layer: str, value: int) -> tuple[dict[str, Any], dict[int, Any]]:
+    """A plain layer's finished record and its one split's document, uncommitted (as on Ray)."""
+    document = store.write_split("F", "e", layer, 0, {"x": value}, set(), commit=False).document
+    assert document is not None
+    return {"state": "finished", "splits": None, "names": ["x"]}, {0: document}
+
+
+def test_finished_layers_committed_together_are_one_file_and_read_as_if_each_had_its_own(subject: Subject) -> None:
+    store = subject.store
+    store.write_execution("F", "e", {"id": "e"})
+    records = {name: _finished(store, name, value) for name, value in (("A", 1), ("B", 2))}
+    store.commit_layers("F", "e", records)
+    flows = [f for f in subject.files("flows") if not f.endswith("/execution.json")]
+    assert len(flows) == 1 and layout.is_layer_batch(flows[0].rpartition("/")[2]), flows  # no directory per layer
+    reader = subject.make()
+    assert reader.list_layers(_Execution()) == ["A", "B"]
+    assert reader.read_layer_record("F", "e", "B") == records["B"][0]  # without the documents
+    assert reader.split("F", "e", "A", 0).get("x") == 1
+    assert subject.make().finished_splits("F", "e", "B") == {0}
+    assert subject.make().read_split_record("F", "e", "B", 0) is not None
+    assert reader.read_layer_record("F", "e", "C") is None
+    # Batches committed after a reader first looked are found too.
+    store.commit_layers("F", "e", {name: _finished(store, name, value) for name, value in (("C", 3), ("D", 4))})
+    assert reader.read_layer_record("F", "e", "C") == {"state": "finished", "splits": None, "names": ["x"]}
+    assert reader.split("F", "e", "D", 0).get("x") == 4
+    assert reader.list_layers(_Execution()) == ["A", "B", "C", "D"]
+
+
+def test_one_finished_layer_committed_alone_is_its_layer_json(subject: Subject) -> None:
+    store = subject.store
+    store.commit_layers("F", "e", {"A": _finished(store, "A", 1)})
+    assert subject.files("flows") == ["flows/F/e/A/layer.json"]
+    assert subject.make().split("F", "e", "A", 0).get("x") == 1
+
+
+def test_a_layer_that_failed_then_finished_in_a_batch_reads_as_finished(subject: Subject) -> None:
+    store = subject.store
+    store.write_layer_record("F", "e", "A", {"state": "failed"})  # an earlier run
+    reader = subject.make()
+    assert reader.read_layer_record("F", "e", "A") == {"state": "failed"}
+    assert reader.finished_splits("F", "e", "A") == set()
+    records = {name: _finished(store, name, value) for name, value in (("A", 1), ("B", 2))}
+    store.commit_layers("F", "e", records)  # the resume
+    assert reader.read_layer_record("F", "e", "A") == records["A"][0]
+    assert reader.finished_splits("F", "e", "A") == {0}
+    assert reader.split("F", "e", "A", 0).get("x") == 1
+    assert reader.list_layers(_Execution()) == ["A", "B"]
+
+
+def test_a_damaged_batch_of_layer_records_is_an_error_naming_it(subject: Subject) -> None:
+    batch = layout.layer_batch("F", "e")
+    subject.write(batch, b'{"layers": {"A": 3}}')
+    with pytest.raises(ArtifactError, match=r"layers-.*\.json .* is damaged"):
+        subject.make().read_layer_record("F", "e", "A")
+
+
 def test_no_temporary_files_remain_after_writes(subject: Subject) -> None:
     store = subject.store
     store.write_split("F", "e", "L", 0, {"x": MEGABYTE, "y": [1]}, set())

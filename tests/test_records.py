@@ -1,0 +1,79 @@
+"""Records: finished layers' records committed together, soon after they finish, off the scheduler's thread."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from laminar import records
+from laminar.configurations import datastores
+from laminar.datastore import Datastore, layout
+from laminar.records import Records
+
+FINISHED = {"state": "finished", "splits": None, "names": ["x"]}
+
+
+def _batches(root: Path) -> list[Path]:
+    return sorted((root / "flows" / "F" / "e").glob(f"{layout.LAYERS}*"))
+
+
+def _eventually_read(store: Datastore, layer: str) -> dict[str, object] | None:
+    """The layer's record once a reader finds it, waiting up to 10 s (it is written on another thread)."""
+    deadline = time.monotonic() + 10
+    while (record := store.read_layer_record("F", "e", layer)) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return record
+
+
+def test_layers_finishing_close_together_are_committed_in_one_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(records, "COMMIT_SECONDS", 60.0)  # all three come within the window
+    store = datastores.Local(str(tmp_path))
+    writing = Records(store, "F", "e")
+    for layer in ("A", "B", "C"):
+        document = store.write_split("F", "e", layer, 0, {"x": layer}, set(), commit=False).document
+        assert document is not None
+        writing.split(layer, 0, document)
+        writing.layer(layer, FINISHED)
+    assert _batches(tmp_path) == []  # not before the window closed: here, the run ends
+    writing.close()
+    writing.check()
+    (batch,) = _batches(tmp_path)
+    assert sorted(p.name for p in (tmp_path / "flows" / "F" / "e").iterdir()) == [batch.name]  # no layer directories
+    reader = datastores.Local(str(tmp_path))
+    assert [reader.read_layer_record("F", "e", layer) for layer in "ABC"] == [FINISHED] * 3
+    assert [reader.split("F", "e", layer, 0).get("x") for layer in "ABC"] == ["A", "B", "C"]
+
+
+def test_a_layer_finishing_alone_is_committed_without_waiting_for_the_run_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(records, "COMMIT_SECONDS", 0.05)
+    store = datastores.Local(str(tmp_path))
+    writing = Records(store, "F", "e")
+    writing.layer("A", FINISHED)
+    try:
+        assert _eventually_read(datastores.Local(str(tmp_path)), "A") == FINISHED  # the run still going
+        assert (tmp_path / "flows" / "F" / "e" / "A" / layout.LAYER).exists()  # alone: its own layer.json
+    finally:
+        writing.close()
+    writing.check()
+
+
+def test_a_full_batch_of_layer_records_is_committed_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(records, "COMMIT_SECONDS", 60.0)
+    monkeypatch.setattr(records, "COMMIT_LAYERS", 2)
+    store = datastores.Local(str(tmp_path))
+    writing = Records(store, "F", "e")
+    try:
+        writing.layer("A", FINISHED)
+        writing.layer("B", FINISHED)
+        reader = datastores.Local(str(tmp_path))
+        assert _eventually_read(reader, "A") == FINISHED and _eventually_read(reader, "B") == FINISHED
+        assert len(_batches(tmp_path)) == 1
+    finally:
+        writing.close()
+    writing.check()
