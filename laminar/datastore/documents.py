@@ -41,18 +41,20 @@ class LayerRecords:
     def get(self, flow: str, execution: str, layer: str) -> dict[str, Any] | None:
         """The layer's record if a batch holds it (then the layer finished), else None. The caller
         must not change it."""
-        records = self._records(flow, execution)
-        if layer not in records:
-            records = self._records(flow, execution, refresh=True)
+        records, listed = self._records(flow, execution)
+        if layer not in records and not listed:  # batches committed since the execution was last listed
+            records, _ = self._records(flow, execution, refresh=True)
         return records.get(layer)
 
     def names(self, flow: str, execution: str, listing: list[str]) -> set[str]:
         """The layers whose records the batches in ``listing`` (the execution's, just listed) hold."""
-        return set(self._records(flow, execution, refresh=True, listing=listing))
+        return set(self._records(flow, execution, refresh=True, listing=listing)[0])
 
     def _records(
         self, flow: str, execution: str, *, refresh: bool = False, listing: list[str] | None = None
-    ) -> dict[str, dict[str, Any]]:
+    ) -> tuple[dict[str, dict[str, Any]], bool]:
+        """The records of the execution's batches read so far, reading new ones first when ``refresh`` or
+        when none was read yet; and whether the execution was listed for them."""
         relative = layout.execution(flow, execution)
         with _lock:
             records, seen = self._known.get(relative) or ({}, set())
@@ -60,7 +62,8 @@ class LayerRecords:
             self._known.move_to_end(relative)
             while len(self._known) > KEPT:
                 self._known.popitem(last=False)
-        if refresh or not seen:
+        listed = refresh or not seen
+        if listed:
             names = self._files.list_names(relative) if listing is None else listing
             for name in names:
                 if layout.is_layer_batch(name) and name not in seen:
@@ -74,7 +77,7 @@ class LayerRecords:
                     with _lock:
                         records.update(layers)
                         seen.add(name)
-        return records
+        return records, listed
 
 
 class SplitDocuments:
@@ -163,17 +166,19 @@ class SplitDocuments:
         relative = layout.layer(flow, execution, layer)
         with _lock:
             where, seen = self._batches.setdefault(relative, ({}, set()))
+        looked = False  # for the layer's record in the execution's batches of layer records
         if record_first and not seen and not refresh:
             self._learn(relative, layout.LAYER, where, seen, missing_ok=True)
             if not seen:
                 self._learn_batched(relative, where, seen)
+                looked = True
             if seen:
                 return where
         if refresh or not seen:
             for name in self._files.list_names(relative) if listing is None else listing:
                 if (layout.is_batch(name) or name == layout.LAYER) and name not in seen:
                     self._learn(relative, name, where, seen)
-            if layout.LAYER not in seen:  # a finished layer's record is in its layer.json or in a batch
+            if layout.LAYER not in seen and not looked:  # a finished layer's record: its layer.json or a batch
                 self._learn_batched(relative, where, seen)
         return where
 
