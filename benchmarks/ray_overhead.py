@@ -12,8 +12,10 @@ with their interquartile range::
     .venv/bin/python benchmarks/ray_overhead.py --quick    # smaller sizes, one minute or so
     .venv/bin/python benchmarks/ray_overhead.py --only chain fanout
 
-Driver peak RSS is the growth of this process's high-water mark (VmHWM, reset
-through ``/proc/self/clear_refs`` before each run) over its RSS at the start.
+Every workload also runs on ``executors.Thread()`` (``laminar-thread``): in this
+process, so for big data the driver holds the array. Driver peak RSS is the
+growth of this process's high-water mark (VmHWM, reset through
+``/proc/self/clear_refs`` before each run) over its RSS at the start.
 """
 
 from __future__ import annotations
@@ -338,9 +340,8 @@ def run_fanout(args: argparse.Namespace, ray_executor: Ray) -> None:
         variants: dict[str, Callable[[], None]] = {
             "raw": lambda count=count: raw_fanout(count),  # type: ignore[misc]
             "laminar": laminar_run(FanOut, ray_executor, check_fanout(count), count=count),
+            "laminar-thread": laminar_run(FanOut, executors.Thread(), check_fanout(count), count=count),
         }
-        if count <= 1_000:  # in-process, every split's join input is read back from disk: minutes at 10,000
-            variants["laminar-thread"] = laminar_run(FanOut, executors.Thread(), check_fanout(count), count=count)
         # The first size warms up (workers, exported functions); the next needs no warm-up round of its own.
         warm = count == counts[0]
         rounds = args.rounds if count <= 1_000 else args.big_rounds
@@ -360,14 +361,15 @@ def run_big(args: argparse.Namespace, ray_executor: Ray) -> None:
         ("numpy array", BigArray, SumArray, make_array, sum_array),
         ("Arrow table", BigTable, SumTable, make_table, sum_table),
     ]:
+        check = checked(lambda e, layer=layer: e.layer(layer).total)  # type: ignore[misc]
         found = compare(
             f"big data: a {size / GIB:g} GiB {label} made by one layer, summed by the next",
             2,
             {
                 "raw": lambda make=make, add=add: raw_big(make, add, size),  # type: ignore[misc]
-                "laminar": laminar_run(
-                    flow, ray_executor, checked(lambda e, layer=layer: e.layer(layer).total), size=size
-                ),
+                "laminar": laminar_run(flow, ray_executor, check, size=size),
+                # in-process: the driver holds the array while a layer makes it or sums it
+                "laminar-thread": laminar_run(flow, executors.Thread(), check, size=size),
             },
             args.big_rounds,
             warm=False,  # seconds per run: a first export of the functions is noise
@@ -385,15 +387,18 @@ def run_scale(args: argparse.Namespace, ray_executor: Ray) -> None:
     found = compare(
         f"scale: ForEach over {count} splits, trivial work",
         count + 1,
-        {"laminar": laminar_run(Scale, ray_executor, check, count=count)},
+        {
+            "laminar": laminar_run(Scale, ray_executor, check, count=count),
+            "laminar-thread": laminar_run(Scale, executors.Thread(), check, count=count),
+        },
         1,
         warm=False,
     )
-    sample = found["laminar"][0]
-    print(
-        f"  wall {sample.seconds:.1f} s, driver peak RSS +{sample.rss / MIB:.0f} MiB, "
-        f"driver CPU {1e6 * sample.cpu / count:.0f} us per split"
-    )
+    for name, (sample,) in found.items():
+        print(
+            f"  {name}: wall {sample.seconds:.1f} s, driver peak RSS +{sample.rss / MIB:.0f} MiB, "
+            f"driver CPU {1e6 * sample.cpu / count:.0f} us per split"
+        )
 
 
 def main() -> None:
