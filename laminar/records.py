@@ -6,8 +6,8 @@ documents in batches, one file for many splits, and a finished layer's record
 carries the documents still pending (a plain layer's one document). The records
 of layers that finish within :data:`COMMIT_SECONDS` of each other are committed
 together too, one file for all (a chain of 100 small layers: one file, where a
-directory and a file per layer cost ~0.4 ms of CPU each on a local disk, more
-than a layer's task). Records go to the datastore on one thread, in order, so a
+directory and a file per layer cost ~0.45 ms of CPU a layer on this project's
+development disk, more than a small layer's task). Records go to the datastore on one thread, in order, so a
 layer's record always comes after its splits' documents (or carries the last of
 them); dependents start without waiting for either to reach the disk. Until
 committed, a split or a layer has no record: if the driver dies first, resume
