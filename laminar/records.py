@@ -7,11 +7,11 @@ carries the documents still pending (a plain layer's one document). The records
 of layers that finish within :data:`COMMIT_SECONDS` of each other are committed
 together too, one file for all (a chain of 100 small layers: one file, where a
 directory and a file per layer cost ~0.45 ms of CPU a layer on this project's
-development disk, more than a small layer's task). Records go to the datastore on one thread, in order, so a
-layer's record always comes after its splits' documents (or carries the last of
-them); dependents start without waiting for either to reach the disk. Until
-committed, a split or a layer has no record: if the driver dies first, resume
-runs it again.
+development disk, more than a small layer's task). Records go to the datastore
+on one thread, in order, so a layer's record always comes after its splits'
+documents (or carries the last of them); dependents start without waiting for
+either to reach the disk. Until committed, a split or a layer has no record: if
+the driver dies first, resume runs it again.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from laminar.datastore import Datastore
+from laminar.datastore.store import Documents
 
 #: Split documents are committed in batches of at most this many, at least this often (checked as
 #: splits finish), and whenever their layer finishes or the run ends.
@@ -31,7 +32,6 @@ COMMIT_SECONDS = 1.0
 #: Finished layers' records are committed in batches of at most this many, at most COMMIT_SECONDS after
 #: the first of them came (a timer: a layer that finishes alone is not kept waiting for another).
 COMMIT_LAYERS = 256
-Documents = Mapping[int, Mapping[str, Any]]
 
 
 class Records:
@@ -75,7 +75,6 @@ class Records:
         (a layer that is not a foreach layer: its one split's document), one file for both, and for the
         records of the layers that finish within COMMIT_SECONDS of the first of them."""
         documents = self._pending.pop(layer, None)
-        self._since.pop(layer, None)
         with self._lock:
             self._layers[layer] = (record, documents)
             if len(self._layers) < COMMIT_LAYERS:

@@ -43,6 +43,10 @@ P = TypeVar("P", bound=type[Protocol])
 INLINE = 4096
 
 
+#: Finished splits' documents not committed yet, by split (``SplitMeta.document``).
+Documents = Mapping[int, Mapping[str, Any]]
+
+
 @dataclass(frozen=True)
 class SplitMeta:
     """What the scheduler needs to know of a finished split: names and shard lengths."""
@@ -403,7 +407,7 @@ class Datastore(ArtifactReads):
             shards={n: len(e["digests"]) for n, e in entries.items() if e["sharded"]},
         )
 
-    def commit_splits(self, flow: str, execution: str, layer: str, documents: Mapping[int, Mapping[str, Any]]) -> None:
+    def commit_splits(self, flow: str, execution: str, layer: str, documents: Documents) -> None:
         """Write the documents of finished splits (``SplitMeta.document``, whose artifacts are stored)
         as one batch: one file for many splits (one split's document is a file of its own)."""
         if len(documents) == 1:
@@ -453,7 +457,7 @@ class Datastore(ArtifactReads):
         execution: str,
         layer: str,
         record: Mapping[str, Any],
-        documents: Mapping[int, Mapping[str, Any]] | None = None,
+        documents: Documents | None = None,
     ) -> None:
         """Write a layer's record; with ``documents`` (of finished splits not committed yet, whose
         artifacts are stored), the record of a finished layer carries them: one file, not two."""
@@ -463,7 +467,7 @@ class Datastore(ArtifactReads):
         self,
         flow: str,
         execution: str,
-        records: Mapping[str, tuple[Mapping[str, Any], Mapping[int, Mapping[str, Any]] | None]],
+        records: Mapping[str, tuple[Mapping[str, Any], Documents | None]],
     ) -> None:
         """Write the records of finished layers (each with its ``documents``, as ``write_layer_record``
         takes them) as one batch: one file for many layers (one layer's record is its ``layer.json``)."""
@@ -514,7 +518,7 @@ class Datastore(ArtifactReads):
         return sorted(context.artifacts.names())
 
 
-def _layer_content(record: Mapping[str, Any], documents: Mapping[int, Mapping[str, Any]] | None) -> dict[str, Any]:
+def _layer_content(record: Mapping[str, Any], documents: Documents | None) -> dict[str, Any]:
     content = dict(record)
     if documents:
         content["documents"] = {str(i): d for i, d in documents.items()}
