@@ -1,7 +1,7 @@
 """Reading artifacts back: their bytes checked against their digest, then loaded with their protocol.
 
-The read side of :class:`laminar.datastore.Datastore` (``store`` holds the
-write side, and splits, layers and executions). An artifact is read from the
+The read side of :class:`laminar.datastore.Datastore` (``writes`` holds the
+write side; ``store`` splits, layers and executions). An artifact is read from the
 document that keeps it (base64, when small), from a file of its own, or from its
 span of a shard's pack; whichever, its bytes must hash (SHA-256) to its digest
 before it is deserialized, and every failure names the artifact, where it was

@@ -10,7 +10,7 @@ from typing import IO, TYPE_CHECKING, Any
 import pytest
 
 from laminar.datastore import layout
-from laminar.datastore.store import INLINE
+from laminar.datastore.writes import INLINE
 from laminar.errors import ArtifactError, ConfigurationError
 from laminar.serde import Protocol
 
