@@ -34,7 +34,7 @@ from typing import Any
 from laminar.datastore import Datastore, Fsspec, Local
 from laminar.diagram import LayerSummary, status, summary
 from laminar.errors import LaminarError
-from laminar.executors import Thread
+from laminar.executors import registry
 from laminar.flow import Flow, new_execution_id
 from laminar.runtime import importing
 
@@ -97,12 +97,8 @@ def _configure(flow: Flow, arguments: argparse.Namespace) -> Flow:
     if getattr(arguments, "datastore", None):
         flow.configuration.datastore = _datastore(arguments.datastore)
     executor = getattr(arguments, "executor", None)
-    if executor == "thread":
-        flow.configuration.executor = Thread()
-    elif executor == "ray":
-        from laminar_ray import Ray
-
-        flow.configuration.executor = Ray()
+    if executor is not None:
+        flow.configuration.executor = registry.create(executor)
     return flow
 
 
@@ -220,7 +216,7 @@ def parser() -> argparse.ArgumentParser:
     store = argparse.ArgumentParser(add_help=False)
     store.add_argument("--datastore", metavar="URL", help="datastore root: a local path or any fsspec URL")
     runs = argparse.ArgumentParser(add_help=False)
-    runs.add_argument("--executor", choices=["ray", "thread"], help="where layers run (default: the flow's, else Ray)")
+    runs.add_argument("--executor", choices=registry.known(), help="where layers run (default: the flow's, else Ray)")
     runs.add_argument("--no-progress", action="store_true", help="do not draw live progress")
     identifier = argparse.ArgumentParser(add_help=False)
     identifier.add_argument("execution_id", metavar="EXECUTION", help="an execution id (see `laminar executions`)")

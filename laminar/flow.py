@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 from laminar import hooks
 from laminar.datastore import Datastore, Local, layout
 from laminar.errors import ConfigurationError, ExecutionNotFound
+from laminar.executors import registry
 from laminar.executors.base import Executor
 from laminar.graph import PARAMETERS, Graph, Registration, build
 from laminar.layer import Layer, Parameters
@@ -202,13 +203,11 @@ class Flow:
         """The configured executor, or Ray (joining a reachable cluster or starting a local one)."""
         if self.configuration.executor is None:
             try:
-                from laminar_ray import Ray
-            except ImportError as error:  # pragma: no cover - ray is a dependency
+                self.configuration.executor = registry.create("ray")
+            except ConfigurationError as error:  # pragma: no cover - ray is a dependency
                 raise ConfigurationError(
-                    f"{self.name}: no executor given and Ray is not importable ({error}); install ray "
-                    "or pass executor=executors.Thread()"
+                    f"{self.name}: no executor given; {error}, or pass executor=executors.Thread()"
                 ) from None
-            self.configuration.executor = Ray()
         return self.configuration.executor
 
     def __call__(

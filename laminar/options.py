@@ -166,9 +166,7 @@ class Parameter(Options):
     @field_validator("layer")
     @classmethod
     def _check_layer(cls, value: type) -> type:
-        from laminar.layer import Layer  # options is imported by layer; resolve at call time
-
-        if not (isinstance(value, type) and issubclass(value, Layer)):
+        if not _is_layer(value):
             raise ValueError("layer must be a Layer subclass")
         return value
 
@@ -188,6 +186,14 @@ class Parameter(Options):
 
 
 ForEachParameter = Parameter
+
+
+def _is_layer(value: object) -> bool:
+    """Whether ``value`` is a subclass of ``laminar.layer.Layer``, told by its bases' names: this module
+    sits below ``layer`` (a layer carries its configuration), so it cannot import the class."""
+    return isinstance(value, type) and any(
+        base.__name__ == "Layer" and base.__module__ == "laminar.layer" for base in value.__mro__
+    )
 
 
 class ForEach(Options):

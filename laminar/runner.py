@@ -16,11 +16,11 @@ from typing import Any
 from laminar.artifacts import Artifacts, Selected
 from laminar.datastore import Datastore, SplitMeta
 from laminar.errors import LaminarError
-from laminar.executors.base import Input, Task, TaskKind
 from laminar.graph import PARAMETERS, BoundHook, Graph
 from laminar.hooks import Kind
 from laminar.layer import Context, Layer, Parameters, State, assigned
 from laminar.options import LayerConfiguration
+from laminar.task import Input, Task, TaskKind
 
 ArtifactSource = Callable[[str, Input], Artifacts]
 

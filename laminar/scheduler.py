@@ -51,12 +51,13 @@ from typing import Any
 from laminar import foreach as foreach_
 from laminar.datastore import Datastore, SplitMeta
 from laminar.errors import LaminarError, LayerError
-from laminar.executors.base import Completion, Executor, Input, Run, Task, TaskKind
+from laminar.executors.base import Executor, Run
 from laminar.graph import Graph, Node
 from laminar.hooks import Kind
 from laminar.options import Container, LayerConfiguration
 from laminar.records import Records
 from laminar.runner import Outcome
+from laminar.task import Completion, Input, Task, TaskKind
 
 log = logging.getLogger("laminar")
 

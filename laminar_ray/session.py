@@ -42,10 +42,11 @@ import ray.exceptions
 from laminar import runner
 from laminar.artifacts import Artifacts
 from laminar.errors import LayerError, ResourceError
-from laminar.executors.base import Completion, Input, Run, Task, TaskKind
+from laminar.executors.base import Run
 from laminar.graph import Graph
 from laminar.hooks import Kind
 from laminar.options import Container
+from laminar.task import Cause, Completion, Input, Task, TaskKind
 from laminar_ray import options, worker
 from laminar_ray.inflight import InFlight
 
@@ -240,7 +241,7 @@ class Session:
             return Completion(
                 task,
                 error=MemoryError(f"{label} was killed by Ray's memory monitor: {error}"),
-                worker_lost=True,
+                cause=Cause.worker_lost,
                 out_of_memory=True,
             )
         except (
@@ -253,7 +254,7 @@ class Session:
                 error=LayerError(
                     self._run.flow, task.label, f"its worker process died ({type(error).__name__}): {error}"
                 ),
-                worker_lost=True,
+                cause=Cause.worker_lost,
             )
         except ray.exceptions.TaskUnschedulableError as error:
             return Completion(task, error=ResourceError(f"{label} cannot be scheduled by Ray: {error}"))

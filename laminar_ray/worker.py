@@ -38,9 +38,9 @@ import ray
 from laminar import runner, runtime
 from laminar.artifacts import Artifacts, Joined, Values
 from laminar.datastore import Datastore, SplitMeta
-from laminar.executors.base import Input, Task, TaskKind
 from laminar.graph import Graph
 from laminar.options import Container, LayerConfiguration
+from laminar.task import Input, Task, TaskKind
 from laminar_ray.kept import Kept
 
 

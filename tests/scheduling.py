@@ -17,9 +17,10 @@ import pytest
 from laminar import Flow, Layer, Parameters
 from laminar.artifacts import Artifacts
 from laminar.configurations import datastores, hooks
-from laminar.executors.base import Completion, Input, Run, Task
+from laminar.executors.base import Run
 from laminar.runner import execute
 from laminar.scheduler import Scheduler
+from laminar.task import Completion, Input, Task
 
 
 class Clock:

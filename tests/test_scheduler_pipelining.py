@@ -10,7 +10,7 @@ from laminar import Flow, Layer
 from laminar.configurations.layers import ForEach, Parameter, Retry
 from laminar.datastore import layout
 from laminar.errors import ResourceError
-from laminar.executors.base import Task
+from laminar.task import Task
 
 
 class Chain(Flow): ...

@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from laminar.artifacts import Accessor, Artifacts
 
-if TYPE_CHECKING:  # annotation only: store imports this module
-    from laminar.datastore.store import Datastore
+
+class Loader(Protocol):
+    """What loads a stored artifact (the datastore's read side)."""
+
+    def get_value(self, protocol_name: str, digest: str, *, where: str, inline: Mapping[str, str] | None) -> Any: ...
+
+    def get_packed(
+        self, protocol_name: str, digest: str, pack: str, span: Any, *, where: str, inline: Mapping[str, str] | None
+    ) -> Any: ...
+
+
+class Splits(Protocol):
+    """What finds a finished split's artifacts (the datastore)."""
+
+    def split(self, flow: str, execution: str, layer: str, index: int) -> Artifacts: ...
 
 
 class StoredSplit:
     """One split's archive; values load (and verify) on first read."""
 
-    def __init__(self, store: Datastore, label: str, entries: Mapping[str, Any]) -> None:
+    def __init__(self, store: Loader, label: str, entries: Mapping[str, Any]) -> None:
         self._store = store
         self._label = label
         self._entries = entries
@@ -48,7 +61,7 @@ class StoredSplit:
 class LazySplits(Sequence[Artifacts]):
     """The splits of a foreach layer, each archive read only when first needed."""
 
-    def __init__(self, store: Datastore, flow: str, execution: str, layer: str, count: int) -> None:
+    def __init__(self, store: Splits, flow: str, execution: str, layer: str, count: int) -> None:
         self._args = (flow, execution, layer)
         self._store = store
         self._count = count

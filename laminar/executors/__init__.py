@@ -1,6 +1,6 @@
 """Executors place the scheduler's tasks: ``Thread`` here, ``laminar_ray.Ray`` for Ray."""
 
-from laminar.executors.base import Completion, Executor, Input, Run, Session, Task, TaskKind
+from laminar.executors.base import Executor, Run, Session
 from laminar.executors.thread import Thread
 
-__all__ = ["Completion", "Executor", "Input", "Run", "Session", "Task", "TaskKind", "Thread"]
+__all__ = ["Executor", "Run", "Session", "Thread"]

@@ -9,71 +9,13 @@ task.
 
 from __future__ import annotations
 
-import enum
 import queue
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
-from laminar.options import LayerConfiguration
-
-if TYPE_CHECKING:  # annotations only: these modules do not import this one back
-    from laminar.datastore import Datastore
-    from laminar.graph import Graph
-
-
-class TaskKind(str, enum.Enum):
-    entry = "entry"  # evaluate entry hooks -> bool
-    submission = "submission"  # run submission hooks -> Container
-    retry = "retry"  # run retry hooks -> Container
-    run = "run"  # run the layer -> runner.Outcome
-
-
-@dataclass(frozen=True)
-class Input:
-    """How one dependency is seen by a task.
-
-    ``split`` is the dependency's split to read, or None to read a foreach
-    dependency whole (each attribute an Accessor over splits). ``items`` picks
-    single shard items for a foreach split (None: the whole value, broadcast).
-    """
-
-    layer: str
-    state: str
-    split: int | None = 0
-    items: Mapping[str, int | None] = field(default_factory=dict)
-    splits: int | None = None  # the dependency's split count, when it is read whole
-
-
-@dataclass(frozen=True)
-class Task:
-    key: int
-    kind: TaskKind
-    layer: str
-    index: int | None  # foreach split number, None for a plain layer
-    splits: int | None
-    attempt: int
-    configuration: LayerConfiguration
-    inputs: Mapping[str, Input]
-    error: BaseException | None = None  # the last failure, for retry hooks
-
-    @property
-    def split(self) -> int:
-        """The split number used in the datastore (0 for a plain layer)."""
-        return self.index or 0
-
-    @property
-    def label(self) -> str:
-        return f"{self.layer}[{self.index}]" if self.index is not None else self.layer
-
-
-@dataclass(frozen=True)
-class Completion:
-    task: Task
-    value: Any = None
-    error: BaseException | None = None
-    worker_lost: bool = False  # the process running it died (killed, node lost, out of memory)
-    out_of_memory: bool = False
+from laminar.datastore import Datastore
+from laminar.graph import Graph
+from laminar.task import Completion, Task
 
 
 @dataclass(frozen=True)

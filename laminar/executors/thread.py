@@ -7,7 +7,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from laminar import runner
 from laminar.artifacts import Artifacts
-from laminar.executors.base import Completion, Completions, Input, Run, Task
+from laminar.executors.base import Completions, Run
+from laminar.task import Completion, Input, Task
 
 
 class Thread:

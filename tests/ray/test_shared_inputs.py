@@ -18,7 +18,8 @@ import pytest
 from laminar import Flow, Layer, Parameters
 from laminar.configurations import datastores
 from laminar.configurations.layers import Container, ForEach, Parameter
-from laminar.executors.base import Run, Task, TaskKind
+from laminar.executors.base import Run
+from laminar.task import Task, TaskKind
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
 
@@ -206,7 +207,7 @@ def test_a_task_whose_worker_dropped_a_shared_input_makes_every_later_task_carry
 def test_a_call_sends_shared_keys_in_its_blob_and_only_refs_as_arguments() -> None:
     import ray
 
-    from laminar.executors.base import Input, TaskKind
+    from laminar.task import Input, TaskKind
     from laminar_ray import worker
 
     ref = ray.put([{"x": 1}, []])

@@ -11,8 +11,9 @@ import pytest
 from laminar import Flow, Layer, Parameters
 from laminar.configurations import datastores
 from laminar.configurations.layers import Container, ForEach, Parameter
-from laminar.executors import Completion, Run, Task
+from laminar.executors import Run
 from laminar.scheduler import Scheduler
+from laminar.task import Completion, Task
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
 
