@@ -6,9 +6,9 @@ type hints on ``__call__`` and anything assigned to ``self`` is an artifact.
 
 from laminar.artifacts import Accessor
 from laminar.errors import LaminarError
-from laminar.execution import Execution
 from laminar.flow import Flow
 from laminar.layer import Layer, Parameters, State
+from laminar.results import Execution
 
 __all__ = ["Accessor", "Execution", "Flow", "LaminarError", "Layer", "Parameters", "State"]
 __version__ = "0.1.0"

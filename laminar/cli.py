@@ -32,10 +32,11 @@ from types import ModuleType
 from typing import Any
 
 from laminar.datastore import Datastore, Fsspec, Local
-from laminar.diagram import LayerSummary, status, summary
+from laminar.display.summary import LayerSummary, status
 from laminar.errors import LaminarError
 from laminar.executors import registry
 from laminar.flow import Flow, new_execution_id
+from laminar.results import summary
 from laminar.runtime import importing
 
 

@@ -20,10 +20,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
+from typing import Any, ClassVar, TypeVar, overload
 
 from laminar import hooks
 from laminar.datastore import Datastore, Local, layout
+from laminar.display import jupyter, mermaid
+from laminar.display import progress as progress_
 from laminar.errors import ConfigurationError, ExecutionNotFound
 from laminar.executors import registry
 from laminar.executors.base import Executor
@@ -31,11 +33,9 @@ from laminar.graph import PARAMETERS, Graph, Registration, build
 from laminar.layer import Layer, Parameters
 from laminar.options import Catch, Container, ForEach, LayerConfiguration, Retry
 from laminar.records import Records
+from laminar.results import Execution
 from laminar.runtime import in_worker
 from laminar.scheduler import Observer, Scheduler
-
-if TYPE_CHECKING:  # annotation only; execution imports flow at call time, not at import time
-    from laminar.execution import Execution
 
 L = TypeVar("L", bound=type[Layer])
 
@@ -188,16 +188,12 @@ class Flow:
         return graph
 
     def mermaid(self) -> str:
-        """The graph as Mermaid ``stateDiagram-v2`` text (see :mod:`laminar.diagram`)."""
-        from laminar.diagram import mermaid
-
-        return mermaid(self)
+        """The graph as Mermaid ``stateDiagram-v2`` text (see :mod:`laminar.display.mermaid`)."""
+        return mermaid.mermaid(self.graph())
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         """Jupyter shows a flow as its diagram."""
-        from laminar.diagram import flow_bundle
-
-        return flow_bundle(self)
+        return jupyter.flow_bundle(self.graph(), repr(self))
 
     def executor(self) -> Executor:
         """The configured executor, or Ray (joining a reachable cluster or starting a local one)."""
@@ -227,8 +223,6 @@ class Flow:
 
     def execution(self, id: str) -> Execution:
         """A past (or running) execution, for results and ``resume()``; needs only the datastore."""
-        from laminar.execution import Execution
-
         return Execution(self, layout.segment("execution id", id))
 
     def _run(
@@ -237,8 +231,8 @@ class Flow:
         *,
         resume: bool,
         parameters: dict[str, Any],
-        observer: Observer | None,
         progress: bool | None = None,
+        observer: Observer | None = None,
     ) -> Execution:
         graph = self.graph()
         store = self.configuration.datastore
@@ -265,9 +259,7 @@ class Flow:
             )
             records.layer(PARAMETERS, {"state": "finished", "splits": None, "names": sorted(parameters)})
 
-        from laminar.progress import observing
-
-        with observing(self.name, identifier, progress=progress, observer=observer) as observe:
+        with progress_.observing(self.name, identifier, progress=progress, observer=observer) as observe:
             Scheduler(
                 graph=graph,
                 executor=self.executor(),

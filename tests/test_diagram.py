@@ -7,7 +7,8 @@ from IPython.core.formatters import format_display_data
 
 from laminar import Flow, Layer
 from laminar.configurations import datastores, executors, hooks, layers
-from laminar.diagram import execution_mermaid, status, summary
+from laminar.display.summary import status
+from laminar.results import summary
 
 
 class Branch(Flow): ...
@@ -122,7 +123,7 @@ def test_execution_shows_finished_and_skipped_layers_coloured() -> None:
     assert rows["A"].artifacts == ("foo",)
     assert rows["A"].seconds is not None and rows["A"].seconds >= 0
     assert status(rows.values()) == "finished"
-    text = execution_mermaid(execution)
+    text = execution.mermaid()
     assert "    class A,C finished" in text.splitlines()
     assert "    class B,D skipped" in text.splitlines()
     data, _ = format_display_data(execution)

@@ -9,7 +9,7 @@ import pytest
 
 from laminar import Flow, Layer
 from laminar.configurations import datastores, executors, layers
-from laminar.progress import ENV, Progress, Row, Terminal, table_html, wanted
+from laminar.display.progress import ENV, Progress, Row, Terminal, table_html, wanted
 from laminar.scheduler import Scheduler
 
 

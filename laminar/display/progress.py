@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from laminar.diagram import COLOURS
+from laminar.display.style import COLOURS
 
 if TYPE_CHECKING:  # annotations only: the scheduler does not import this module
     from laminar.scheduler import Observer, Scheduler

@@ -1,0 +1,164 @@
+"""Results: an :class:`Execution` read back from the datastore (no executor, no Ray needed), and the
+summaries that tables and pictures of it are drawn from.
+
+>>> from laminar import Flow, Layer
+>>> from laminar.configurations import datastores, executors
+>>> class Numbers(Flow): ...
+>>> @Numbers.register
+... class Count(Layer):
+...     def __call__(self) -> None:
+...         self.shard(n=[1, 2, 3])
+>>> flow = Numbers(datastore=datastores.Memory(), executor=executors.Thread())
+>>> execution = flow()
+>>> list(execution.layer(Count).n), execution.layer(Count).state.finished
+([1, 2, 3], True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar, overload
+
+from laminar.datastore import Datastore
+from laminar.display import jupyter, mermaid
+from laminar.display.summary import LayerSummary
+from laminar.errors import ExecutionNotFound, LaminarError
+from laminar.graph import PARAMETERS, Graph
+from laminar.layer import Context, Layer, Parameters, State, assigned
+
+L = TypeVar("L", bound=Layer)
+
+
+class Stored(Protocol):
+    @property
+    def datastore(self) -> Datastore: ...
+
+
+class Definition(Protocol):
+    """What an execution needs of its flow (a :class:`~laminar.flow.Flow`; results sit below flows)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def configuration(self) -> Stored: ...
+
+    def graph(self) -> Graph: ...
+
+    def __call__(self, *, execution: str | None = None, **parameters: Any) -> Execution: ...
+
+    def _run(
+        self, identifier: str, *, resume: bool, parameters: dict[str, Any], progress: bool | None
+    ) -> Execution: ...
+
+
+class Execution:
+    """A flow's execution: ``.layer(A).attr``, ``.layer(A).state``, ``.resume()``, ``.next(...)``."""
+
+    def __init__(self, flow: Definition, id: str) -> None:
+        self.flow = flow
+        self.id = id
+
+    def __repr__(self) -> str:
+        return f"Execution(flow={self.flow.name!r}, id={self.id!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Execution) and (other.flow.name, other.id) == (self.flow.name, self.id)
+
+    def __hash__(self) -> int:
+        return hash((self.flow.name, self.id))
+
+    @property
+    def _store(self) -> Datastore:
+        return self.flow.configuration.datastore
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The execution's own record (creation time, parameter names)."""
+        record = self._store.read_execution(self.flow.name, self.id)
+        if record is None:
+            raise ExecutionNotFound(f"{self.flow.name} has no execution {self.id!r} in {self._store.url}")
+        return record
+
+    @overload
+    def layer(self, layer: type[L]) -> L: ...
+    @overload
+    def layer(self, layer: str) -> Layer: ...
+    def layer(self, layer: type[L] | str) -> L | Layer:
+        """The layer as it ended: artifacts as attributes (Accessors over splits for foreach layers)."""
+        name = layer if isinstance(layer, str) else layer.__name__
+        nodes = self.flow.graph().nodes
+        if name == PARAMETERS:
+            cls: type[Layer] = Parameters
+        elif name in nodes:
+            cls = nodes[name].layer
+        else:
+            known = ", ".join(sorted(nodes)) or "none"
+            raise LaminarError(f"{self.flow.name} has no layer {name!r} (its layers: {known})")
+        store = self._store
+        record = store.read_layer_record(self.flow.name, self.id, name) or {}
+        phase = str(record.get("state", "pending"))
+        splits = record.get("splits")
+        instance = cls.__new__(cls)
+        instance._laminar = Context(
+            flow=self.flow.name,
+            execution=self.id,
+            splits=splits,
+            state=State(phase),
+            artifacts=store.layer(self.flow.name, self.id, name, splits) if phase == "finished" else None,
+        )
+        return instance
+
+    @property
+    def parameters(self) -> Parameters:
+        """The parameters the execution was started with."""
+        return self.layer(Parameters)
+
+    def layers(self) -> dict[str, State]:
+        """Each registered layer's final state."""
+        return {name: self.layer(name).state for name in self.flow.graph().nodes}
+
+    def summary(self) -> list[LayerSummary]:
+        """Each layer (graph order) with its state, splits, artifacts and timings, as its records tell it."""
+        return summary(self)
+
+    def mermaid(self) -> str:
+        """The flow's Mermaid diagram with each layer coloured by its state in this execution."""
+        return mermaid.execution_mermaid(self.flow.graph(), self.summary())
+
+    def resume(self, *, progress: bool | None = None) -> Execution:
+        """Run again, skipping every layer and foreach split that already finished."""
+        return self.flow._run(self.id, resume=True, parameters={}, progress=progress)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Jupyter shows an execution as a table of its layers coloured by state, and its diagram."""
+        title = f"{self.flow.name} execution {self.id}"
+        return jupyter.execution_bundle(self.flow.graph(), self.summary(), title, repr(self))
+
+    def next(self, flow: Definition, linker: Callable[[Execution], Layer]) -> Execution:
+        """Run ``flow`` under this execution's id with the parameters ``linker`` builds from this one."""
+        parameters = linker(self)
+        return flow(execution=self.id, **assigned(parameters))
+
+
+def summary(execution: Execution) -> list[LayerSummary]:
+    """Each layer of ``execution`` (graph order) with its state, splits, artifacts and timings."""
+    flow = execution.flow
+    store = flow.configuration.datastore
+    rows = []
+    for name in flow.graph().nodes:
+        record: dict[str, Any] = store.read_layer_record(flow.name, execution.id, name) or {}
+        started, ended = record.get("started"), record.get("ended")
+        splits = record.get("splits")
+        rows.append(
+            LayerSummary(
+                name=name,
+                phase=str(record.get("state", "pending")),
+                splits=int(splits) if splits is not None else None,
+                artifacts=tuple(str(n) for n in record.get("names", ())),
+                started=float(started) if started is not None else None,
+                ended=float(ended) if ended is not None else None,
+                error=str(record["error"]) if record.get("error") is not None else None,
+            )
+        )
+    return rows
