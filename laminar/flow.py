@@ -30,9 +30,10 @@ from laminar.errors import ConfigurationError, ExecutionNotFound
 from laminar.executors import registry
 from laminar.executors.base import Executor
 from laminar.graph import PARAMETERS, Graph, Registration, build
+from laminar.journal import Journal, Policy
 from laminar.layer import Layer, Parameters
 from laminar.options import Catch, Container, ForEach, LayerConfiguration, Retry
-from laminar.records import Records
+from laminar.records import ExecutionRecord, SplitRecord
 from laminar.results import Execution
 from laminar.runtime import in_worker
 from laminar.scheduler import Observer, Scheduler
@@ -82,6 +83,8 @@ class FlowConfiguration:
 
     datastore: Datastore
     executor: Executor | None = None
+    #: When the records of a run are committed (see :mod:`laminar.journal`); None: the default.
+    journal: Policy | None = None
 
 
 class Flow:
@@ -156,8 +159,10 @@ class Flow:
 
         return add(layer) if layer is not None else add
 
-    def __init__(self, *, datastore: Datastore | None = None, executor: Executor | None = None) -> None:
-        self.configuration = FlowConfiguration(datastore=datastore or Local(), executor=executor)
+    def __init__(
+        self, *, datastore: Datastore | None = None, executor: Executor | None = None, journal: Policy | None = None
+    ) -> None:
+        self.configuration = FlowConfiguration(datastore=datastore or Local(), executor=executor, journal=journal)
 
     @property
     def name(self) -> str:
@@ -245,19 +250,17 @@ class Flow:
                 f"{self.name}().execution({identifier!r}).resume() or choose another id"
             )
 
-        def start(records: Records) -> None:
+        def start(journal: Journal) -> None:
             if resume:
                 return
-            # Parameters first: one that cannot be serialized fails before the execution exists. Their
-            # split is on disk before any task starts (tasks read it there); the records follow in the
-            # background, before any layer's.
-            store.write_split(
-                self.name, identifier, PARAMETERS, 0, parameters, set(), record={"state": "finished", "attempt": 1}
+            # Parameters first: one that cannot be serialized fails before the execution exists.
+            stored = store.write_split(
+                self.name, identifier, PARAMETERS, 0, parameters, set(), record=SplitRecord().to_json(), commit=False
             )
-            records.execution(
-                {"flow": self.name, "id": identifier, "created": time.time(), "parameters": sorted(parameters)}
+            assert stored.document is not None
+            journal.begin(
+                ExecutionRecord(self.name, identifier, time.time(), tuple(sorted(parameters))), stored.document
             )
-            records.layer(PARAMETERS, {"state": "finished", "splits": None, "names": sorted(parameters)})
 
         with progress_.observing(self.name, identifier, progress=progress, observer=observer) as observe:
             Scheduler(
@@ -267,5 +270,6 @@ class Flow:
                 execution=identifier,
                 resume=resume,
                 observer=observe,
+                policy=self.configuration.journal,
             ).run(start)
         return self.execution(identifier)

@@ -18,8 +18,8 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from laminar.datastore import SplitMeta
 from laminar.options import ForEach
+from laminar.records import SplitMeta
 
 
 @dataclass(frozen=True)

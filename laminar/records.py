@@ -1,111 +1,279 @@
-"""Writing an execution's records off the scheduler's critical path: split documents and layer records.
+"""The records an execution leaves in its datastore: the one place their schema is spelled.
 
-Workers that leave their split's document to the scheduler (on Ray, every
-split) hand it back with the split's meta; :class:`Records` commits those
-documents in batches, one file for many splits, and a finished layer's record
-carries the documents still pending (a plain layer's one document). The records
-of layers that finish within :data:`COMMIT_SECONDS` of each other are committed
-together too, one file for all (a chain of 100 small layers: one file, where a
-directory and a file per layer cost ~0.45 ms of CPU a layer on this project's
-development disk, more than a small layer's task). Records go to the datastore
-on one thread, in order, so a layer's record always comes after its splits'
-documents (or carries the last of them); dependents start without waiting for
-either to reach the disk. Until committed, a split or a layer has no record: if
-the driver dies first, resume runs it again.
+Typed records (:class:`ExecutionRecord`, :class:`LayerRecord`,
+:class:`SplitRecord`, :class:`FailureRecord`) are what the engine writes and
+results read; each turns into and from its JSON here. A finished split's
+*document* (its archive, attribute -> artifacts, and its record) stays JSON-shaped
+(:class:`SplitDocument`): it travels from the worker that made it to the writer
+as plain dicts, which every backend moves cheaply, and readers load its values
+lazily. The batch files that hold many documents or records at once are
+spelled here too, so no other module names a key.
+
+>>> LayerRecord.from_json(LayerRecord("finished", splits=3, names=("x",)).to_json())
+LayerRecord(state='finished', splits=3, names=('x',), started=None, ended=None, error=None, split=None)
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
 
-from laminar.datastore import Datastore
-from laminar.datastore.store import Documents
+from laminar.errors import ArtifactError
 
-#: Split documents are committed in batches of at most this many, at least this often (checked as
-#: splits finish), and whenever their layer finishes or the run ends.
-COMMIT_SPLITS = 256
-COMMIT_SECONDS = 1.0
-#: Finished layers' records are committed in batches of at most this many, at most COMMIT_SECONDS after
-#: the first of them came (a timer: a layer that finishes alone is not kept waiting for another).
-COMMIT_LAYERS = 256
+FINISHED, SKIPPED, FAILED = "finished", "skipped", "failed"
 
 
-class Records:
-    """One execution's records on their way to the datastore."""
+# -- documents: a finished split's archive and record, as stored -------------------------------------------
 
-    def __init__(self, datastore: Datastore, flow: str, execution: str) -> None:
-        self._datastore = datastore
-        self._flow = flow
-        self._execution = execution
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="laminar-records")
-        self._written: list[Future[None]] = []
-        self._pending: dict[str, dict[int, Mapping[str, Any]]] = {}  # layer -> split -> its document
-        self._since: dict[str, float] = {}  # layer -> when its oldest pending document came
-        # What the timer shares with the scheduler's thread: finished layers' records (with the documents
-        # they carry) not committed yet, and the timer that commits them.
-        self._lock = threading.Lock()
-        self._layers: dict[str, tuple[Mapping[str, Any], Documents | None]] = {}
-        self._timer: threading.Timer | None = None
 
-    def split(self, layer: str, index: int, document: Mapping[str, Any]) -> None:
-        """A finished split's document, to commit with others of its layer."""
-        pending = self._pending.setdefault(layer, {})
-        if not pending:
-            self._since[layer] = time.monotonic()
-        pending[index] = document
-        if len(pending) >= COMMIT_SPLITS or time.monotonic() - self._since[layer] >= COMMIT_SECONDS:
-            self.commit(layer)
+class ArtifactEntry(TypedDict, total=False):
+    """One attribute of a split: its artifacts' protocols and digests (one, or one per shard item)."""
 
-    def commit(self, layer: str) -> None:
-        """Write the layer's pending split documents as one batch."""
-        documents = self._pending.pop(layer, None)
-        if documents:
-            self._submit(self._datastore.commit_splits, layer, documents)
+    sharded: bool
+    protocols: list[str]
+    digests: list[str]
+    pack: str  # a shard's small items, stored one after the other in one artifact
+    spans: list[list[int] | None]  # each item's (offset, length) in the pack, None: an artifact of its own
+    inline: dict[str, str]  # artifacts kept in the document: digest -> base64 bytes
 
-    def execution(self, record: Mapping[str, Any]) -> None:
-        """The execution's own record, written before any layer's."""
-        self._submit(self._datastore.write_execution, record)
 
-    def layer(self, layer: str, record: Mapping[str, Any]) -> None:
-        """A finished layer's record: written after its splits' documents, carrying those still pending
-        (a layer that is not a foreach layer: its one split's document), one file for both, and for the
-        records of the layers that finish within COMMIT_SECONDS of the first of them."""
-        documents = self._pending.pop(layer, None)
-        with self._lock:
-            self._layers[layer] = (record, documents)
-            if len(self._layers) < COMMIT_LAYERS:
-                if self._timer is None:
-                    self._timer = threading.Timer(COMMIT_SECONDS, self._commit_layers)
-                    self._timer.daemon = True
-                    self._timer.start()
-                return
-        self._commit_layers()
+class SplitDocument(TypedDict):
+    """A finished split: its archive (attribute -> entry) and its record (as :meth:`SplitRecord.to_json`)."""
 
-    def _commit_layers(self) -> None:
-        """Write the finished layers' records pending as one batch (on the timer's thread, or the caller's)."""
-        with self._lock:
-            layers, self._layers = self._layers, {}
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            if layers:
-                self._submit(self._datastore.commit_layers, layers)
+    artifacts: dict[str, ArtifactEntry]
+    record: dict[str, Any]
 
-    def close(self) -> None:
-        """Commit what is pending (what finished is kept, whatever ends the run); wait for every write."""
-        for layer in list(self._pending):
-            self.commit(layer)
-        self._commit_layers()
-        self._writer.shutdown(wait=True)
 
-    def check(self) -> None:
-        """Raise the first write that failed: a record that could not be written fails the run."""
-        for written in self._written:
-            written.result()
+def document(entries: dict[str, ArtifactEntry], record: Mapping[str, Any]) -> SplitDocument:
+    return {"artifacts": entries, "record": dict(record)}
 
-    def _submit(self, write: Any, *values: Any) -> None:
-        self._written.append(self._writer.submit(write, self._flow, self._execution, *values))
+
+def entry(sharded: bool, stored: list[tuple[str, str]], pack: Mapping[str, Any]) -> ArtifactEntry:
+    """An attribute's entry: its ``stored`` (protocol, digest) pairs and, for a shard, its pack's fields."""
+    made: ArtifactEntry = {"sharded": sharded, "protocols": [p for p, _ in stored], "digests": [d for _, d in stored]}
+    made.update(pack)  # type: ignore[typeddict-item]  # "pack" and "spans", built by the writer
+    return made
+
+
+def checked_document(content: Any, label: str, relative: str, url: str) -> SplitDocument:
+    """``content`` if it is a split's document (archive and record), else the ArtifactError to raise."""
+    entries = content.get("artifacts") if isinstance(content, dict) else None
+    if (
+        not isinstance(entries, dict)
+        or not all(_valid_entry(e) for e in entries.values())
+        or not isinstance(content.get("record"), dict)
+    ):
+        raise ArtifactError(f"{label}: {relative} in {url} is damaged; delete it to rerun the split")
+    checked: SplitDocument = content
+    return checked
+
+
+def _valid_entry(entry: Any) -> bool:
+    if not isinstance(entry, dict):
+        return False
+    protocols, digests, inline = entry.get("protocols"), entry.get("digests"), entry.get("inline", {})
+    spans = entry.get("spans", digests)
+    return (
+        isinstance(protocols, list)
+        and isinstance(digests, list)
+        and len(protocols) == len(digests)
+        and (entry.get("sharded") is True or len(digests) == 1)
+        and isinstance(spans, list)
+        and len(spans) == len(digests)
+        and isinstance(inline, dict)
+        and all(isinstance(v, str) for v in inline.values())
+    )
+
+
+def shard_lengths(entries: Mapping[str, ArtifactEntry]) -> dict[str, int]:
+    """Each sharded attribute's item count."""
+    return {name: len(e["digests"]) for name, e in entries.items() if e.get("sharded")}
+
+
+@dataclass(frozen=True)
+class SplitMeta:
+    """What the engine needs to know of a finished split: its artifacts' names and shard lengths."""
+
+    names: tuple[str, ...]
+    shards: Mapping[str, int]
+    #: The split's document, for the journal to commit; None once it was committed (or read back).
+    document: SplitDocument | None = None
+
+    @classmethod
+    def of(cls, document: SplitDocument, *, keep: bool = False) -> SplitMeta:
+        entries = document["artifacts"]
+        return cls(tuple(entries), shard_lengths(entries), document if keep else None)
+
+
+# -- typed records ------------------------------------------------------------------------------------
+
+
+def _optional_float(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    """An execution's own record, written before any of its layers runs."""
+
+    flow: str
+    id: str
+    created: float
+    parameters: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"flow": self.flow, "id": self.id, "created": self.created, "parameters": list(self.parameters)}
+
+    @classmethod
+    def from_json(cls, content: Mapping[str, Any]) -> ExecutionRecord:
+        return cls(
+            flow=str(content.get("flow", "")),
+            id=str(content.get("id", "")),
+            created=_optional_float(content.get("created")) or 0.0,
+            parameters=tuple(str(name) for name in content.get("parameters", ())),
+        )
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    """How a layer ended: ``finished`` (its split count and artifact names, timings), ``skipped`` or
+    ``failed`` (the error and the split that raised it)."""
+
+    state: str
+    splits: int | None = None
+    names: tuple[str, ...] = ()
+    started: float | None = None
+    ended: float | None = None
+    error: str | None = None
+    split: str | None = None  # the label of the split that failed
+
+    @property
+    def finished(self) -> bool:
+        return self.state == FINISHED
+
+    def to_json(self) -> dict[str, Any]:
+        content: dict[str, Any] = {"state": self.state}
+        if self.state == FINISHED:
+            content.update(splits=self.splits, names=list(self.names))
+        optional = {"started": self.started, "ended": self.ended, "error": self.error, "split": self.split}
+        content.update({key: value for key, value in optional.items() if value is not None})
+        return content
+
+    @classmethod
+    def from_json(cls, content: Mapping[str, Any]) -> LayerRecord:
+        splits = content.get("splits")
+        error = content.get("error")
+        split = content.get("split")
+        return cls(
+            state=str(content.get("state", "pending")),
+            splits=int(splits) if isinstance(splits, int) else None,
+            names=tuple(str(name) for name in content.get("names", ())),
+            started=_optional_float(content.get("started")),
+            ended=_optional_float(content.get("ended")),
+            error=str(error) if error is not None else None,
+            split=str(split) if split is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class SplitRecord:
+    """A finished split's record: its attempt, timings, the resources it asked for, what Catch caught."""
+
+    attempt: int = 1
+    started: float | None = None
+    ended: float | None = None
+    caught: str | None = None
+    resources: Mapping[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        content: dict[str, Any] = {"state": FINISHED, "attempt": self.attempt}
+        if self.started is not None:
+            content.update(started=self.started, ended=self.ended, caught=self.caught, resources=dict(self.resources))
+        return content
+
+    @classmethod
+    def from_json(cls, content: Mapping[str, Any]) -> SplitRecord:
+        attempt = content.get("attempt")
+        caught = content.get("caught")
+        resources = content.get("resources")
+        return cls(
+            attempt=attempt if isinstance(attempt, int) else 1,
+            started=_optional_float(content.get("started")),
+            ended=_optional_float(content.get("ended")),
+            caught=str(caught) if caught is not None else None,
+            resources=dict(resources) if isinstance(resources, dict) else {},
+        )
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    """A split's last failed attempt."""
+
+    attempt: int
+    error: str
+    worker_lost: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"state": FAILED, "attempt": self.attempt, "error": self.error, "worker_lost": self.worker_lost}
+
+    @classmethod
+    def from_json(cls, content: Mapping[str, Any]) -> FailureRecord:
+        attempt = content.get("attempt")
+        return cls(
+            attempt=attempt if isinstance(attempt, int) else 0,
+            error=str(content.get("error", "")),
+            worker_lost=bool(content.get("worker_lost", False)),
+        )
+
+
+# -- batches: many documents or layer records in one file ----------------------------------------------
+
+
+#: Split documents not committed yet, by split.
+Documents = Mapping[int, SplitDocument]
+
+
+def is_finished(content: Any) -> bool:
+    """Whether a layer record's JSON says the layer finished."""
+    return isinstance(content, dict) and content.get("state") == FINISHED
+
+
+def layer_content(record: Mapping[str, Any], documents: Documents | None) -> dict[str, Any]:
+    """A layer record's JSON, carrying ``documents`` (of its splits not committed before) when given."""
+    content = dict(record)
+    if documents:
+        content["documents"] = {str(i): d for i, d in documents.items()}
+    return content
+
+
+def without_documents(content: Mapping[str, Any]) -> dict[str, Any]:
+    """A layer record's JSON as readers get it: the documents it carries are read through the splits."""
+    return {key: value for key, value in content.items() if key != "documents"}
+
+
+def carried(content: Any) -> dict[str, Any] | None:
+    """The documents a layer record's JSON carries (split -> document), as a batch's ``splits``."""
+    return content.get("documents", {}) if isinstance(content, dict) else None
+
+
+def split_batch(documents: Documents) -> dict[str, Any]:
+    return {"splits": {str(i): d for i, d in documents.items()}}
+
+
+def split_batch_documents(content: Any) -> dict[str, Any] | None:
+    """The documents (split -> document) a batch of split documents holds, or None if it is damaged."""
+    splits = content.get("splits") if isinstance(content, dict) else None
+    return splits if isinstance(splits, dict) and all(i.isdigit() for i in splits) else None
+
+
+def layer_batch(contents: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    return {"layers": dict(contents)}
+
+
+def layer_batch_records(content: Any) -> dict[str, dict[str, Any]] | None:
+    """The layer records (layer -> its JSON) a batch of layer records holds, or None if it is damaged."""
+    layers = content.get("layers") if isinstance(content, dict) else None
+    if not isinstance(layers, dict) or not all(isinstance(r, dict) for r in layers.values()):
+        return None
+    return layers

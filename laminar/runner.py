@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from laminar.artifacts import Artifacts, Selected
-from laminar.datastore import Datastore, SplitMeta
+from laminar.datastore import Datastore
 from laminar.errors import LaminarError
 from laminar.graph import PARAMETERS, BoundHook, Graph
 from laminar.hooks import Kind
 from laminar.layer import Context, Layer, Parameters, State, assigned
 from laminar.options import LayerConfiguration
+from laminar.records import SplitMeta, SplitRecord
 from laminar.task import Input, Task, TaskKind
 
 ArtifactSource = Callable[[str, Input], Artifacts]
@@ -71,12 +72,11 @@ def execute(
     execution: str,
     datastore: Datastore,
     artifacts: ArtifactSource,
-    commit: bool = True,
 ) -> Any:
     """Run ``task``; return a bool (entry), a Container (submission, retry) or an Outcome (run).
 
-    Without ``commit``, a run stores its artifacts but leaves its split's document to the scheduler,
-    which commits the documents of many splits at once (``SplitMeta.document``).
+    A run stores its artifacts and hands back its split's document uncommitted
+    (``Outcome.meta.document``): the engine's journal commits it, with others.
 
     Hooks hand back only the container they may change, never the whole configuration: that holds
     classes (``ForEach`` layers, ``Catch`` exceptions), and a class sent back from a worker that got it
@@ -105,9 +105,7 @@ def execute(
         kind = Kind.submission if task.kind is TaskKind.submission else Kind.retry
         _hooks(node.hooks_of(kind), instance, deps)
         return instance.configuration.container
-    return _run(
-        node.name, graph, task, instance, deps, flow=flow, execution=execution, datastore=datastore, commit=commit
-    )
+    return _run(node.name, graph, task, instance, deps, flow=flow, execution=execution, datastore=datastore)
 
 
 def _run(
@@ -120,7 +118,6 @@ def _run(
     flow: str,
     execution: str,
     datastore: Datastore,
-    commit: bool,
 ) -> Outcome:
     node = graph[name]
     started = time.time()
@@ -155,20 +152,14 @@ def _run(
         task.split,
         values,
         set(shards),
-        record=lambda: {
-            "state": "finished",
-            "attempt": task.attempt,
-            "started": started,
-            "ended": time.time(),
-            "caught": repr(caught) if caught is not None else None,
-            "resources": {
-                "cpu": container.cpu,
-                "memory": container.memory,
-                "gpu": container.gpu,
-                **container.resources,
-            },
-        },
-        commit=commit,
+        record=lambda: SplitRecord(
+            attempt=task.attempt,
+            started=started,
+            ended=time.time(),
+            caught=repr(caught) if caught is not None else None,
+            resources={"cpu": container.cpu, "memory": container.memory, "gpu": container.gpu, **container.resources},
+        ).to_json(),
+        commit=False,
     )
     return Outcome(meta=meta, values=values, shards=shards)
 

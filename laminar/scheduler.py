@@ -49,13 +49,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from laminar import foreach as foreach_
-from laminar.datastore import Datastore, SplitMeta
+from laminar.datastore import Datastore
 from laminar.errors import LaminarError, LayerError
 from laminar.executors.base import Executor, Run
 from laminar.graph import Graph, Node
 from laminar.hooks import Kind
+from laminar.journal import Journal, Policy
 from laminar.options import Container, LayerConfiguration
-from laminar.records import Records
+from laminar.records import FailureRecord, LayerRecord, SplitMeta
 from laminar.runner import Outcome
 from laminar.task import Completion, Input, Task, TaskKind
 
@@ -119,6 +120,7 @@ class Scheduler:
         execution: str,
         resume: bool = False,
         observer: Observer | None = None,
+        policy: Policy | None = None,
     ) -> None:
         self.graph = graph
         self.flow = graph.flow
@@ -144,19 +146,19 @@ class Scheduler:
         self._hook_tasks = 0  # entry, submission and retry hook tasks in flight
         self._names = list(graph.nodes)
         self._unopened = 0  # layers before this position (in _names) are open or settled
-        self.records = Records(self.datastore, self.flow, self.execution)
+        self.journal = Journal(self.datastore, self.flow, self.execution, policy)
 
     # -- main loop -------------------------------------------------------------------------------
 
-    def run(self, start: Callable[[Records], None] | None = None) -> None:
+    def run(self, start: Callable[[Journal], None] | None = None) -> None:
         """Run to the end; ``start`` runs once the executor accepted the run, before any task, given the
-        execution's records."""
+        execution's journal."""
         if self.resume:
             self._load_finished_layers()
         self.session = self.executor.open(Run(self.flow, self.execution, self.graph, self.datastore))
         try:
             if start is not None:
-                start(self.records)
+                start(self.journal)
             while True:
                 self._advance()
                 if not (self.in_flight or self.timers or ((self.queue or self.ready) and not self.failures)):
@@ -165,9 +167,9 @@ class Scheduler:
                 for completion in self.session.wait(timeout, urgent=self._urgent()):
                     self._complete(completion)
         finally:
-            self.records.close()
+            self.journal.close()
             self.session.close()
-        self.records.check()
+        self.journal.check()
         if self.failures:
             label, error = self.failures[0]
             if hasattr(error, "add_note"):
@@ -230,11 +232,12 @@ class Scheduler:
 
     def _load_finished_layers(self) -> None:
         for name, run in self.layers.items():
-            record = self.datastore.read_layer_record(self.flow, self.execution, name)
-            if record and record.get("state") == Phase.finished.value:
+            found = self.datastore.read_layer_record(self.flow, self.execution, name)
+            record = LayerRecord.from_json(found) if found is not None else None
+            if record is not None and record.finished:
                 run.phase = Phase.finished
-                count = record.get("splits")
-                run.units = bytearray([FINISHED]) * (1 if count is None else int(count))
+                count = record.splits
+                run.units = bytearray([FINISHED]) * (1 if count is None else count)
                 run.finished = run.count
 
     def _phase(self, name: str) -> Phase:
@@ -320,7 +323,7 @@ class Scheduler:
     def _skip(self, run: LayerRun) -> None:
         run.phase = Phase.skipped
         self._touch(run.node.name)
-        self.datastore.write_layer_record(self.flow, self.execution, run.node.name, {"state": "skipped"})
+        self.journal.layer(run.node.name, LayerRecord("skipped"))
         log.info("%s.%s skipped", self.flow, run.node.name)
 
     def _open(self, run: LayerRun) -> None:
@@ -487,7 +490,7 @@ class Scheduler:
         meta = outcome.meta if isinstance(outcome, Outcome) else outcome
         if isinstance(meta, SplitMeta):
             if meta.document is not None:  # left to the scheduler: committed with others
-                self.records.split(run.node.name, index, meta.document)
+                self.journal.split(run.node.name, index, meta.document)
                 meta = SplitMeta(meta.names, meta.shards)
             run.metas[index] = meta
         for name in self._streaming.get(run.node.name, ()):
@@ -503,10 +506,8 @@ class Scheduler:
         if run.stream is not None:
             self._streaming[run.stream].remove(run.node.name)
         names = list(self._meta(run.node.name, 0).names) if run.count else []
-        self.records.layer(
-            run.node.name,
-            {"state": "finished", "splits": run.splits, "names": names, "started": run.started, "ended": time.time()},
-        )
+        record = LayerRecord("finished", run.splits, tuple(names), started=run.started, ended=time.time())
+        self.journal.layer(run.node.name, record)
 
     def _failed_attempt(self, run: LayerRun, task: Task, completion: Completion) -> None:
         retry = task.configuration.retry
@@ -530,13 +531,8 @@ class Scheduler:
         run.failed += 1
         error = completion.error
         assert error is not None
-        self.datastore.write_split_failure(
-            self.flow,
-            self.execution,
-            run.node.name,
-            task.split,
-            {"state": "failed", "attempt": task.attempt, "error": repr(error), "worker_lost": completion.worker_lost},
-        )
+        failure = FailureRecord(task.attempt, repr(error), worker_lost=completion.worker_lost)
+        self.journal.failure(run.node.name, task.split, failure)
         self._fail_layer(run, task.label, error)
 
     def _schedule_retry(self, task: Task, configuration: LayerConfiguration) -> None:
@@ -549,9 +545,7 @@ class Scheduler:
         if run.phase is not Phase.failed:
             run.phase = Phase.failed
             self._touch(run.node.name)
-            self.datastore.write_layer_record(
-                self.flow, self.execution, run.node.name, {"state": "failed", "error": repr(error), "split": label}
-            )
+            self.journal.layer(run.node.name, LayerRecord("failed", error=repr(error), split=label))
         if not self.failures:
             self._withdraw_ahead()
         self.failures.append((label, error))

@@ -37,9 +37,10 @@ import ray
 
 from laminar import runner, runtime
 from laminar.artifacts import Artifacts, Joined, Values
-from laminar.datastore import Datastore, SplitMeta
+from laminar.datastore import Datastore
 from laminar.graph import Graph
 from laminar.options import Container, LayerConfiguration
+from laminar.records import SplitMeta
 from laminar.task import Input, Task, TaskKind
 from laminar_ray.kept import Kept
 
@@ -305,10 +306,6 @@ def _execute(program: Program, args: Sequence[Any]) -> Any:
         execution=context.execution,
         datastore=context.datastore,
         artifacts=_source(context, call.slots, values, shared),
-        # The split's document goes back to the scheduler, which commits it (with others of its
-        # layer): written here, it would cost a create, a flush and a rename (more than a small task's
-        # whole run) on the way to the dependents, which start on the task's outputs.
-        commit=False,
     )
 
 

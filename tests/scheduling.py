@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from laminar import Flow, Layer, Parameters
-from laminar.artifacts import Artifacts
 from laminar.configurations import datastores, hooks
 from laminar.executors.base import Run
+from laminar.executors.outputs import Outputs
 from laminar.runner import execute
 from laminar.scheduler import Scheduler
-from laminar.task import Completion, Input, Task
+from laminar.task import Completion, Task
 
 
 class Clock:
@@ -54,10 +54,12 @@ class Fake:
     completed: list[Completion] = field(default_factory=list)
     most_in_flight: int = 0
     run: Run | None = None
+    outputs: Outputs | None = None  # what finished splits left for their dependents, as Thread keeps it
     pipelines: bool = False
 
     def open(self, run: Run) -> Fake:
         self.run = run
+        self.outputs = Outputs(run)
         return self
 
     def capacity(self) -> int:
@@ -87,7 +89,7 @@ class Fake:
         error = self.errors.get((task.label, task.attempt))
         if error is not None and task.kind.value == "run":
             return Completion(task, error=error)
-        assert self.run is not None
+        assert self.run is not None and self.outputs is not None
         try:
             value = execute(
                 self.run.graph,
@@ -95,18 +97,12 @@ class Fake:
                 flow=self.run.flow,
                 execution=self.run.execution,
                 datastore=self.run.datastore,
-                artifacts=self._artifacts,
+                artifacts=self.outputs.artifacts,
             )
         except Exception as raised:
             return Completion(task, error=raised)
+        self.outputs.keep(task, value)
         return Completion(task, value=value)
-
-    def _artifacts(self, name: str, read: Input) -> Artifacts:
-        assert self.run is not None
-        store, flow, execution = self.run.datastore, self.run.flow, self.run.execution
-        if read.split is None:
-            return store.layer(flow, execution, name, read.splits)
-        return store.split(flow, execution, name, read.split)
 
     def close(self) -> None:
         pass

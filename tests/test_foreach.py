@@ -5,9 +5,9 @@ import itertools
 import pytest
 
 from laminar import Layer
-from laminar.datastore import SplitMeta
 from laminar.foreach import Axis, Grid, GridError, build
 from laminar.options import ForEach, Parameter
+from laminar.records import SplitMeta
 
 
 class A(Layer): ...

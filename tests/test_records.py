@@ -1,18 +1,17 @@
-"""Records: finished layers' records committed together, soon after they finish, off the scheduler's thread."""
+"""The journal: finished layers' records committed together, soon after they finish, off the engine's thread."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-import pytest
-
-from laminar import records
 from laminar.configurations import datastores
 from laminar.datastore import Datastore, layout
-from laminar.records import Records
+from laminar.journal import Journal, Policy
+from laminar.records import LayerRecord
 
 FINISHED = {"state": "finished", "splits": None, "names": ["x"]}
+RECORD = LayerRecord("finished", names=("x",))
 
 
 def _batches(root: Path) -> list[Path]:
@@ -27,17 +26,14 @@ def _eventually_read(store: Datastore, layer: str) -> dict[str, object] | None:
     return record
 
 
-def test_layers_finishing_close_together_are_committed_in_one_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(records, "COMMIT_SECONDS", 60.0)  # all three come within the window
+def test_layers_finishing_close_together_are_committed_in_one_file(tmp_path: Path) -> None:
     store = datastores.Local(str(tmp_path))
-    writing = Records(store, "F", "e")
+    writing = Journal(store, "F", "e", Policy(seconds=60.0))  # all three come within the window
     for layer in ("A", "B", "C"):
         document = store.write_split("F", "e", layer, 0, {"x": layer}, set(), commit=False).document
         assert document is not None
         writing.split(layer, 0, document)
-        writing.layer(layer, FINISHED)
+        writing.layer(layer, RECORD)
     assert _batches(tmp_path) == []  # not before the window closed: here, the run ends
     writing.close()
     writing.check()
@@ -48,13 +44,10 @@ def test_layers_finishing_close_together_are_committed_in_one_file(
     assert [reader.split("F", "e", layer, 0).get("x") for layer in "ABC"] == ["A", "B", "C"]
 
 
-def test_a_layer_finishing_alone_is_committed_without_waiting_for_the_run_to_end(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(records, "COMMIT_SECONDS", 0.05)
+def test_a_layer_finishing_alone_is_committed_without_waiting_for_the_run_to_end(tmp_path: Path) -> None:
     store = datastores.Local(str(tmp_path))
-    writing = Records(store, "F", "e")
-    writing.layer("A", FINISHED)
+    writing = Journal(store, "F", "e", Policy(seconds=0.05))
+    writing.layer("A", RECORD)
     try:
         assert _eventually_read(datastores.Local(str(tmp_path)), "A") == FINISHED  # the run still going
         assert (tmp_path / "flows" / "F" / "e" / "A" / layout.LAYER).exists()  # alone: its own layer.json
@@ -63,14 +56,12 @@ def test_a_layer_finishing_alone_is_committed_without_waiting_for_the_run_to_end
     writing.check()
 
 
-def test_a_full_batch_of_layer_records_is_committed_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(records, "COMMIT_SECONDS", 60.0)
-    monkeypatch.setattr(records, "COMMIT_LAYERS", 2)
+def test_a_full_batch_of_layer_records_is_committed_at_once(tmp_path: Path) -> None:
     store = datastores.Local(str(tmp_path))
-    writing = Records(store, "F", "e")
+    writing = Journal(store, "F", "e", Policy(seconds=60.0, layers=2))
     try:
-        writing.layer("A", FINISHED)
-        writing.layer("B", FINISHED)
+        writing.layer("A", RECORD)
+        writing.layer("B", RECORD)
         reader = datastores.Local(str(tmp_path))
         assert _eventually_read(reader, "A") == FINISHED and _eventually_read(reader, "B") == FINISHED
         assert len(_batches(tmp_path)) == 1

@@ -39,8 +39,8 @@ class Files:
         if not isinstance(root, str) or not root.strip():
             raise ConfigurationError(f"a datastore root must be a non-empty path or URL, got {root!r}")
         self.root = root.rstrip("/") or root
-        self._options = dict(storage_options)
-        self._redact = Redactor(self.root, self._options)
+        self.options = dict(storage_options)
+        self._redact = Redactor(self.root, self.options)
         self._fs: Any = None
         self._base = ""
         self._local = False
@@ -64,10 +64,10 @@ class Files:
         if self._fs is None:
             import fsspec
 
-            options = dict(self._options)
+            options = dict(self.options)
             if self.root.partition("://")[0] in S3_SCHEMES:
                 options.setdefault("use_listings_cache", False)
-            with self._guard("connect"):
+            with self.guard("connect"):
                 fs, path = fsspec.core.url_to_fs(self.root, **options)
             protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
             self._local = "file" in protocols or "local" in protocols
@@ -78,18 +78,25 @@ class Files:
             self._fs = fs
         return self._fs
 
-    def _path(self, relative: str) -> str:
+    @property
+    def local(self) -> bool:
+        """True when the root is on a local (or mounted) disk: files are written beside their name and
+        renamed into place."""
+        self.fs  # noqa: B018 - resolves _local
+        return self._local
+
+    def path(self, relative: str) -> str:
         self.fs  # noqa: B018 - resolves _base
         return f"{self._base}/{relative}"
 
-    def _error(self, action: str, error: BaseException) -> DatastoreError:
+    def error(self, action: str, error: BaseException) -> DatastoreError:
         message = self._redact(f"{type(error).__name__}: {error}")
         if isinstance(error, PermissionError):
             message += "; check the credentials (storage options) and their permissions on this bucket"
         return DatastoreError(f"datastore {self.url}: cannot {action}: {message}")
 
     @contextlib.contextmanager
-    def _guard(self, action: str, *, missing_ok: bool = False) -> Iterator[None]:
+    def guard(self, action: str, *, missing_ok: bool = False) -> Iterator[None]:
         """Turn backend errors into DatastoreErrors naming the URL, with credentials masked."""
         try:
             yield
@@ -99,14 +106,14 @@ class Files:
             self._check_container()
             if missing_ok:
                 raise
-            raise self._error(action, error) from None
+            raise self.error(action, error) from None
         except ImportError as error:
             raise DatastoreError(
                 f"datastore {self.url}: {self._redact(str(error))}; install the fsspec backend for this URL "
                 "(for s3:// run `pip install 'laminar[s3]'`)"
             ) from None
         except Exception as error:
-            raise self._error(action, error) from None
+            raise self.error(action, error) from None
 
     def _check_container(self) -> None:
         """Raise a DatastoreError when the bucket (or container) under the root does not exist."""
@@ -116,7 +123,7 @@ class Files:
         try:
             found = bool(self.fs.exists(container))
         except Exception as error:
-            raise self._error(f"check bucket {container!r}", error) from None
+            raise self.error(f"check bucket {container!r}", error) from None
         if not found:
             raise DatastoreError(
                 f"datastore {self.url}: bucket {container!r} does not exist or these credentials cannot see it; "
@@ -124,13 +131,13 @@ class Files:
             )
         self._container_ok = True
 
-    def _put_bytes(self, relative: str, data: bytes, *, before_rename: Callable[[], None] | None = None) -> None:
+    def put_bytes(self, relative: str, data: bytes, *, before_rename: Callable[[], None] | None = None) -> None:
         """Write ``data`` whole. On a local disk: to a temporary file beside it, flushed to disk; then
         ``before_rename`` is called (what must be on disk before this file appears); then the rename."""
-        path = self._path(relative)
-        with self._guard(f"write {relative}"):
+        path = self.path(relative)
+        with self.guard(f"write {relative}"):
             if self._local:
-                temporary = self._path(layout.temporary_beside(relative))
+                temporary = self.path(layout.temporary_beside(relative))
                 try:
                     in_directory(temporary, lambda: transfer.fsync_write(temporary, lambda file: file.write(data)))
                     if before_rename is not None:
@@ -142,36 +149,36 @@ class Files:
             else:
                 self.fs.pipe_file(path, data)
 
-    def _url(self, relative: str) -> str:
-        return str(self.fs.unstrip_protocol(self._path(relative)))
+    def url_of(self, relative: str) -> str:
+        return str(self.fs.unstrip_protocol(self.path(relative)))
 
-    def _get_bytes(self, relative: str) -> bytes:
+    def get_bytes(self, relative: str) -> bytes:
         """The file's bytes; FileNotFoundError when it does not exist."""
-        with self._guard(f"read {relative}", missing_ok=True):
-            return bytes(self.fs.cat_file(self._path(relative)))
+        with self.guard(f"read {relative}", missing_ok=True):
+            return bytes(self.fs.cat_file(self.path(relative)))
 
-    def _exists(self, relative: str) -> bool:
-        with self._guard(f"check {relative}"):
-            return bool(self.fs.exists(self._path(relative)))
+    def exists(self, relative: str) -> bool:
+        with self.guard(f"check {relative}"):
+            return bool(self.fs.exists(self.path(relative)))
 
     def list_names(self, relative: str) -> list[str]:
         """Names directly under ``relative`` (a path under the root), sorted, from one listing call
         (paginated on object stores); [] when there is nothing there."""
-        path = self._path(relative)
+        path = self.path(relative)
         try:
-            with self._guard(f"list {relative}", missing_ok=True):
+            with self.guard(f"list {relative}", missing_ok=True):
                 entries = self.fs.ls(path, detail=False)
         except FileNotFoundError:
             return []
         return sorted(os.path.basename(str(entry).rstrip("/")) for entry in entries)
 
     def write_json(self, relative: str, value: Any) -> None:
-        self._put_bytes(relative, json.dumps(value, sort_keys=True, default=str).encode())
+        self.put_bytes(relative, json.dumps(value, sort_keys=True, default=str).encode())
 
     def read_json(self, relative: str) -> Any | None:
         """The JSON document at ``relative``, or None when there is none."""
         try:
-            data = self._get_bytes(relative)
+            data = self.get_bytes(relative)
         except FileNotFoundError:
             return None
         try:

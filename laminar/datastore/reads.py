@@ -24,10 +24,12 @@ from laminar.errors import ArtifactError
 from laminar.serde import Serde
 
 
-class ArtifactReads(Files):
-    """Loading stored artifacts: ``get_value`` and ``get_packed``."""
+class ArtifactReader:
+    """Loading stored artifacts from ``files``: ``get_value`` and ``get_packed``."""
 
-    serde: Serde  # set by Datastore
+    def __init__(self, files: Files, serde: Serde) -> None:
+        self._files = files
+        self.serde = serde
 
     def get_value(
         self, protocol_name: str, digest: str, *, where: str = "value", inline: Mapping[str, str] | None = None
@@ -44,29 +46,31 @@ class ArtifactReads(Files):
         short = digest[:12]
         if inline and digest in inline:
             data = _decoded(inline[digest], where)
-            place, remedy = f"kept in its split's document in {self.url}", "rerun the layer that wrote it"
+            place, remedy = f"kept in its split's document in {self._files.url}", "rerun the layer that wrote it"
             _check_digest(hashlib.sha256(data).hexdigest(), digest, where, place, remedy)
             return _loaded(where, short, protocol_name, protocol.load, io.BytesIO(data))
         try:
-            with self._guard(f"read artifact {short}", missing_ok=True):
-                source = self._reader(self._path(relative))
+            with self._files.guard(f"read artifact {short}", missing_ok=True):
+                source = self._reader(self._files.path(relative))
         except FileNotFoundError:
             raise ArtifactError(
-                f"{where}: artifact {short} is missing from {self.url} (expected at {relative}); "
+                f"{where}: artifact {short} is missing from {self._files.url} (expected at {relative}); "
                 "the datastore was cleaned or damaged: rerun the layer that wrote it"
             ) from None
         with contextlib.ExitStack() as stack:
             stack.enter_context(source)
-            with self._guard(f"read artifact {short}"):
-                if self._local or protocol.writes_uris:  # hash in place, then load from the same file
+            with self._files.guard(f"read artifact {short}"):
+                if self._files.local or protocol.writes_uris:  # hash in place, then load from the same file
                     actual, file = transfer.hash_file(source), source
                     file.seek(0)
                 else:  # one pass over the network into a spool, hashed on the way
                     spool, actual = stack.enter_context(transfer.spooled(source))
                     file = spool.reader()
-            _check_digest(actual, digest, where, f"in {self.url}", "delete it and rerun the layer that wrote it")
+            _check_digest(actual, digest, where, f"in {self._files.url}", "delete it and rerun the layer that wrote it")
             if protocol.writes_uris:
-                return _loaded(where, short, protocol_name, protocol.read, self._url(relative), dict(self._options))
+                return _loaded(
+                    where, short, protocol_name, protocol.read, self._files.url_of(relative), dict(self._files.options)
+                )
             return _loaded(where, short, protocol_name, protocol.load, file)
         raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
 
@@ -91,17 +95,20 @@ class ArtifactReads(Files):
         short = digest[:12]
         if inline and pack in inline:
             data = _decoded(inline[pack], where)[offset : offset + length]
-            place, remedy = f"kept in its split's document in {self.url}", "rerun the layer that wrote it"
+            place, remedy = f"kept in its split's document in {self._files.url}", "rerun the layer that wrote it"
         else:
-            place, remedy = f"in {self.url} (pack {pack[:12]})", "delete the pack and rerun the layer that wrote it"
+            place, remedy = (
+                f"in {self._files.url} (pack {pack[:12]})",
+                "delete the pack and rerun the layer that wrote it",
+            )
             try:
-                with self._guard(f"read artifact {short}", missing_ok=True):
-                    with self._reader(self._path(relative)) as source:
+                with self._files.guard(f"read artifact {short}", missing_ok=True):
+                    with self._reader(self._files.path(relative)) as source:
                         source.seek(offset)
                         data = source.read(length)
             except FileNotFoundError:
                 raise ArtifactError(
-                    f"{where}: artifact {short} is missing from {self.url} (its pack {pack[:12]} was expected "
+                    f"{where}: artifact {short} is missing from {self._files.url} (its pack {pack[:12]} was expected "
                     f"at {relative}); the datastore was cleaned or damaged: rerun the layer that wrote it"
                 ) from None
         _check_digest(hashlib.sha256(data).hexdigest(), digest, where, place, remedy)
@@ -111,11 +118,11 @@ class ArtifactReads(Files):
         """A file of its own to read ``path`` from. fsspec's memory filesystem hands every reader the one
         stored file object (a shared position: concurrent readers of one artifact read each other's
         bytes), so there a private copy is read; it holds everything in memory anyway."""
-        if self._local:
+        if self._files.local:
             return open(path, "rb")
-        if "memory" in self.fs.protocol:
-            return io.BytesIO(self.fs.cat_file(path))
-        return self.fs.open(path, "rb")  # type: ignore[no-any-return]
+        if "memory" in self._files.fs.protocol:
+            return io.BytesIO(self._files.fs.cat_file(path))
+        return self._files.fs.open(path, "rb")  # type: ignore[no-any-return]
 
 
 def _decoded(encoded: Any, where: str) -> bytes:

@@ -17,13 +17,15 @@ import contextlib
 import functools
 import hashlib
 import os
+from collections.abc import Mapping
 from typing import Any
 
+from laminar import records
 from laminar.datastore import disk, layout, transfer
-from laminar.datastore.files import S3_SCHEMES, Unserializable, in_directory
-from laminar.datastore.reads import ArtifactReads
+from laminar.datastore.files import S3_SCHEMES, Files, Unserializable, in_directory
 from laminar.errors import ArtifactError
-from laminar.serde import Protocol
+from laminar.records import ArtifactEntry
+from laminar.serde import Protocol, Serde
 
 #: An artifact of a split (or a shard's pack) that serializes to at most this many bytes is kept in
 #: the split's document (base64, beside its digest) instead of a file of its own: a file would cost a
@@ -49,8 +51,41 @@ class SplitWrites:
         return kept
 
 
-class ArtifactWrites(ArtifactReads):
-    """Serializing and storing artifacts: ``put_value``, and a split's values and shards."""
+class ArtifactWriter:
+    """Serializing and storing artifacts in ``files``: ``put_value``, and a split's values and shards."""
+
+    def __init__(self, files: Files, serde: Serde) -> None:
+        self._files = files
+        self.serde = serde
+
+    def store_split(
+        self, label: str, values: Mapping[str, Any], shards: set[str]
+    ) -> tuple[dict[str, ArtifactEntry], disk.Moves | None]:
+        """Store a split's values (``shards`` name those stored item by item); return its archive's entries
+        and, on a local disk, the new files still moving into place (``Moves.wait`` before the document
+        that names them is written). On failure, what was written completely stays (each artifact stands
+        alone) and nothing is left moving."""
+        writes = SplitWrites(self._files.local)
+        moves = writes.moves
+        entries: dict[str, ArtifactEntry] = {}
+        try:
+            for name, value in values.items():
+                where = f"{label} artifact {name!r}"
+                packed: dict[str, Any] = {}
+                if name in shards:
+                    items = list(value)
+                    stored, packed = self._put_shard(items, [f"{where} item {i}" for i in range(len(items))], writes)
+                else:
+                    stored = [self._put_value(value, where, writes)]
+                entries[name] = records.entry(name in shards, stored, packed)
+                if inline := writes.kept():
+                    entries[name]["inline"] = inline
+        except BaseException:
+            if moves is not None:
+                with contextlib.suppress(Exception):
+                    moves.wait()
+            raise
+        return entries, moves
 
     def put_value(self, value: Any, *, where: str = "value") -> tuple[str, str]:
         """Serialize and store ``value`` once; return (protocol name, digest)."""
@@ -86,7 +121,7 @@ class ArtifactWrites(ArtifactReads):
     def _put_artifact(self, protocol: Protocol, value: Any, writes: SplitWrites | None = None) -> str:
         """Serialize ``value`` while hashing it, straight into where it is kept until stored: on a local
         disk memory while small, then its temporary file; elsewhere a spool. No other copy is made."""
-        self.fs  # noqa: B018 - decides local or not
+        self._files.fs  # noqa: B018 - decides local or not
         if protocol.writes_uris:
             return self._put_uri(protocol, value)
         data = self._quick(protocol, value) if writes is not None else None
@@ -102,7 +137,7 @@ class ArtifactWrites(ArtifactReads):
                 else:  # serialized in memory already: written as it is, not serialized again
                     hashing.write(data)
             except transfer.StorageWriteFailed as error:
-                raise self._error("write an artifact", error) from None
+                raise self._files.error("write an artifact", error) from None
             return self._keep(sink, hashing.hexdigest(), writes)
 
     @staticmethod
@@ -113,7 +148,7 @@ class ArtifactWrites(ArtifactReads):
             raise Unserializable(error) from error
 
     def _sink(self) -> disk.Staging | transfer.Spool:
-        return disk.Staging(self._path(layout.temporary())) if self._local else transfer.Spool()
+        return disk.Staging(self._files.path(layout.temporary())) if self._files.local else transfer.Spool()
 
     def _keep(self, sink: disk.Staging | transfer.Spool, digest: str, writes: SplitWrites | None) -> str:
         """Store the bytes in ``sink`` as the artifact ``digest``, unless it is stored already.
@@ -127,30 +162,30 @@ class ArtifactWrites(ArtifactReads):
             writes.keep(digest, small)
             return digest
         moves = writes.moves if writes is not None else None
-        path = self._path(layout.artifact(digest))
-        with self._guard(f"write artifact {digest[:12]}"):
+        path = self._files.path(layout.artifact(digest))
+        with self._files.guard(f"write artifact {digest[:12]}"):
             if isinstance(sink, disk.Staging):
                 if os.path.exists(path):  # content addressed: stored already
                     return digest
                 # Small values are still in memory: their file is created beside its target, where
                 # creating and renaming it touches one directory instead of two.
-                descriptor = sink.release(self._path(layout.temporary_beside(layout.artifact(digest))))
+                descriptor = sink.release(self._files.path(layout.temporary_beside(layout.artifact(digest))))
                 move = functools.partial(disk.flush_and_move, descriptor, sink.path, path)
                 if moves is not None:
                     moves.add(move)
                 else:
                     move()
-            elif not self.fs.exists(path):
+            elif not self._files.fs.exists(path):
                 data = sink.in_memory
                 if data is not None:
-                    self.fs.pipe_file(path, data)
+                    self._files.fs.pipe_file(path, data)
                 else:
-                    self.fs.put_file(sink.path, path, **self._upload_options())
+                    self._files.fs.put_file(sink.path, path, **self._upload_options())
         return digest
 
     def _upload_options(self) -> dict[str, Any]:
         # s3fs holds max_concurrency (10) parts in memory at once; 50 MB parts would make that 500 MB.
-        return {"chunksize": transfer.UPLOAD_PART} if self.root.partition("://")[0] in S3_SCHEMES else {}
+        return {"chunksize": transfer.UPLOAD_PART} if self._files.root.partition("://")[0] in S3_SCHEMES else {}
 
     def _put_shard(
         self, items: list[Any], wheres: list[str], writes: SplitWrites
@@ -178,7 +213,7 @@ class ArtifactWrites(ArtifactReads):
                 try:
                     packing.write(data)
                 except transfer.StorageWriteFailed as error:
-                    raise self._error("write an artifact", error) from None
+                    raise self._files.error("write an artifact", error) from None
                 stored.append((protocol, digest))
             if all(span is None for span in spans):
                 return stored, {}
@@ -207,26 +242,26 @@ class ArtifactWrites(ArtifactReads):
     def _put_uri(self, protocol: Protocol, value: Any) -> str:
         """A protocol that writes URIs itself writes a temporary one; it is hashed, then moved into place."""
         relative = layout.temporary()
-        temporary = self._path(relative)
+        temporary = self._files.path(relative)
         try:
-            if self._local:
+            if self._files.local:
                 os.makedirs(os.path.dirname(temporary), exist_ok=True)
             try:
-                protocol.write(value, self._url(relative), dict(self._options))
+                protocol.write(value, self._files.url_of(relative), dict(self._files.options))
             except Exception as error:
                 raise Unserializable(error) from error
-            with self._guard("write an artifact"):
-                with self.fs.open(temporary, "rb") as file:
+            with self._files.guard("write an artifact"):
+                with self._files.fs.open(temporary, "rb") as file:
                     digest = transfer.hash_file(file)
-                target = self._path(layout.artifact(digest))
-                if not self.fs.exists(target):
-                    if self._local:
+                target = self._files.path(layout.artifact(digest))
+                if not self._files.fs.exists(target):
+                    if self._files.local:
                         disk.fsync_path(temporary)
                         in_directory(target, lambda: os.replace(temporary, target))
                     else:  # a server-side copy: the target appears only once complete
-                        self.fs.mv(temporary, target)
+                        self._files.fs.mv(temporary, target)
             return digest
         finally:
             with contextlib.suppress(Exception):
-                if self.fs.exists(temporary):
-                    self.fs.rm(temporary)
+                if self._files.fs.exists(temporary):
+                    self._files.fs.rm(temporary)

@@ -6,9 +6,9 @@ import os
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from laminar import runner
-from laminar.artifacts import Artifacts
 from laminar.executors.base import Completions, Run
-from laminar.task import Completion, Input, Task
+from laminar.executors.outputs import Outputs
+from laminar.task import Completion, Task
 
 
 class Thread:
@@ -38,6 +38,7 @@ class ThreadSession:
         self._workers = workers
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix=f"laminar-{run.flow}")
         self._done = Completions()
+        self._outputs = Outputs(run)
 
     def cancel(self, task: Task) -> None:
         raise NotImplementedError("a Thread session never starts tasks ahead")  # pipelines is False
@@ -56,20 +57,16 @@ class ThreadSession:
 
     def _execute(self, task: Task) -> object:
         run = self._run
-        return runner.execute(
+        outcome = runner.execute(
             run.graph,
             task,
             flow=run.flow,
             execution=run.execution,
             datastore=run.datastore,
-            artifacts=self._artifacts,
+            artifacts=self._outputs.artifacts,
         )
-
-    def _artifacts(self, name: str, read: Input) -> Artifacts:
-        run = self._run
-        if read.split is None:
-            return run.datastore.layer(run.flow, run.execution, name, read.splits)
-        return run.datastore.split(run.flow, run.execution, name, read.split)
+        self._outputs.keep(task, outcome)  # before its completion is seen: dependents read through it
+        return outcome
 
     def wait(self, timeout: float | None, *, urgent: bool = True) -> list[Completion]:
         return self._done.drain(timeout)  # whatever finished meanwhile, in one batch

@@ -60,15 +60,21 @@ def _local(request: pytest.FixtureRequest, tmp: Path) -> Subject:
     return Subject("local", lambda **kw: datastores.Local(root=str(root), **kw), raw, str(root))
 
 
+class _MemoryView(datastores.Fsspec):
+    """Another datastore object over a Memory datastore's root: in this process only, like it."""
+
+    process_local = True
+    shared = False
+
+
 def _memory(request: pytest.FixtureRequest, tmp: Path) -> Subject:
     first = datastores.Memory()
     base = first.fs._strip_protocol(first.root)
 
     def make(**kw: Any) -> Datastore:
-        # Memory roots are private to an instance; a second view shares the first one's root.
-        store = datastores.Memory(**kw)
-        store.root = first.root
-        return store
+        # Memory roots are private to an instance; a second view (a datastore over the same root) shares
+        # the first one's.
+        return _MemoryView(root=first.root, **kw)
 
     return Subject("memory", make, fsspec.filesystem("memory"), base)
 

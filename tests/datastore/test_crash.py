@@ -38,7 +38,7 @@ WRITER = textwrap.dedent(
             # a local disk it is flushed and renamed into place in the background meanwhile: let that
             # end, so what the kill leaves behind is always the same.
             deadline = time.monotonic() + 60
-            while not store.fs.find(store._path("artifacts")) and time.monotonic() < deadline:
+            while not store.fs.find(store.files.path("artifacts")) and time.monotonic() < deadline:
                 time.sleep(0.01)
             open(marker, "w").close()  # half written: the parent kills us now
             time.sleep(120)

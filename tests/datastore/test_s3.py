@@ -110,7 +110,8 @@ def test_records_written_by_a_flow_hold_no_credentials(s3_server: S3Server) -> N
     assert execution.layer(Step).value == 1
     raw = store.fs
     records = [path for path in raw.find(store.root) if path.endswith(".json")]
-    assert len(records) >= 4
+    # the execution's record, and each layer's (Parameters, Step), which carries its split's document
+    assert len(records) >= 3
     for path in records:
         text = raw.cat_file(path).decode()
         assert s3_server.key not in text and s3_server.secret not in text

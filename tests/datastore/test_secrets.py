@@ -79,7 +79,7 @@ def test_datastore_reprs_urls_and_pickles_for_printing_hold_no_credentials() -> 
 
 def test_errors_from_a_backend_are_masked(tmp_path: object) -> None:
     store = datastores.Fsspec(root="memory://laminar-secrets-test", token="tok-000000001")
-    with pytest.raises(DatastoreError) as caught, store._guard("write something"):
+    with pytest.raises(DatastoreError) as caught, store.files.guard("write something"):
         raise RuntimeError("upstream said: invalid token tok-000000001")
     assert "tok-000000001" not in str(caught.value)
     assert str(caught.value) == (

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from laminar import Flow, Layer, Parameters, records
+from laminar import Flow, Layer, Parameters
 from laminar.configurations import datastores
 from laminar.configurations.layers import Container, ForEach, Parameter
 from laminar.datastore import layout
-from laminar.records import COMMIT_SPLITS
+from laminar.journal import Policy
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
 
@@ -56,7 +56,7 @@ def _layer_record(root: Path, execution: str, layer: str) -> dict[str, object]:
 def test_split_documents_are_committed_in_batches_then_the_layer_record(tmp_path: Path) -> None:
     from laminar_ray import Ray
 
-    count = COMMIT_SPLITS + 44
+    count = Policy().splits + 44
     store = datastores.Local(str(tmp_path / "store"))
     execution = Many(datastore=store, executor=Ray())(count=count, fail=-1, directory=str(tmp_path), progress=False)
     files = _files(tmp_path / "store", "Square")
@@ -116,21 +116,20 @@ class Third(Layer):
         self.x = second.x + 1
 
 
-def test_a_chain_of_plain_layers_is_committed_as_one_batch_of_layer_records(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_chain_of_plain_layers_is_committed_as_one_batch_of_layer_records(tmp_path: Path) -> None:
     """No directory and file per layer: the records (each carrying its layer's one document) of layers
     that finish close together are one file, and read back as if each had its own."""
     from laminar_ray import Ray
 
-    monkeypatch.setattr(records, "COMMIT_SECONDS", 60.0)  # the whole chain within one window
     store = datastores.Local(str(tmp_path / "store"))
-    execution = Chain(datastore=store, executor=Ray())(start=5, progress=False)
+    window = Policy(seconds=60.0)  # the whole chain within one window
+    execution = Chain(datastore=store, executor=Ray(), journal=window)(start=5, progress=False)
     directory = tmp_path / "store" / "flows" / "Chain" / execution.id
     (batch,) = directory.glob(f"{layout.LAYERS}*")
-    # (the parameters' document is written by the driver as the run starts, a file of its own)
+    # (the parameters' record and document are written by the driver before any layer starts, a file of
+    # their own)
     assert sorted(path.name for path in directory.iterdir()) == sorted([batch.name, layout.EXECUTION, "Parameters"])
-    assert sorted(json.loads(batch.read_text())["layers"]) == ["First", "Parameters", "Second", "Third"]
+    assert sorted(json.loads(batch.read_text())["layers"]) == ["First", "Second", "Third"]
     reader = Chain(datastore=datastores.Local(str(tmp_path / "store"))).execution(execution.id)
     assert reader.layer(Third).x == 7 and reader.layer(First).state.finished
     assert store.read_layer_record("Chain", execution.id, "Second")["state"] == "finished"  # type: ignore[index]

@@ -8,8 +8,8 @@ import pytest
 
 from laminar import Flow, Layer
 from laminar.configurations import datastores
-from laminar.datastore import SplitMeta
 from laminar.executors.base import Run
+from laminar.records import SplitMeta
 from laminar.task import Task, TaskKind
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
