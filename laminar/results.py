@@ -25,6 +25,7 @@ from laminar.display.summary import LayerSummary
 from laminar.errors import ExecutionNotFound, LaminarError
 from laminar.graph import PARAMETERS, Graph
 from laminar.layer import Context, Layer, Parameters, State, assigned
+from laminar.records import LayerRecord
 
 L = TypeVar("L", bound=Layer)
 
@@ -96,9 +97,8 @@ class Execution:
             known = ", ".join(sorted(nodes)) or "none"
             raise LaminarError(f"{self.flow.name} has no layer {name!r} (its layers: {known})")
         store = self._store
-        record = store.read_layer_record(self.flow.name, self.id, name) or {}
-        phase = str(record.get("state", "pending"))
-        splits = record.get("splits")
+        record = self._layer_record(name)
+        phase, splits = record.state, record.splits
         instance = cls.__new__(cls)
         instance._laminar = Context(
             flow=self.flow.name,
@@ -108,6 +108,10 @@ class Execution:
             artifacts=store.layer(self.flow.name, self.id, name, splits) if phase == "finished" else None,
         )
         return instance
+
+    def _layer_record(self, name: str) -> LayerRecord:
+        found = self._store.read_layer_record(self.flow.name, self.id, name)
+        return LayerRecord.from_json(found) if found is not None else LayerRecord("pending")
 
     @property
     def parameters(self) -> Parameters:
@@ -143,22 +147,10 @@ class Execution:
 
 def summary(execution: Execution) -> list[LayerSummary]:
     """Each layer of ``execution`` (graph order) with its state, splits, artifacts and timings."""
-    flow = execution.flow
-    store = flow.configuration.datastore
     rows = []
-    for name in flow.graph().nodes:
-        record: dict[str, Any] = store.read_layer_record(flow.name, execution.id, name) or {}
-        started, ended = record.get("started"), record.get("ended")
-        splits = record.get("splits")
+    for name in execution.flow.graph().nodes:
+        record = execution._layer_record(name)
         rows.append(
-            LayerSummary(
-                name=name,
-                phase=str(record.get("state", "pending")),
-                splits=int(splits) if splits is not None else None,
-                artifacts=tuple(str(n) for n in record.get("names", ())),
-                started=float(started) if started is not None else None,
-                ended=float(ended) if ended is not None else None,
-                error=str(record["error"]) if record.get("error") is not None else None,
-            )
+            LayerSummary(name, record.state, record.splits, record.names, record.started, record.ended, record.error)
         )
     return rows
