@@ -26,17 +26,17 @@ from laminar import hooks
 from laminar.datastore import Datastore, Local, layout
 from laminar.display import jupyter, mermaid
 from laminar.display import progress as progress_
+from laminar.engine import loop
+from laminar.engine.snapshot import Observer
 from laminar.errors import ConfigurationError, ExecutionNotFound
 from laminar.executors import registry
 from laminar.executors.base import Executor
 from laminar.graph import PARAMETERS, Graph, Registration, build
-from laminar.journal import Journal, Policy
+from laminar.journal import Policy
 from laminar.layer import Layer, Parameters
 from laminar.options import Catch, Container, ForEach, LayerConfiguration, Retry
-from laminar.records import ExecutionRecord, SplitRecord
 from laminar.results import Execution
 from laminar.runtime import in_worker
-from laminar.scheduler import Observer, Scheduler
 
 L = TypeVar("L", bound=type[Layer])
 
@@ -250,26 +250,14 @@ class Flow:
                 f"{self.name}().execution({identifier!r}).resume() or choose another id"
             )
 
-        def start(journal: Journal) -> None:
-            if resume:
-                return
-            # Parameters first: one that cannot be serialized fails before the execution exists.
-            stored = store.write_split(
-                self.name, identifier, PARAMETERS, 0, parameters, set(), record=SplitRecord().to_json(), commit=False
-            )
-            assert stored.document is not None
-            journal.begin(
-                ExecutionRecord(self.name, identifier, time.time(), tuple(sorted(parameters))), stored.document
-            )
-
         with progress_.observing(self.name, identifier, progress=progress, observer=observer) as observe:
-            Scheduler(
-                graph=graph,
+            loop.execute(
+                graph,
                 executor=self.executor(),
                 datastore=store,
                 execution=identifier,
-                resume=resume,
+                parameters=None if resume else parameters,
                 observer=observe,
                 policy=self.configuration.journal,
-            ).run(start)
+            )
         return self.execution(identifier)

@@ -28,7 +28,7 @@ ArtifactSource = Callable[[str, Input], Artifacts]
 
 @dataclass(frozen=True)
 class Outcome:
-    """A finished run: its meta for the scheduler and its values for executors that pass them on."""
+    """A finished run: its meta for the engine and its values for executors that pass them on."""
 
     meta: SplitMeta
     values: Mapping[str, Any]
@@ -80,7 +80,7 @@ def execute(
 
     Hooks hand back only the container they may change, never the whole configuration: that holds
     classes (``ForEach`` layers, ``Catch`` exceptions), and a class sent back from a worker that got it
-    by value is re-applied onto the scheduler's own class by cloudpickle, replacing its methods with
+    by value is re-applied onto the driver's own class by cloudpickle, replacing its methods with
     copies whose globals miss names used only in annotations (the graph could no longer be resolved).
     """
     node = graph[task.layer]

@@ -69,6 +69,9 @@ class Task:
     #: Keys of the upstream run tasks still in flight when this one was submitted ahead of them: the
     #: backend starts it once their outputs exist (or fails it with their error, Cause.upstream).
     after: frozenset[int] = frozenset()
+    #: Whether a dependent reads this task's outputs in this run: a backend that hands outputs on (Ray's
+    #: refs, the documents Thread holds) keeps them only then, until the engine releases the layer.
+    feeds: bool = True
 
     @property
     def split(self) -> int:

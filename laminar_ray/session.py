@@ -76,9 +76,7 @@ class Session:
         self._graph: Graph = run.graph
         self._checked: set[str] = set()  # containers whose request was checked against the nodes
         self._hook_envs: dict[str, dict[str, Any]] = {}  # layer -> its hook tasks' validated runtime_env
-        # Dependents of each layer that have not finished yet; once none is left, its refs are dropped.
-        self._consumers = {name: set(run.graph.dependents.get(name, ())) for name in run.graph.nodes}
-        self._finished: dict[str, int] = {}
+        self._failed: set[int] = set()  # keys of run tasks that failed (their dependents fail with their error)
         self._completed = self._trimmed = 0
         self._needed: dict[tuple[str, TaskKind], frozenset[str]] = {}  # inputs a task of (layer, kind) reads
         # shared inputs (see the module docstring): tasks that carry each ref, then its key
@@ -118,7 +116,7 @@ class Session:
         name = f"{self._run.flow}.{task.label}"
         if task.kind is TaskKind.run:
             meta, produced = self._submitter(task, name)(name, call.wire(values))
-            if self._consumers.get(task.layer):  # a layer nothing reads needs no ref kept
+            if task.feeds:  # a layer nothing reads needs no ref kept
                 self._refs.setdefault(task.layer, {})[task.split] = produced
             self._in_flight.add(task.key, task, meta)
         else:
@@ -234,44 +232,54 @@ class Session:
     def _completion(self, task: Task, ref: Any) -> Completion | None:
         """What a finished task's ref holds, Ray's failures told as laminar's; None if it ran nothing
         (it is submitted again: see :meth:`_resend`)."""
-        label = f"{self._run.flow}.{task.label}"
         try:
             value = ray.get(ref)
-        except ray.exceptions.OutOfMemoryError as error:
-            return Completion(
-                task,
-                error=MemoryError(f"{label} was killed by Ray's memory monitor: {error}"),
-                cause=Cause.worker_lost,
-                out_of_memory=True,
-            )
-        except (
-            ray.exceptions.WorkerCrashedError,
-            ray.exceptions.NodeDiedError,
-            ray.exceptions.LocalRayletDiedError,
-        ) as error:
-            return Completion(
-                task,
-                error=LayerError(
-                    self._run.flow, task.label, f"its worker process died ({type(error).__name__}): {error}"
-                ),
-                cause=Cause.worker_lost,
-            )
-        except ray.exceptions.TaskUnschedulableError as error:
-            return Completion(task, error=ResourceError(f"{label} cannot be scheduled by Ray: {error}"))
-        except ray.exceptions.RuntimeEnvSetupError as error:
-            image = task.configuration.container.image
-            return Completion(
-                task,
-                error=LayerError(
-                    self._run.flow, task.label, f"its runtime_env (image={image!r}) could not be set up: {error}"
-                ),
-            )
-        except ray.exceptions.RayTaskError as error:
-            cause = error.cause if isinstance(error.cause, BaseException) else error
-            return Completion(task, error=cause)
-        except Exception as error:
-            return Completion(task, error=error)
+        except Exception as raised:
+            error, cause = self._failure(task, raised)
+            if task.kind is TaskKind.run:
+                self._failed.add(task.key)
+            if task.after and self._upstream_failed(task):
+                cause = Cause.upstream  # Ray handed on the error of a task whose output it takes
+            out_of_memory = isinstance(raised, ray.exceptions.OutOfMemoryError)
+            return Completion(task, error=error, cause=cause, out_of_memory=out_of_memory)
         return self._received(task, value)
+
+    def _failure(self, task: Task, raised: Exception) -> tuple[BaseException, Cause]:
+        """The error to report for what ``ray.get`` raised, and its cause."""
+        label = f"{self._run.flow}.{task.label}"
+        if isinstance(raised, ray.exceptions.OutOfMemoryError):
+            return MemoryError(f"{label} was killed by Ray's memory monitor: {raised}"), Cause.worker_lost
+        if isinstance(
+            raised,
+            (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.LocalRayletDiedError),
+        ):
+            message = f"its worker process died ({type(raised).__name__}): {raised}"
+            return LayerError(self._run.flow, task.label, message), Cause.worker_lost
+        if isinstance(raised, ray.exceptions.TaskCancelledError):
+            return raised, Cause.withdrawn
+        if isinstance(raised, ray.exceptions.TaskUnschedulableError):
+            return ResourceError(f"{label} cannot be scheduled by Ray: {raised}"), Cause.own
+        if isinstance(raised, ray.exceptions.RuntimeEnvSetupError):
+            image = task.configuration.container.image
+            message = f"its runtime_env (image={image!r}) could not be set up: {raised}"
+            return LayerError(self._run.flow, task.label, message), Cause.own
+        if isinstance(raised, ray.exceptions.RayTaskError):
+            return (raised.cause if isinstance(raised.cause, BaseException) else raised), Cause.own
+        return raised, Cause.own
+
+    def _upstream_failed(self, task: Task) -> bool:
+        """Whether a task whose outputs ``task`` takes failed: Ray then fails ``task`` with that error
+        without running it. Such a failure may come back before the upstream's own (it is looked at)."""
+        for key in task.after:
+            if key in self._failed:
+                return True
+            ref = self._in_flight.ref(key)
+            if ref is not None and ray.wait([ref], timeout=0, fetch_local=False)[0]:
+                try:
+                    ray.get(ref)
+                except Exception:
+                    return True
+        return False
 
     def _completions(self, finished: list[tuple[Task, Any]]) -> list[Completion]:
         """The completions of tasks found finished. Their values come in one ``ray.get`` (one per task
@@ -312,32 +320,20 @@ class Session:
         completions, self._here = self._here, []
         if not completions:
             completions = self._completions(self._in_flight.finished(timeout, urgent=urgent))
-        for completion in completions:
-            task = completion.task
-            if task.kind is TaskKind.run and completion.error is None:
-                self._finished_split(task)
         self._completed += len(completions)
         if self._completed >= self._trimmed + _TRIM_EVERY:
             self._trimmed = self._completed
             _trim()
         return completions
 
-    def _finished_split(self, task: Task) -> None:
-        """Count a finished split; when its layer finished, drop the refs no dependent can still read.
+    def release(self, layer: str) -> None:
+        """No dependent reads ``layer`` again: drop its refs (a later reader, a retry say, reads the
+        datastore, where every finished split's artifacts are)."""
+        self._refs.pop(layer, None)
 
-        A dependent that starts later anyway (a retry, a layer whose refs were dropped) reads the
-        datastore, where every finished split's artifacts already are.
-        """
-        done = self._finished[task.layer] = self._finished.get(task.layer, 0) + 1
-        if done < (task.splits if task.splits is not None else 1):
-            return
-        for dependency in self._graph[task.layer].dependencies:
-            consumers = self._consumers.get(dependency)
-            if consumers is not None:
-                consumers.discard(task.layer)
-                if not consumers:
-                    self._refs.pop(dependency, None)
 
+#: What Ray raises when the process running a task died.
+_WORKER_LOST = (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.LocalRayletDiedError)
 
 #: After the first tasks, about one task in this many carries a shared input's ref (see the module docstring).
 CARRY_EVERY = 16

@@ -164,9 +164,9 @@ def memory() -> Backend:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """A fake clock for the scheduler (``scheduling.py``): retry timers come due when it is advanced."""
-    from laminar import scheduler
+    """A fake clock for the engine (``scheduling.py``): retry timers come due when it is advanced."""
+    from laminar.engine import loop
 
     clock = Clock()
-    monkeypatch.setattr(scheduler, "time", clock)
+    monkeypatch.setattr(loop, "time", clock)
     return clock

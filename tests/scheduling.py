@@ -1,4 +1,4 @@
-"""Driving the scheduler in tests: a fake executor that completes one task at a time, chosen by the test.
+"""Driving the engine in tests: a fake executor that completes one task at a time, chosen by the test.
 
 :class:`Fake` runs each task it completes with :func:`laminar.runner.execute` (so layers really run
 and store), or reports an injected error instead; :class:`Pipelined` behaves like Ray, where a task
@@ -16,11 +16,11 @@ import pytest
 
 from laminar import Flow, Layer, Parameters
 from laminar.configurations import datastores, hooks
+from laminar.engine.snapshot import Snapshot
 from laminar.executors.base import Run
 from laminar.executors.outputs import Outputs
 from laminar.runner import execute
-from laminar.scheduler import Scheduler
-from laminar.task import Completion, Task
+from laminar.task import Cause, Completion, Task
 
 
 class Clock:
@@ -40,14 +40,14 @@ Pick = Callable[[Sequence[Task]], Task]
 @dataclass
 class Fake:
     """An Executor (and its own Session) that records every submission and completes tasks only when the
-    scheduler waits."""
+    engine waits."""
 
     clock: Clock
     limit: int = 100
     pick: Pick = lambda pending: pending[0]
     errors: dict[tuple[str, int], BaseException] = field(default_factory=dict)  # (label, attempt) -> error
     log: list[tuple[str, str, str]] = field(default_factory=list)  # (event, kind, label)
-    urgent: list[bool] = field(default_factory=list)  # what the scheduler said of each wait
+    urgent: list[bool] = field(default_factory=list)  # what the engine said of each wait
     tasks: list[Task] = field(default_factory=list)  # every task submitted, in order
     pending: list[Task] = field(default_factory=list)
     timeouts: list[float] = field(default_factory=list)
@@ -77,7 +77,7 @@ class Fake:
             self.timeouts.append(timeout)
             self.clock.now += timeout
             return []
-        assert self.pending, "the scheduler waits with nothing in flight and no timer: it would hang"
+        assert self.pending, "the engine waits with nothing in flight and no timer: it would hang"
         task = self.pick(self.pending)
         self.pending.remove(task)
         self.log.append(("complete", task.kind.value, task.label))
@@ -104,6 +104,10 @@ class Fake:
         self.outputs.keep(task, value)
         return Completion(task, value=value)
 
+    def release(self, layer: str) -> None:
+        assert self.outputs is not None
+        self.outputs.release(layer)
+
     def close(self) -> None:
         pass
 
@@ -124,25 +128,25 @@ def prefer(*labels: str) -> Pick:
     return pick
 
 
-def run(flow_cls: type[Flow], fake: Fake, **parameters: Any) -> Scheduler:
-    """Run ``flow_cls`` on ``fake``; return the scheduler as it ended."""
-    seen: list[Scheduler] = []
+def run(flow_cls: type[Flow], fake: Fake, **parameters: Any) -> Snapshot:
+    """Run ``flow_cls`` on ``fake``; return the snapshot as it ended."""
+    seen: list[Snapshot] = []
     flow_cls(datastore=datastores.Memory(), executor=fake)(observer=seen.append, **parameters)
     return seen[-1]
 
 
 def fail(
     flow_cls: type[Flow], fake: Fake, error: type[BaseException], match: str, **parameters: Any
-) -> tuple[Scheduler, BaseException]:
-    """Run a flow that must fail with ``error``; return the scheduler as it ended and the error."""
-    seen: list[Scheduler] = []
+) -> tuple[Snapshot, BaseException]:
+    """Run a flow that must fail with ``error``; return the snapshot as it ended and the error."""
+    seen: list[Snapshot] = []
     with pytest.raises(error, match=match) as raised:
         flow_cls(datastore=datastores.Memory(), executor=fake)(observer=seen.append, **parameters)
     return seen[-1], raised.value
 
 
-def phases(scheduler: Scheduler) -> dict[str, str]:
-    return {name: layer.phase.value for name, layer in scheduler.layers.items()}
+def phases(snapshot: Snapshot) -> dict[str, str]:
+    return {name: layer.phase.value for name, layer in snapshot.layers.items()}
 
 
 @dataclass
@@ -163,7 +167,7 @@ class Pipelined(Fake):
 
     def submit(self, task: Task) -> None:
         if task.kind.value == "run":
-            self.waits_on[task.key] = [t for t in self.pending if t.kind.value == "run" and _reads(task, t)]
+            self.waits_on[task.key] = [t for t in self.pending if t.key in task.after]
         super().submit(task)
 
     def wait(self, timeout: float | None, *, urgent: bool = True) -> list[Completion]:
@@ -174,24 +178,21 @@ class Pipelined(Fake):
             task = self.cancelled.pop()
             self.pending.remove(task)
             self.log.append(("complete", "cancelled", task.label))
-            return [Completion(task, error=RuntimeError(f"{task.label} was cancelled"))]
+            return [Completion(task, error=RuntimeError(f"{task.label} was cancelled"), cause=Cause.withdrawn)]
         ready = [t for t in self.pending if not any(u in self.pending for u in self.waits_on.get(t.key, []))]
         assert ready, "every pending task waits on another: a cycle"
         task = self.pick(ready)
         self.pending.remove(task)
         self.log.append(("complete", task.kind.value, task.label))
         upstream_errors = [self.errors_of[u.key] for u in self.waits_on.get(task.key, []) if u.key in self.errors_of]
-        completion = Completion(task, error=upstream_errors[0]) if upstream_errors else self._complete(task)
+        if upstream_errors:
+            completion = Completion(task, error=upstream_errors[0], cause=Cause.upstream)
+        else:
+            completion = self._complete(task)
         if completion.error is not None:
             self.errors_of[task.key] = completion.error
         self.completed.append(completion)
         return [completion]
-
-
-def _reads(task: Task, upstream: Task) -> bool:
-    """Whether ``task`` takes the output of ``upstream``: the split it reads, or every split of its layer."""
-    read = next((read for read in task.inputs.values() if read.layer == upstream.layer), None)
-    return read is not None and (read.split is None or upstream.index is None or read.split == upstream.index)
 
 
 # A flow whose layers B and E have entry hooks: B's skips B, C and D when ``go`` is False.

@@ -10,7 +10,7 @@ import pytest
 from laminar import Flow, Layer
 from laminar.configurations import datastores, executors, layers
 from laminar.display.progress import ENV, Progress, Row, Terminal, table_html, wanted
-from laminar.scheduler import Scheduler
+from laminar.engine.snapshot import Snapshot
 
 
 class Many(Flow): ...
@@ -51,7 +51,7 @@ def run(progress: Progress) -> None:
 
 
 def test_draws_once_per_interval_however_many_completions() -> None:
-    calls: list[Scheduler] = []
+    calls: list[Snapshot] = []
     display = Recorder()
     progress = Progress(display, flow="Many", execution="many", observer=calls.append, clock=lambda: 0.0)
     run(progress)

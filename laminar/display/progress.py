@@ -1,8 +1,8 @@
 """Live progress of a running execution: layers and splits done, running and failed.
 
-The scheduler calls its observer after every change, which for a foreach
+The engine calls its observer after every change, which for a foreach
 layer of 100,000 splits means 100,000 calls. :class:`Progress` is that
-observer: each call only remembers the scheduler and checks a clock; it draws
+observer: each call only remembers the snapshot and checks a clock; it draws
 at most once per ``interval`` and once more at the end, so the cost of a draw
 never scales with the number of completions.
 
@@ -30,16 +30,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, Any, Protocol
 
 from laminar.display.style import COLOURS
-
-if TYPE_CHECKING:  # annotations only: the scheduler does not import this module
-    from laminar.scheduler import Observer, Scheduler
+from laminar.engine.snapshot import Observer, Snapshot
 
 ENV = "LAMINAR_PROGRESS"
 _OFF = {"0", "false", "no", "off"}
-_ACTIVE = 2  # scheduler.ACTIVE; a literal keeps the scheduler out of this module's imports
 _PHASES = {"waiting": "pending", "deciding": "pending", "open": "running"}
 
 
@@ -55,12 +52,12 @@ class Row:
     failed: int
 
 
-def rows(scheduler: Scheduler) -> list[Row]:
-    """A snapshot of every layer of a running scheduler, in graph order."""
+def rows(snapshot: Snapshot) -> list[Row]:
+    """Every layer of a running execution, in graph order."""
     found = []
-    for name, run in scheduler.layers.items():
-        phase = str(run.phase.value)
-        found.append(Row(name, _PHASES.get(phase, phase), run.count, run.finished, run.active, run.failed))
+    for name, layer in snapshot.layers.items():
+        phase = str(layer.phase.value)
+        found.append(Row(name, _PHASES.get(phase, phase), layer.total, layer.finished, layer.active, layer.failed))
     return found
 
 
@@ -173,7 +170,7 @@ class Jupyter:
 
 
 class Progress:
-    """The scheduler's observer that draws on ``display`` at most once per ``interval`` seconds.
+    """An execution's observer that draws on ``display`` at most once per ``interval`` seconds.
 
     ``observer``, if given, is still called on every change. ``close()`` draws
     the final state.
@@ -196,13 +193,13 @@ class Progress:
         self.observer = observer
         self.clock = clock
         self._next = float("-inf")
-        self._scheduler: Scheduler | None = None
+        self._snapshot: Snapshot | None = None
         self._drawn = True
 
-    def __call__(self, scheduler: Scheduler) -> None:
+    def __call__(self, snapshot: Snapshot) -> None:
         if self.observer is not None:
-            self.observer(scheduler)
-        self._scheduler = scheduler
+            self.observer(snapshot)
+        self._snapshot = snapshot
         self._drawn = False
         now = self.clock()
         if now >= self._next:
@@ -210,9 +207,9 @@ class Progress:
             self._draw()
 
     def _draw(self) -> None:
-        if self._scheduler is None:
+        if self._snapshot is None:
             return
-        found = rows(self._scheduler)
+        found = rows(self._snapshot)
         self.display.draw(headline(self.flow, self.execution, found), found)
         self._drawn = True
 

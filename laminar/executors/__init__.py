@@ -1,4 +1,4 @@
-"""Executors place the scheduler's tasks: ``Thread`` here, ``laminar_ray.Ray`` for Ray."""
+"""Executors place the engine's tasks: ``Thread`` here, ``laminar_ray.Ray`` for Ray."""
 
 from laminar.executors.base import Executor, Run, Session
 from laminar.executors.thread import Thread

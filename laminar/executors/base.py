@@ -1,6 +1,6 @@
-"""The small interface between the scheduler and the backends that place work.
+"""The small interface between the engine and the backends that place work.
 
-The scheduler decides *what* runs next: it opens a :class:`Session` on the
+The engine decides *what* runs next: it opens a :class:`Session` on the
 executor for its execution and hands it :class:`Task` objects; the session
 decides *where* each runs and reports :class:`Completion` objects back.
 ``Thread`` runs tasks on local threads; ``laminar_ray.Ray`` runs each as a Ray
@@ -32,12 +32,12 @@ class Session(Protocol):
     """One execution's connection to an executor: places its tasks, reports their completions."""
 
     #: True when ``submit`` may be given a run task whose plain dependencies are still running (as
-    #: the scheduler's own tasks): the backend starts it once their outputs exist, or fails it with
+    #: the engine's own tasks): the backend starts it once their outputs exist, or fails it with
     #: their error. Ray does (pending ObjectRefs are task arguments); threads do not.
     pipelines: bool
 
     def capacity(self) -> int:
-        """How many tasks the scheduler may keep in flight at once."""
+        """How many tasks the engine may keep in flight at once."""
 
     def submit(self, task: Task) -> None:
         """Start ``task``; never blocks on its completion."""
@@ -45,13 +45,16 @@ class Session(Protocol):
     def wait(self, timeout: float | None, *, urgent: bool = True) -> list[Completion]:
         """Block until at least one completion (or ``timeout``); return all that are ready.
 
-        Without ``urgent`` no completion can let the scheduler start more work (every task that will run
+        Without ``urgent`` no completion can let the engine start more work (every task that will run
         was submitted): the session may wait for several and report them a while late (Ray: at most
         :data:`laminar_ray.inflight.SWEEP_MAX`), to wake the driver less."""
 
     def cancel(self, task: Task) -> None:
         """Withdraw a run task started ahead of its dependencies, so that it never starts once the flow
         is failing; its completion still comes (with an error). Only pipelining sessions get this call."""
+
+    def release(self, layer: str) -> None:
+        """No task of this run will read ``layer``'s outputs again: drop what is held of them."""
 
     def close(self) -> None:
         """Release what the session took; tasks still running are abandoned."""
@@ -66,7 +69,7 @@ class Executor(Protocol):
 
 
 class Completions:
-    """A thread-safe inbox of completions: callbacks ``put``, the scheduler's thread ``drain``s."""
+    """A thread-safe inbox of completions: callbacks ``put``, the engine's thread ``drain``s."""
 
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[Completion] = queue.SimpleQueue()

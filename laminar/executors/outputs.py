@@ -26,7 +26,7 @@ class Outputs:
 
     def keep(self, task: Task, outcome: object) -> None:
         """Keep the document of a run task's outcome (call it before the task's completion is reported)."""
-        if isinstance(outcome, runner.Outcome) and outcome.meta.document is not None:
+        if task.feeds and isinstance(outcome, runner.Outcome) and outcome.meta.document is not None:
             self._documents.setdefault(task.layer, {})[task.split] = outcome.meta.document
 
     def release(self, layer: str) -> None:

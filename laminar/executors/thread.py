@@ -71,5 +71,8 @@ class ThreadSession:
     def wait(self, timeout: float | None, *, urgent: bool = True) -> list[Completion]:
         return self._done.drain(timeout)  # whatever finished meanwhile, in one batch
 
+    def release(self, layer: str) -> None:
+        self._outputs.release(layer)
+
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -11,7 +11,7 @@ import pytest
 from laminar import Flow, Layer, Parameters
 from laminar.configurations import datastores
 from laminar.configurations.layers import Container, ForEach, Parameter, Retry
-from laminar.scheduler import Scheduler
+from laminar.engine.snapshot import Snapshot
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
 
@@ -49,8 +49,8 @@ def test_a_chain_is_in_flight_at_once_before_its_first_layer_finished(tmp_path: 
 
     seen: list[set[str]] = []
 
-    def observe(scheduler: Scheduler) -> None:
-        running = {task.layer for task in scheduler.in_flight.values()}
+    def observe(snapshot: Snapshot) -> None:
+        running = {task.layer for task in snapshot.in_flight}
         seen.append(running)
         if running == {"Blocked", "Middle", "Last"}:
             (tmp_path / "all-in-flight").touch()
@@ -132,8 +132,8 @@ def test_a_join_is_in_flight_with_the_splits_it_reads(tmp_path: Path) -> None:
 
     seen: list[set[str]] = []
 
-    def observe(scheduler: Scheduler) -> None:
-        running = {task.layer for task in scheduler.in_flight.values()}
+    def observe(snapshot: Snapshot) -> None:
+        running = {task.layer for task in snapshot.in_flight}
         seen.append(running)
         if running == {"Split", "Join"}:
             (tmp_path / "join-in-flight").touch()

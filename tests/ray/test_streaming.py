@@ -11,8 +11,8 @@ import pytest
 from laminar import Flow, Layer, Parameters
 from laminar.configurations import datastores
 from laminar.configurations.layers import Container, ForEach, Parameter
+from laminar.engine.snapshot import Snapshot
 from laminar.executors import Run
-from laminar.scheduler import Scheduler
 from laminar.task import Completion, Task
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
@@ -119,8 +119,8 @@ def test_in_flight_tasks_never_exceed_capacity(tmp_path: Path) -> None:
     executor = _counting_ray(max_in_flight=3)
     seen: list[int] = []
 
-    def observe(scheduler: Scheduler) -> None:
-        seen.append(len(scheduler.in_flight))
+    def observe(snapshot: Snapshot) -> None:
+        seen.append(len(snapshot.in_flight))
 
     execution = Wide(datastore=datastores.Local(str(tmp_path)), executor=executor)(
         count=30, observer=observe, progress=False

@@ -1,0 +1,173 @@
+"""Running one execution: the only place the engine's decisions are carried out.
+
+:func:`execute` claims the execution (or, resuming, reads what an earlier run
+left), opens a session on the executor, and loops: the state's transitions
+decide, this module carries out the effects they return (tasks to the session,
+records to the journal, lines to the log), waits for completions, and hands
+them back to the state, until nothing is in flight, queued or timed. Then the
+journal is closed (what finished is committed, whatever ended the run) and the
+first failure, if any, is raised.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from laminar.datastore import Datastore
+from laminar.engine.effects import Effect, Note, Release, Submit, Withdraw, WriteFailure, WriteLayer, WriteSplit
+from laminar.engine.snapshot import Observer
+from laminar.engine.state import Prior, State
+from laminar.errors import LaminarError
+from laminar.executors.base import Executor, Run, Session
+from laminar.graph import PARAMETERS, Graph
+from laminar.journal import Journal, Policy
+from laminar.records import ExecutionRecord, LayerRecord, SplitMeta, SplitRecord
+from laminar.task import Completion
+
+log = logging.getLogger("laminar")
+
+
+def execute(
+    graph: Graph,
+    *,
+    executor: Executor,
+    datastore: Datastore,
+    execution: str,
+    parameters: Mapping[str, Any] | None,
+    observer: Observer | None = None,
+    policy: Policy | None = None,
+) -> None:
+    """Run an execution of ``graph`` to its end: a new one with ``parameters``, or (None) a resumed one,
+    skipping what its earlier runs finished. Raises the first failure of a layer."""
+    flow = graph.flow
+    prior = _prior(graph, datastore, execution) if parameters is None else None
+    session = executor.open(Run(flow, execution, graph, datastore))
+    journal = Journal(datastore, flow, execution, policy)
+    try:
+        meta = None
+        if parameters is not None:
+            meta = _begin(journal, datastore, flow, execution, parameters)
+        state = State.start(
+            graph,
+            pipelines=session.pipelines,
+            capacity=session.capacity(),
+            prior=prior,
+            parameters=meta,
+            epoch=time.time() - time.monotonic(),
+        )
+        _Loop(state, session, journal, execution, observer).run()
+    finally:
+        journal.close()
+        session.close()
+    journal.check()
+    if state.failures:
+        label, error = state.failures[0]
+        if hasattr(error, "add_note"):
+            error.add_note(
+                f"laminar: layer {flow}.{label} failed in execution {execution!r}; "
+                f"finished work is kept: resume with {flow}().execution({execution!r}).resume()"
+            )
+        raise error
+
+
+def _begin(journal: Journal, store: Datastore, flow: str, execution: str, parameters: Mapping[str, Any]) -> SplitMeta:
+    """Store the parameters (one that cannot be serialized fails before the execution exists) and write
+    them and the execution's record; return the Parameters layer's meta."""
+    stored = store.write_split(flow, execution, PARAMETERS, 0, parameters, set(), SplitRecord().to_json(), commit=False)
+    assert stored.document is not None
+    journal.begin(ExecutionRecord(flow, execution, time.time(), tuple(sorted(parameters))), stored.document)
+    return SplitMeta(stored.names, stored.shards)
+
+
+def _prior(graph: Graph, store: Datastore, execution: str) -> Prior:
+    """What the earlier runs of ``execution`` finished: layers, splits of the others, and the metas of
+    those that grids read (known from the graph: ``Parameter`` names the split it reads) or that name a
+    layer's artifacts (split 0)."""
+    flow = graph.flow
+    layers: dict[str, int | None] = {}
+    for name in [PARAMETERS, *graph.nodes]:
+        found = store.read_layer_record(flow, execution, name)
+        record = LayerRecord.from_json(found) if found is not None else None
+        if record is not None and record.finished:
+            layers[name] = record.splits
+    splits = {
+        name: frozenset(store.finished_splits(flow, execution, name)) for name in graph.nodes if name not in layers
+    }
+    # a layer's record names its artifacts: those of its split 0, which may have finished before
+    metas = {(name, 0): store.read_meta(flow, execution, name, 0) for name, done in splits.items() if 0 in done}
+    for node in graph.nodes.values():
+        for parameter in node.configuration.foreach.parameters if node.configuration.foreach else ():
+            name = parameter.layer.__name__
+            upstream = graph.nodes.get(name)
+            if parameter.index is None and upstream is not None and upstream.foreach:
+                continue  # 1:1: reads split counts only
+            index = parameter.index or 0
+            if name in layers or index in splits.get(name, ()):
+                metas[(name, index)] = store.read_meta(flow, execution, name, index)
+    return Prior({n: s for n, s in layers.items() if n != PARAMETERS}, splits, metas)
+
+
+class _Loop:
+    """Carries out a state's effects and feeds it the session's completions."""
+
+    def __init__(
+        self, state: State, session: Session, journal: Journal, execution: str, observer: Observer | None
+    ) -> None:
+        self.state = state
+        self.session = session
+        self.journal = journal
+        self.execution = execution
+        self.observer = observer
+        self._pending: collections.deque[Effect] = collections.deque()
+
+        self._rejected = False  # a submission was rejected since the state last advanced
+
+    def run(self) -> None:
+        state = self.state
+        self._advance()
+        while not state.done:
+            due = state.next_timer()
+            timeout = None if due is None else max(0.0, due - time.monotonic())
+            for completion in self.session.wait(timeout, urgent=state.urgent()):
+                self._carry_out(state.complete(completion, time.monotonic()))
+            self._advance()
+
+    def _advance(self) -> None:
+        """Advance the state and carry out what it decided, again while submissions were rejected (a
+        rejection may let the state decide more at once)."""
+        self._rejected = True
+        while self._rejected:
+            self._rejected = False
+            self._carry_out(self.state.advance(time.monotonic()))
+
+    def _carry_out(self, effects: list[Effect]) -> None:
+        """Carry out ``effects`` in order, and those of the completions they cause at once (a submission
+        the session rejects), after them; then tell the observer."""
+        self._pending.extend(effects)
+        while self._pending:
+            effect = self._pending.popleft()
+            if isinstance(effect, Submit):
+                try:
+                    self.session.submit(effect.task)
+                except LaminarError as error:  # e.g. a request no node can satisfy, rejected up front
+                    rejected = Completion(effect.task, error=error)
+                    self._pending.extend(self.state.complete(rejected, time.monotonic()))
+                    self._rejected = True
+            elif isinstance(effect, WriteSplit):
+                self.journal.split(effect.layer, effect.index, effect.document)
+            elif isinstance(effect, WriteLayer):
+                self.journal.layer(effect.layer, effect.record)
+            elif isinstance(effect, WriteFailure):
+                self.journal.failure(effect.layer, effect.index, effect.record)
+            elif isinstance(effect, Release):
+                self.session.release(effect.layer)
+            elif isinstance(effect, Withdraw):
+                self.session.cancel(effect.task)
+            elif isinstance(effect, Note):
+                log.log(effect.level, "%s", effect.message)
+        if self.observer is not None:
+            self.observer(self.state.snapshot(self.execution))
