@@ -27,7 +27,7 @@ class TaskKind(str, enum.Enum):
     entry = "entry"  # evaluate entry hooks -> bool
     submission = "submission"  # run submission hooks -> Container
     retry = "retry"  # run retry hooks -> Container
-    run = "run"  # run the layer -> runner.Outcome
+    run = "run"  # run the layer -> records.SplitMeta (with its document, for the journal)
 
 
 class Cause(str, enum.Enum):
@@ -85,7 +85,8 @@ class Task:
 
 @dataclass(frozen=True)
 class Completion:
-    """A task that ended: its ``value``, or its ``error`` and the ``cause`` of it."""
+    """A task that ended: its ``value`` (an entry task's bool, a submission or retry task's Container, a
+    run's SplitMeta), or its ``error`` and the ``cause`` of it."""
 
     task: Task
     value: Any = None

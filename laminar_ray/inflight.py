@@ -30,7 +30,7 @@ is seen at most one interval late (~10 us per task in flight, at most 50 ms),
 and a chain, whose tasks finish one at a time, still wakes the driver about as
 often as they finish.
 
-Once the scheduler has submitted everything that will run (a chain whose layers
+Once the engine has submitted everything that will run (a chain whose layers
 all started ahead), no completion can start more work: it says a wait is not
 ``urgent``, and while more than :data:`LAZY_BATCH` are in flight the wait is for
 the oldest :data:`LAZY_BATCH` or more (1/16 of those in flight), returning at

@@ -101,8 +101,7 @@ class Fake:
             )
         except Exception as raised:
             return Completion(task, error=raised)
-        self.outputs.keep(task, value)
-        return Completion(task, value=value)
+        return Completion(task, value=self.outputs.keep(task, value))
 
     def release(self, layer: str) -> None:
         assert self.outputs is not None

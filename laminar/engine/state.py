@@ -129,6 +129,8 @@ class State:
     #: The Parameters layer's meta (its names), which grids may read.
     parameters: SplitMeta = field(default_factory=lambda: SplitMeta((), {}))
     order: dict[str, int] = field(default_factory=dict)  # layer -> its position in graph order
+    names: list[str] = field(default_factory=list)  # layers in graph order
+    reads: dict[tuple[str, TaskKind], frozenset[str]] = field(default_factory=dict)  # see _sent
 
     @classmethod
     def start(
@@ -152,7 +154,8 @@ class State:
                 layer.units = bytearray([FINISHED]) * (1 if count is None else count)
                 layer.finished = layer.count
         state = cls(graph, pipelines, capacity, layers, epoch=epoch, prior=prior, candidates=set(graph.nodes))
-        state.order = {name: position for position, name in enumerate(graph.nodes)}
+        state.names = list(graph.nodes)
+        state.order = {name: position for position, name in enumerate(state.names)}
         if parameters is not None:
             state.parameters = parameters
         return state
@@ -174,7 +177,7 @@ class State:
         layers: the session may then report them in batches, a while late, and wake the driver less."""
         if self.queue or self.ready or self.failures or self.hook_tasks or any(self.streaming.values()):
             return True
-        names = list(self.graph.nodes)
+        names = self.names
         while self.unopened < len(names):  # each layer passed once (unless one goes back to waiting)
             if self.layers[names[self.unopened]].phase in (Phase.waiting, Phase.deciding):
                 return True
@@ -232,8 +235,8 @@ class State:
     def complete(self, completion: Completion, now: float) -> list[Effect]:
         """A task ended: finish or fail its unit, decide its layer, schedule a retry."""
         effects: list[Effect] = []
-        task = completion.task
-        if self.in_flight.pop(task.key, None) is None:
+        task = self.in_flight.pop(completion.task.key, None)  # as the engine made it (all its inputs)
+        if task is None:
             return effects
         layer = self.layers[task.layer]
         if task.kind is TaskKind.run:
@@ -446,7 +449,23 @@ class State:
         else:
             self.hook_tasks += 1
         self.in_flight[task.key] = task
-        effects.append(Submit(task))
+        effects.append(Submit(self._sent(task)))
+
+    def _sent(self, task: Task) -> Task:
+        """``task`` as the session gets it: with only the inputs it reads (the layers its hooks of that kind
+        take; for a run, those ``__call__`` and its execution hooks take). The engine keeps the whole
+        task: the run that follows a submission task reads others."""
+        reads = self.reads.get((task.layer, task.kind))
+        if reads is None:
+            node = self.graph[task.layer]
+            kind = _HOOKS[task.kind]
+            found = {d for bound in node.hooks_of(kind) for d in bound.parameters.values()}
+            if task.kind is TaskKind.run:
+                found.update(node.call.values())
+            reads = self.reads[(task.layer, task.kind)] = frozenset(found)
+        if len(reads) == len(task.inputs):
+            return task
+        return dataclasses.replace(task, inputs={k: v for k, v in task.inputs.items() if k in reads})
 
     def _fire_timers(self, now: float) -> None:
         """Move due retries to ``ready``; once the flow is failing, abandon every waiting task."""
@@ -470,17 +489,15 @@ class State:
         layer.running.clear()
         layer.ahead = ()
 
-    def _finish_unit(self, layer: LayerState, task: Task, outcome: Any, now: float, effects: list[Effect]) -> None:
+    def _finish_unit(self, layer: LayerState, task: Task, meta: SplitMeta, now: float, effects: list[Effect]) -> None:
         index = task.split
         layer.units[index] = FINISHED
         layer.active -= 1
         layer.finished += 1
-        meta = getattr(outcome, "meta", outcome)  # a runner.Outcome, or (Ray) its meta
-        if isinstance(meta, SplitMeta):
-            if meta.document is not None:  # left to the journal: committed with others
-                effects.append(WriteSplit(layer.node.name, index, meta.document))
-                meta = SplitMeta(meta.names, meta.shards)
-            layer.metas[index] = meta
+        if meta.document is not None:  # left to the journal: committed with others
+            effects.append(WriteSplit(layer.node.name, index, meta.document))
+            meta = SplitMeta(meta.names, meta.shards)
+        layer.metas[index] = meta
         for name in self.streaming.get(layer.node.name, ()):
             downstream = self.layers[name]
             if downstream.phase is Phase.open and downstream.units[index] == WAITING:
@@ -565,6 +582,15 @@ class State:
         """The next task of the same unit (a new key: keys identify one dispatch)."""
         key, self.next_key = self.next_key, self.next_key + 1
         return dataclasses.replace(task, key=key, after=frozenset(), **changes)
+
+
+#: The hooks each kind of task runs.
+_HOOKS = {
+    TaskKind.entry: Kind.entry,
+    TaskKind.submission: Kind.submission,
+    TaskKind.retry: Kind.retry,
+    TaskKind.run: Kind.execution,
+}
 
 
 def _with(task: Task, container: Container) -> LayerConfiguration:

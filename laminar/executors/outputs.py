@@ -24,10 +24,14 @@ class Outputs:
         self._run = run
         self._documents: dict[str, dict[int, SplitDocument]] = {}
 
-    def keep(self, task: Task, outcome: object) -> None:
-        """Keep the document of a run task's outcome (call it before the task's completion is reported)."""
-        if task.feeds and isinstance(outcome, runner.Outcome) and outcome.meta.document is not None:
-            self._documents.setdefault(task.layer, {})[task.split] = outcome.meta.document
+    def keep(self, task: Task, value: object) -> object:
+        """Keep the document of a run task's outcome (before the task's completion is reported); return the
+        task's value for the engine: a run's SplitMeta."""
+        if not isinstance(value, runner.Outcome):
+            return value
+        if task.feeds and value.meta.document is not None:
+            self._documents.setdefault(task.layer, {})[task.split] = value.meta.document
+        return value.meta
 
     def release(self, layer: str) -> None:
         """No dependent will read ``layer`` again in this run."""

@@ -65,8 +65,7 @@ class ThreadSession:
             datastore=run.datastore,
             artifacts=self._outputs.artifacts,
         )
-        self._outputs.keep(task, outcome)  # before its completion is seen: dependents read through it
-        return outcome
+        return self._outputs.keep(task, outcome)  # before its completion is seen: dependents read through it
 
     def wait(self, timeout: float | None, *, urgent: bool = True) -> list[Completion]:
         return self._done.drain(timeout)  # whatever finished meanwhile, in one batch

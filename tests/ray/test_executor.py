@@ -241,14 +241,14 @@ def test_running_a_flow_again_reuses_its_remote_functions(tmp_path: Path) -> Non
     second run of the same flow (here with another datastore) makes and exports none."""
     executor = _ray()
     Again(datastore=datastores.Local(str(tmp_path / "a")), executor=executor)()
-    made = dict(executor.functions)
+    made = dict(executor.cluster.functions)
     assert any(key.endswith(":hooks") for key in made)  # the submission hook takes a layer: hook tasks
     assert len({key.split(":")[0] for key in made}) == 1  # one graph
     second = Again(datastore=datastores.Local(str(tmp_path / "b")), executor=executor)()
     assert list(second.layer(Scaled).cpu) == [0.25, 0.5]
-    assert executor.functions == made  # the same function objects, nothing added
+    assert executor.cluster.functions == made  # the same function objects, nothing added
     graph = Again().graph()
-    assert executor.program(graph) is executor.program(Again().graph())  # the graph pickled once
+    assert executor.cluster.program(graph) is executor.cluster.program(Again().graph())  # the graph pickled once
     with pytest.raises(Oops):
         Raising(datastore=datastores.Local(str(tmp_path / "c")), executor=executor)()
-    assert len({key.split(":")[0] for key in executor.functions}) == 2  # another graph, functions of its own
+    assert len({key.split(":")[0] for key in executor.cluster.functions}) == 2  # another graph, functions of its own

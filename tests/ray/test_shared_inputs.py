@@ -20,6 +20,7 @@ from laminar.configurations import datastores
 from laminar.configurations.layers import Container, ForEach, Parameter
 from laminar.executors.base import Run
 from laminar.task import Task, TaskKind
+from laminar_ray.wire import Again
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
 
@@ -102,18 +103,19 @@ def test_a_plain_layer_read_by_every_split_is_loaded_once_per_worker(tmp_path: P
 def _only_split_0_carries(monkeypatch: pytest.MonkeyPatch, *, carry_every: int) -> list[str]:
     """Split 0 alone carries the ref among the first tasks, then one task in ``carry_every``; the labels
     of the tasks sent again (filled as the flow runs)."""
-    from laminar_ray import session
+    from laminar_ray import cluster, outputs, session
 
-    monkeypatch.setattr(session, "_carriers", lambda nodes: 1)
-    monkeypatch.setattr(session, "CARRY_EVERY", carry_every)
+    monkeypatch.setattr(cluster.Cluster, "cpus", lambda self: 1)
+    monkeypatch.setattr(outputs, "CARRY_EVERY", carry_every)
     resent: list[str] = []
-    resend = session.Session._resend
+    submit = session.Session._submit
 
-    def counted(self: session.Session, task: Any) -> None:
-        resent.append(task.label)
-        resend(self, task)
+    def counted(self: session.Session, task: Any, *, carry: bool) -> None:
+        if carry:  # only a task that ran nothing is sent again carrying every ref
+            resent.append(task.label)
+        submit(self, task, carry=carry)
 
-    monkeypatch.setattr(session.Session, "_resend", counted)
+    monkeypatch.setattr(session.Session, "_submit", counted)
     return resent
 
 
@@ -147,20 +149,21 @@ def test_after_the_first_tasks_about_one_in_carry_every_carries_the_ref(tmp_path
 
     import ray
 
-    from laminar_ray import Ray, session
+    from laminar_ray import Ray, outputs
     from laminar_ray.session import Session
 
     flow = Shared(datastore=datastores.Local(str(tmp_path)))
     opened = Ray().open(Run("Shared", "an-execution", flow.graph(), flow.configuration.datastore))
     assert isinstance(opened, Session)
-    opened._random = random.Random(0)
+    held = opened._outputs
+    held._random = random.Random(0)
     ref = ray.put("shared")
-    entries = [opened._shared_entry(ref) for _ in range(opened._carriers + 1600)]
-    assert all(entry is ref for entry in entries[: opened._carriers])
-    later = entries[opened._carriers :]
+    entries = [held._shared_entry(ref) for _ in range(held._carriers + 1600)]
+    assert all(entry is ref for entry in entries[: held._carriers])
+    later = entries[held._carriers :]
     assert set(later) == {ref, ref.hex()}
     assert 50 <= later.count(ref) <= 150, later.count(ref)  # 100 expected, 1600 / CARRY_EVERY
-    assert session.CARRY_EVERY == 16
+    assert outputs.CARRY_EVERY == 16
 
 
 def test_a_key_the_worker_holds_no_value_for_is_missing_or_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -174,12 +177,12 @@ def test_a_key_the_worker_holds_no_value_for_is_missing_or_dropped(monkeypatch: 
     assert worker._shared_inputs(["kept"]) == ["value"]
     with pytest.raises(worker._Missing) as missing:
         worker._shared_inputs(["kept", "never resolved here"])
-    assert missing.value.outcome == worker.MISSING
+    assert missing.value.outcome is Again.missing
     for n in range(worker.SHARED):  # fills the cache: "kept" is dropped
         worker._shared.keep(f"filler {n}", lambda: None)
     with pytest.raises(worker._Missing) as dropped:
         worker._shared_inputs(["kept"])
-    assert dropped.value.outcome == worker.DROPPED
+    assert dropped.value.outcome is Again.dropped
 
 
 def test_a_task_whose_worker_dropped_a_shared_input_makes_every_later_task_carry_them(
@@ -187,7 +190,7 @@ def test_a_task_whose_worker_dropped_a_shared_input_makes_every_later_task_carry
 ) -> None:
     """A worker that never had the value: the task goes again with its refs. One that dropped it (its cache
     full): every later task carries its refs too."""
-    from laminar_ray import Ray, worker
+    from laminar_ray import Ray
     from laminar_ray.session import Session
 
     flow = Shared(datastore=datastores.Local(str(tmp_path)))
@@ -197,27 +200,27 @@ def test_a_task_whose_worker_dropped_a_shared_input_makes_every_later_task_carry
     sent: list[tuple[int, bool]] = []
     monkeypatch.setattr(opened, "_submit", lambda task, *, carry: sent.append((task.key, carry)))
     tasks = [Task(n, TaskKind.run, "Use", n, SPLITS, 1, graph["Use"].configuration, {}) for n in range(2)]
-    carriers = opened._carriers
-    assert opened._received(tasks[0], worker.MISSING) is None
-    assert sent == [(0, True)] and opened._carriers == carriers
-    assert opened._received(tasks[1], worker.DROPPED) is None
-    assert sent == [(0, True), (1, True)] and opened._carriers == sys.maxsize
+    carriers = opened._outputs._carriers
+    assert opened._received(tasks[0], Again.missing.value) is None
+    assert sent == [(0, True)] and opened._outputs._carriers == carriers
+    assert opened._received(tasks[1], Again.dropped.value) is None
+    assert sent == [(0, True), (1, True)] and opened._outputs._carriers == sys.maxsize
 
 
 def test_a_call_sends_shared_keys_in_its_blob_and_only_refs_as_arguments() -> None:
     import ray
 
     from laminar.task import Input, TaskKind
-    from laminar_ray import worker
+    from laminar_ray import wire
 
     ref = ray.put([{"x": 1}, []])
-    call = worker.Call(
+    call = wire.Call(
         "execution", b"context", ["a key", ref, "another"], TaskKind.run, "Use", 3, 10, 0,
         {"source": Input("Source", "finished", 0, {"n": 3}, 1)}, None, None, {"source": (~1,)},
     )  # fmt: skip
     args = call.wire(["value"])
     assert len(args) == 3 and args[1] == [ref] and args[2] == "value"  # blob, the refs, the values
-    assert worker.Call.unwire(args) == (call, ("value",))
-    keyed = worker.Call(**{**call.__dict__, "boxed": ["a key"]})
+    assert wire.Call.unwire(args) == (call, ("value",))
+    keyed = wire.Call(**{**call.__dict__, "boxed": ["a key"]})
     assert len(keyed.wire([])) == 1  # a task that carries keys alone sends its blob alone
-    assert worker.Call.unwire(keyed.wire([]))[0] == keyed
+    assert wire.Call.unwire(keyed.wire([]))[0] == keyed

@@ -1,0 +1,170 @@
+"""The Ray cluster an executor uses: the connection, its nodes, what is kept across runs, and every
+fast path through Ray's private API (one place to look when Ray changes; ``tests/ray/test_cluster.py``
+fails loudly if one is gone).
+
+A :class:`Cluster` belongs to one :class:`~laminar_ray.Ray` executor and
+outlives its runs: the remote functions made for a graph and a set of task
+options, the pickled graphs, and the submitters per container are made once and
+kept, so running a flow again exports nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import sysconfig
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import ray
+
+from laminar.graph import Graph
+from laminar.options import Container
+from laminar_ray.kept import Kept
+from laminar_ray.wire import Program
+
+# Set before a local Ray starts: a request no node can satisfy fails in seconds instead of hanging, and an
+# out-of-memory kill reaches laminar at once (Ray's own OOM retries would repeat the same request, while
+# laminar's Retry runs retry hooks that can raise it).
+LOCAL_RAY_ENV = {
+    "RAY_enable_autoscaler_v2": "1",
+    "RAY_enable_infeasible_task_early_exit": "true",
+    "RAY_task_oom_retries": "0",
+}
+
+FUNCTIONS = 256  # remote functions (and submitters) a cluster keeps
+PROGRAMS = 16  # pickled graphs a cluster keeps
+NODES_EVERY = 10.0  # seconds between reads of the cluster's nodes (~0.4 ms a read)
+
+#: Submits a remote function with its task's arguments under a task name of its own.
+Submit = Callable[[str, tuple[Any, ...]], Any]
+#: A cluster's submitter for one container of one graph: the container, its options as JSON, the submit.
+Submitter = tuple[Container, str, Submit]
+
+
+class Cluster:
+    """A connection to Ray (joined or started here) and what is kept for it across runs."""
+
+    def __init__(self, address: str | None, init: Mapping[str, Any]) -> None:
+        self.address = address
+        self.init = dict(init)
+        self.started = False  # whether this process started the Ray it uses
+        self.nodes: list[dict[str, float]] = []
+        self._nodes_at = -NODES_EVERY
+        # graph digest and container (JSON) -> submits that graph's layer function with that container's
+        # options (and the graph's hook function); kept across runs, so running a flow again exports nothing
+        self.functions: Kept[str, Any] = Kept(FUNCTIONS)
+        # (graph digest, id(container)) -> that container's Submitter: the containers of a kept graph's
+        # layers stay the same objects run after run; hooks may make one per task
+        self.submitters: Kept[tuple[str, int], Submitter] = Kept(FUNCTIONS)
+        # id(graph) -> the graph (kept alive, so that no other graph takes its id meanwhile) and its Program
+        self._programs: Kept[int, tuple[Graph, Program]] = Kept(PROGRAMS)
+
+    def connect(self) -> None:
+        """Join or start Ray (idempotent). Never shuts down a Ray it did not start."""
+        if ray.is_initialized():
+            return
+        if self.address is not None or os.environ.get("RAY_ADDRESS"):
+            ray.init(address=self.address, **self.init)
+            return
+        for name, value in LOCAL_RAY_ENV.items():
+            os.environ.setdefault(name, value)  # read by the raylet and GCS processes ray.init starts
+        settings: dict[str, Any] = {"include_dashboard": False, "_node_ip_address": "127.0.0.1"}
+        ray.init(address="local", **{**settings, **self.init})
+        self.started = True
+
+    def refresh_nodes(self) -> None:
+        """Read the cluster's nodes again unless they were read in the last :data:`NODES_EVERY` seconds."""
+        if time.monotonic() - self._nodes_at > NODES_EVERY:
+            self.nodes = [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
+            self._nodes_at = time.monotonic()
+
+    def cpus(self) -> int:
+        """The CPUs of the cluster's nodes (at least one)."""
+        return max(1, int(sum(node.get("CPU", 0.0) for node in self.nodes)))
+
+    def function(self, key: str, make: Callable[[], Any]) -> Any:
+        """The remote function kept under ``key`` (a graph's digest and task options), made by ``make`` the
+        first time; the least recently used go past a few hundred (a notebook that edits its flow makes a
+        new graph each time)."""
+        return self.functions.keep(key, make)
+
+    def program(self, graph: Graph) -> Program:
+        """The graph pickled for the workers, once per graph object (flows keep theirs while their classes
+        stay as they are: pickling a hundred layer classes defined in ``__main__`` costs ~5 ms)."""
+        return self._programs.keep(id(graph), lambda: (graph, Program.of(ship_by_value(graph))))[1]
+
+
+def ship_by_value(graph: Graph) -> Graph:
+    """Send the flow's own modules by value, so workers need not import them; return ``graph``.
+
+    Layers defined in ``__main__``, a notebook, or a test module not on the workers' path run anyway.
+    Installed packages (site-packages) stay by reference. Done before the graph is pickled (once per
+    graph); cloudpickle keeps a module registered, so later tasks' errors and containers go by value too.
+    """
+    installed = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    for node in graph.nodes.values():
+        classes = [node.layer, *(b.hook.owner for bs in node.hooks.values() for b in bs)]
+        for cls in classes:
+            module = sys.modules.get(cls.__module__)
+            path = getattr(module, "__file__", None)
+            if (
+                module is None
+                or cls.__module__ == "__main__"
+                or cls.__module__.startswith(("laminar.", "laminar_ray."))
+            ):
+                continue
+            if path is None or any(os.path.abspath(path).startswith(p) for p in installed):
+                continue
+            ray.cloudpickle.register_pickle_by_value(module)  # type: ignore[no-untyped-call]
+    return graph
+
+
+# -- Ray's private API: the fast paths ------------------------------------------------------------------
+
+
+def named(function: Any) -> Submit:
+    """Submit the remote function ``function`` with ``args`` under a task name of its own per call.
+
+    ``function.options(name=...).remote(...)`` validates every option again and builds a wrapper class
+    on each call (measured: ~0.12 ms a task, an eighth of the driver's work for one); the options were
+    validated when ``function`` was made, so only the name is added, through the entry point that
+    ``options`` itself calls (``RemoteFunction._remote``, private). A Ray without it gets ``options``.
+    """
+    if has_fast_submit(function):
+        remote, defaults = function._remote, function._default_options
+        environment = function._serialized_base_runtime_env_info
+
+        def submit(name: str, args: tuple[Any, ...]) -> Any:
+            settings = {**defaults, "name": name}
+            return remote(args=args, kwargs={}, serialized_runtime_env_info=environment, **settings)
+
+        return submit
+    return lambda name, args: function.options(name=name).remote(*args)
+
+
+def has_fast_submit(function: Any) -> bool:
+    """Whether this Ray's remote functions have the private entry point :func:`named` uses."""
+    remote = getattr(function, "_remote", None)
+    defaults = getattr(function, "_default_options", None)
+    return callable(remote) and isinstance(defaults, dict) and hasattr(function, "_serialized_base_runtime_env_info")
+
+
+def in_worker() -> bool:
+    """Whether this process is a Ray worker (``ray._private.worker``: Ray has no public way to ask)."""
+    return bool(ray._private.worker.global_worker.mode == ray.WORKER_MODE)
+
+
+def trim() -> None:
+    """Give freed heap memory back to the OS (glibc only; elsewhere nothing).
+
+    Submitting and completing Ray tasks allocates and frees in a pattern that left glibc's heap holding
+    freed memory (measured when completions came through Ray callbacks: ~10 KiB per task, never
+    returned; a 100,000-split run would have kept well over 1 GiB resident).
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
