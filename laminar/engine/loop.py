@@ -19,8 +19,9 @@ from typing import Any
 
 from laminar.datastore import Datastore
 from laminar.engine.effects import Effect, Note, Release, Submit, Withdraw, WriteFailure, WriteLayer, WriteSplit
+from laminar.engine.layers import Prior
 from laminar.engine.snapshot import Observer
-from laminar.engine.state import Prior, State
+from laminar.engine.state import State
 from laminar.errors import LaminarError
 from laminar.executors.base import Executor, Run, Session
 from laminar.graph import PARAMETERS, Graph

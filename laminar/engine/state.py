@@ -42,65 +42,30 @@ import collections
 import dataclasses
 import heapq
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from laminar import foreach as foreach_
 from laminar.engine.effects import Effect, Note, Release, Submit, Withdraw, WriteFailure, WriteLayer, WriteSplit
+from laminar.engine.layers import (
+    ACTIVE,
+    FAILED,
+    FINISHED,
+    QUEUED,
+    WAITING,
+    LayerState,
+    Prior,
+    reading,
+    streams_from,
+    with_container,
+)
 from laminar.engine.snapshot import LayerView, Phase, Snapshot
 from laminar.errors import LaminarError, LayerError
-from laminar.graph import PARAMETERS, Graph, Node
+from laminar.graph import PARAMETERS, Graph
 from laminar.hooks import Kind
-from laminar.options import Container, LayerConfiguration
+from laminar.options import LayerConfiguration
 from laminar.records import FailureRecord, LayerRecord, SplitMeta
 from laminar.task import Cause, Completion, Input, Task, TaskKind
-
-WAITING, QUEUED, ACTIVE, FINISHED, FAILED = range(5)
-
-
-@dataclass(frozen=True)
-class Prior:
-    """What an earlier run of a resumed execution left: finished layers (their split counts), the splits
-    that finished in layers that did not, and the metas of those splits that grids read."""
-
-    layers: Mapping[str, int | None] = field(default_factory=dict)  # finished layer -> its splits (None: plain)
-    splits: Mapping[str, frozenset[int]] = field(default_factory=dict)  # unfinished layer -> splits finished
-    metas: Mapping[tuple[str, int], SplitMeta] = field(default_factory=dict)
-
-
-@dataclass
-class LayerState:
-    """One layer's progress in this execution."""
-
-    node: Node
-    phase: Phase = Phase.waiting
-    grid: foreach_.Grid | None = None
-    units: bytearray = field(default_factory=bytearray)
-    finished: int = 0
-    failed: int = 0
-    active: int = 0
-    running: dict[int, int] = field(default_factory=dict)  # split -> key of its run task in flight
-    metas: dict[int, SplitMeta] = field(default_factory=dict)
-    stream: str | None = None  # the foreach layer this one maps 1:1 onto, while streaming
-    ahead: tuple[str, ...] = ()  # dependencies still running when this layer started ahead of them
-    started: float | None = None  # when it opened (seconds of time.monotonic)
-    inputs: dict[str, Input] | None = None  # its units' inputs before their grid's selection, once opened
-    readers: set[str] = field(default_factory=set)  # dependents that have not settled
-
-    @property
-    def count(self) -> int:
-        return len(self.units)
-
-    @property
-    def splits(self) -> int | None:
-        return self.count if self.node.foreach else None
-
-    @property
-    def submitted(self) -> bool:
-        """Every unit finished or has its run task in flight: a task that takes all its outputs can be
-        submitted now (on Ray, with the refs of those still running)."""
-        return self.phase is Phase.open and len(self.running) + self.finished == self.count
 
 
 @dataclass
@@ -256,28 +221,19 @@ class State:
         elif completion.error is not None:
             self._failed_attempt(layer, task, completion, now, effects)
         elif task.kind is TaskKind.submission:
-            self._dispatch(self._again(task, kind=TaskKind.run, configuration=_with(task, completion.value)), effects)
+            self._dispatch(
+                self._again(task, kind=TaskKind.run, configuration=with_container(task, completion.value)), effects
+            )
         elif task.kind is TaskKind.retry:
-            self._schedule_retry(task, _with(task, completion.value), now)
+            self._schedule_retry(task, with_container(task, completion.value), now)
         else:
             self._finish_unit(layer, task, completion.value, now, effects)
         return effects
 
     # -- deciding layers -------------------------------------------------------------------------
 
-    def _streams_from(self, node: Node) -> str | None:
-        """The upstream foreach layer ``node`` maps 1:1 onto with every parameter, if any."""
-        config = node.configuration.foreach
-        if config is None or node.hooks_of(Kind.entry):
-            return None
-        layers = {p.layer.__name__ for p in config.parameters if p.index is None}
-        if len(layers) != 1 or any(p.index is not None for p in config.parameters):
-            return None
-        (upstream,) = layers
-        return upstream if self.graph.nodes.get(upstream) and self.graph[upstream].foreach else None
-
     def _decidable(self, layer: LayerState) -> bool:
-        stream = self._streams_from(layer.node)
+        stream = streams_from(self.graph, layer.node)
         for dependency in layer.node.dependencies:
             phase = self._phase(dependency)
             if not (phase.settled or (phase is Phase.open and dependency == stream)):
@@ -457,12 +413,7 @@ class State:
         task: the run that follows a submission task reads others."""
         reads = self.reads.get((task.layer, task.kind))
         if reads is None:
-            node = self.graph[task.layer]
-            kind = _HOOKS[task.kind]
-            found = {d for bound in node.hooks_of(kind) for d in bound.parameters.values()}
-            if task.kind is TaskKind.run:
-                found.update(node.call.values())
-            reads = self.reads[(task.layer, task.kind)] = frozenset(found)
+            reads = self.reads[(task.layer, task.kind)] = reading(self.graph[task.layer], task.kind)
         if len(reads) == len(task.inputs):
             return task
         return dataclasses.replace(task, inputs={k: v for k, v in task.inputs.items() if k in reads})
@@ -582,17 +533,3 @@ class State:
         """The next task of the same unit (a new key: keys identify one dispatch)."""
         key, self.next_key = self.next_key, self.next_key + 1
         return dataclasses.replace(task, key=key, after=frozenset(), **changes)
-
-
-#: The hooks each kind of task runs.
-_HOOKS = {
-    TaskKind.entry: Kind.entry,
-    TaskKind.submission: Kind.submission,
-    TaskKind.retry: Kind.retry,
-    TaskKind.run: Kind.execution,
-}
-
-
-def _with(task: Task, container: Container) -> LayerConfiguration:
-    """The task's configuration with the container its submission or retry hooks returned."""
-    return task.configuration.model_copy(update={"container": container})

@@ -8,8 +8,9 @@ from laminar import Flow, Layer, Parameters
 from laminar.configurations import hooks
 from laminar.configurations.layers import ForEach, Parameter, Retry
 from laminar.engine.effects import Note, Release, Submit, Withdraw, WriteFailure, WriteLayer, WriteSplit
+from laminar.engine.layers import ACTIVE, FINISHED, QUEUED, WAITING, Prior
 from laminar.engine.snapshot import Phase
-from laminar.engine.state import ACTIVE, FINISHED, QUEUED, WAITING, Prior, State
+from laminar.engine.state import State
 from laminar.records import FailureRecord, LayerRecord, SplitMeta
 from laminar.task import Cause, Completion, Input, Task, TaskKind
 
