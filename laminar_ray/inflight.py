@@ -2,8 +2,8 @@
 
 Ray offers two ways to learn that an ObjectRef is ready: a callback per ref
 (``ref.future()``, ``ref._on_completed``), which Ray runs on its I/O thread (the
-thread that also dispatches tasks) and which measured ~0.18 ms of that thread's
-CPU per task, and ``ray.wait``, whose cost grows with the number of refs it is
+thread that also dispatches tasks) and which costs that thread a fair share of a
+task's CPU, and ``ray.wait``, whose cost grows with the number of refs it is
 given (~2 ms over 2,000), but which costs ~4 us over one.
 
 Tasks mostly finish in the order they were started (a chain one after the
@@ -20,10 +20,10 @@ less and less often, not once per task (each task of a chain of 100 layers on 2
 cores takes longer than the first interval, 2 ms).
 
 With many tasks in flight (a fan-out's window), the driver has no need to hear of
-each one as it finishes: Ray's queue is deep, and a wake per completion cost the
-driver ~0.1-0.3 ms (raw Ray, 10,000 tasks with 2,000 in flight: refilling the
-window one task at a time took 15% longer than a hundred at a time, in the
-driver and in the workers). So from :data:`BATCH_FROM` tasks in flight, one wait
+each one as it finishes: Ray's queue is deep, and a wake per completion costs the
+driver a good part of what a small task costs (refilling a window one task at a time is
+slower than a hundred at a time, in the driver and in the workers alike:
+docs/performance.md). So from :data:`BATCH_FROM` tasks in flight, one wait
 is for the oldest 1/16 of them (at most :data:`BATCH_MAX`), and returns when
 they all finished or at the next sweep's time with those that did: a completion
 is seen at most one interval late (~10 us per task in flight, at most 50 ms),
@@ -35,8 +35,8 @@ all started ahead), no completion can start more work: it says a wait is not
 ``urgent``, and while more than :data:`LAZY_BATCH` are in flight the wait is for
 the oldest :data:`LAZY_BATCH` or more (1/16 of those in flight), returning at
 :data:`SWEEP_MAX` with those that finished. A chain of 100 layers then wakes the
-driver every eight layers, not every layer (measured: 4-8% less time for the
-chain on 2 cores, where each wake took CPU from the tasks); its last few are
+driver every eight layers, not every layer (on 2 cores each wake takes CPU from
+the tasks); its last few are
 taken as they finish, so that their records are not all left to write at the end.
 """
 
