@@ -7,6 +7,8 @@
     laminar show examples/hello.py:HelloFlow 20260101T000000000000Z-abc123
     laminar resume examples/hello.py:HelloFlow 20260101T000000000000Z-abc123
     laminar graph examples/hello.py:HelloFlow
+    laminar report examples/hello.py:HelloFlow 20260101T000000000000Z-abc123 -o run.html
+    laminar ui [examples/hello.py:HelloFlow ...] [--datastore URL] [--port N]
 
 ``TARGET`` is ``module:Name`` or ``path/to/file.py:Name``; ``Name`` is a Flow
 subclass or a Flow instance (``flow`` in ``if flow := HelloFlow(): ...``) and
@@ -32,11 +34,12 @@ from types import ModuleType
 from typing import Any
 
 from laminar.datastore import Datastore, Fsspec, Local
+from laminar.display import report
 from laminar.display.summary import LayerSummary, status
 from laminar.errors import LaminarError
 from laminar.executors import registry
 from laminar.flow import Flow, new_execution_id
-from laminar.results import summary
+from laminar.results import summary, views
 from laminar.runtime import importing
 
 
@@ -200,6 +203,27 @@ def _graph(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _report(arguments: argparse.Namespace) -> int:
+    flow = _configure(load(arguments.target), arguments)
+    view = views.flow_view(flow, arguments.execution_id)
+    output = Path(arguments.output or f"{flow.name}-{view.id}.html")
+    output.write_text(report.document(view, source=flow.configuration.datastore.url), encoding="utf-8")
+    print(f"{flow.name} {view.id} ({view.state}): wrote {output} ({output.stat().st_size:,} bytes)")
+    return 0
+
+
+def _ui(arguments: argparse.Namespace) -> int:
+    from laminar.display.server import serve
+
+    flows = [load(target) for target in arguments.targets]
+    if arguments.datastore:
+        store = _datastore(arguments.datastore)
+    else:  # the first flow's own datastore, else the default one in the working directory
+        store = flows[0].configuration.datastore if flows else Local()
+    serve(views.Catalog(store, {flow.name: flow.graph() for flow in flows}), host=arguments.host, port=arguments.port)
+    return 0
+
+
 def _reason(error: BaseException) -> str:
     text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
@@ -246,6 +270,26 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "graph", parents=[flow], help="print a flow's Mermaid diagram", description="Print a flow's Mermaid diagram."
     ).set_defaults(handler=_graph)
+    report_ = commands.add_parser(
+        "report",
+        parents=[flow, identifier, store],
+        help="write an execution's report as one HTML file",
+        description="Write an execution's report (graph, timeline, parameters, layers, splits, failures) as one "
+        "self-contained HTML file.",
+    )
+    report_.add_argument("--output", "-o", metavar="FILE", help="where to write it (default: FLOW-EXECUTION.html)")
+    report_.set_defaults(handler=_report)
+    ui = commands.add_parser(
+        "ui",
+        parents=[store],
+        help="serve a datastore's executions as local web pages",
+        description="Serve the executions in a datastore as read-only web pages on 127.0.0.1, live while they "
+        "run. Needs the ui extra: pip install 'laminar[ui]'.",
+    )
+    ui.add_argument("targets", nargs="*", metavar="TARGET", help="flows whose graphs to draw (module:Flow ...)")
+    ui.add_argument("--port", type=int, default=8700, metavar="N", help="port (default 8700; 0: any free one)")
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    ui.set_defaults(handler=_ui)
     return top
 
 

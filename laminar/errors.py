@@ -7,6 +7,7 @@ reported together, so a user fixes them in one pass.
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Sequence
 
 
@@ -59,3 +60,8 @@ class ExecutionNotFound(LaminarError):
 
 class ResourceError(LaminarError):
     """A layer asked for resources that no node of the cluster can ever provide."""
+
+
+def formatted(error: BaseException) -> str:
+    """``error`` with its traceback (and the chain of its causes), as Python prints it."""
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__))

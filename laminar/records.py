@@ -213,17 +213,25 @@ class FailureRecord:
     attempt: int
     error: str
     worker_lost: bool = False
+    traceback: str | None = None  # the error's formatted traceback
+    ended: float | None = None  # when the engine saw it
 
     def to_json(self) -> dict[str, Any]:
-        return {"state": FAILED, "attempt": self.attempt, "error": self.error, "worker_lost": self.worker_lost}
+        content = {"state": FAILED, "attempt": self.attempt, "error": self.error, "worker_lost": self.worker_lost}
+        optional = {"traceback": self.traceback, "ended": self.ended}
+        content.update({key: value for key, value in optional.items() if value is not None})
+        return content
 
     @classmethod
     def from_json(cls, content: Mapping[str, Any]) -> FailureRecord:
         attempt = content.get("attempt")
+        traceback = content.get("traceback")
         return cls(
             attempt=attempt if isinstance(attempt, int) else 0,
             error=str(content.get("error", "")),
             worker_lost=bool(content.get("worker_lost", False)),
+            traceback=str(traceback) if traceback is not None else None,
+            ended=_optional_float(content.get("ended")),
         )
 
 

@@ -77,6 +77,11 @@ EXPECTED = {
         "read back: sum(data) = 49995000",
         "4 artifacts written across 2 executions, 1 stored (content addressed)",
     ],
+    "report.py": [
+        "finished; retried: ['c']; total = 24",
+        "wrote report.html (",
+        "laminar report examples/report.py:Survey ",
+    ],
     "arrow.py": [
         "per batch: [8, 9, 11]; total people: 28",
         "largest: [{'city': 'e', 'people': 9}, {'city': 'c', 'people': 8}]",

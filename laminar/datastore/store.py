@@ -199,7 +199,8 @@ class Datastore:
             return
         self.files.write_json(layout.batch(flow, execution, layer), records.split_batch(documents))
 
-    def _document(self, flow: str, execution: str, layer: str, index: int) -> SplitDocument:
+    def document(self, flow: str, execution: str, layer: str, index: int) -> SplitDocument:
+        """A finished split's document (its archive and record); an ArtifactError when it has none."""
         document = self.index.document(flow, execution, layer, index)
         if document is None:
             raise ArtifactError(
@@ -209,11 +210,11 @@ class Datastore:
         return document
 
     def read_meta(self, flow: str, execution: str, layer: str, index: int) -> SplitMeta:
-        return SplitMeta.of(self._document(flow, execution, layer, index))
+        return SplitMeta.of(self.document(flow, execution, layer, index))
 
     def split(self, flow: str, execution: str, layer: str, index: int) -> Artifacts:
         """A finished split's artifacts, loaded lazily."""
-        entries = self._document(flow, execution, layer, index)["artifacts"]
+        entries = self.document(flow, execution, layer, index)["artifacts"]
         return StoredSplit(self.reader, f"{flow}.{layer}[{index}] of execution {execution!r}", entries)
 
     def layer(self, flow: str, execution: str, layer: str, splits: int | None) -> Artifacts:

@@ -1,4 +1,11 @@
-"""What Jupyter shows for a flow and an execution (``_repr_mimebundle_``)."""
+"""What Jupyter shows for a flow and an execution (``_repr_mimebundle_``): laminar's own SVG, so it
+renders offline everywhere.
+
+Classic Notebook, JupyterLab, VS Code and nbconvert's HTML all show ``text/html`` first; it holds the
+inline SVG (and, for an execution, the table of its layers beside it). ``image/svg+xml`` is there for
+front ends that prefer pictures, and the Mermaid text (``text/markdown``, ``text/vnd.mermaid``) for
+those that draw Mermaid.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,9 @@ import html
 import time
 from collections.abc import Sequence
 
+from laminar.display import report, svg
 from laminar.display.mermaid import execution_mermaid, mermaid
+from laminar.display.model import ExecutionView, graph_view
 from laminar.display.style import COLOURS
 from laminar.display.summary import LayerSummary, status
 from laminar.graph import Graph
@@ -46,15 +55,27 @@ def _fenced(text: str) -> str:
 
 
 def flow_bundle(graph: Graph, plain: str) -> dict[str, str]:
-    """Jupyter display data of a flow: its diagram (JupyterLab >= 4.1 renders Mermaid natively)."""
+    """Jupyter display data of a flow: its graph as SVG, and as Mermaid text."""
     text = mermaid(graph)
-    return {"text/markdown": _fenced(text), "text/vnd.mermaid": text, "text/plain": plain}
-
-
-def execution_bundle(graph: Graph, rows: Sequence[LayerSummary], title: str, plain: str) -> dict[str, str]:
-    """Jupyter display data of an execution: a coloured table of its layers, and its diagram."""
+    picture = svg.render(graph_view(graph))
     return {
-        "text/html": execution_html(title, rows),
+        "text/html": f'<div class="laminar-display">{picture}</div>',
+        "image/svg+xml": svg.namespaced(picture),
+        "text/markdown": _fenced(text),
+        "text/vnd.mermaid": text,
+        "text/plain": plain,
+    }
+
+
+def execution_bundle(
+    graph: Graph, rows: Sequence[LayerSummary], title: str, plain: str, view: ExecutionView
+) -> dict[str, str]:
+    """Jupyter display data of an execution: its graph coloured by state beside the table of its layers,
+    and its Mermaid text."""
+    picture = svg.render(view.graph, view)
+    return {
+        "text/html": report.notebook(picture, execution_html(title, rows)),
+        "image/svg+xml": svg.namespaced(picture),
         "text/markdown": _fenced(execution_mermaid(graph, rows)),
         "text/plain": plain,
     }

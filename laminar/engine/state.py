@@ -60,7 +60,7 @@ from laminar.engine.layers import (
     with_container,
 )
 from laminar.engine.snapshot import LayerView, Phase, Snapshot
-from laminar.errors import LaminarError, LayerError
+from laminar.errors import LaminarError, LayerError, formatted
 from laminar.graph import PARAMETERS, Graph
 from laminar.hooks import Kind
 from laminar.options import LayerConfiguration
@@ -501,9 +501,10 @@ class State:
         layer.units[task.split] = FAILED
         layer.active -= 1
         layer.failed += 1
-        effects.append(
-            WriteFailure(layer.node.name, task.split, FailureRecord(task.attempt, repr(error), completion.worker_lost))
+        failure = FailureRecord(
+            task.attempt, repr(error), completion.worker_lost, traceback=formatted(error), ended=now + self.epoch
         )
+        effects.append(WriteFailure(layer.node.name, task.split, failure))
         self._fail_layer(layer, task.label, error, effects)
 
     def _schedule_retry(self, task: Task, configuration: LayerConfiguration, now: float) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, overload
 
 from laminar.datastore import Datastore
-from laminar.display import jupyter, mermaid
+from laminar.display import jupyter, mermaid, report
 from laminar.display.summary import LayerSummary
 from laminar.errors import ExecutionNotFound, LaminarError
 from laminar.graph import PARAMETERS, Graph
@@ -135,9 +135,21 @@ class Execution:
         return self.flow._run(self.id, resume=True, parameters={}, progress=progress)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        """Jupyter shows an execution as a table of its layers coloured by state, and its diagram."""
+        """Jupyter shows an execution as its graph coloured by state (SVG) beside a table of its layers."""
+        from laminar.results.views import execution_view
+
         title = f"{self.flow.name} execution {self.id}"
-        return jupyter.execution_bundle(self.flow.graph(), self.summary(), title, repr(self))
+        graph = self.flow.graph()
+        view = execution_view(self._store, self.flow.name, self.id, graph, splits=False, previews=False)
+        return jupyter.execution_bundle(graph, self.summary(), title, repr(self), view)
+
+    def report(self) -> str:
+        """This execution as one self-contained HTML page (graph, timeline, parameters, layers, splits,
+        failures): what ``laminar report`` writes."""
+        from laminar.results.views import execution_view
+
+        view = execution_view(self._store, self.flow.name, self.id, self.flow.graph())
+        return report.document(view, source=self._store.url)
 
     def next(self, flow: Definition, linker: Callable[[Execution], Layer]) -> Execution:
         """Run ``flow`` under this execution's id with the parameters ``linker`` builds from this one."""
