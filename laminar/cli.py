@@ -7,6 +7,8 @@
     laminar show examples/hello.py:HelloFlow 20260101T000000000000Z-abc123
     laminar resume examples/hello.py:HelloFlow 20260101T000000000000Z-abc123
     laminar graph examples/hello.py:HelloFlow
+    laminar submit examples/hello.py:HelloFlow --no-wait --address http://127.0.0.1:8265
+    laminar stop 20260101T000000000000Z-abc123
     laminar report examples/hello.py:HelloFlow 20260101T000000000000Z-abc123 -o run.html
     laminar ui [examples/hello.py:HelloFlow ...] [--datastore URL] [--port N]
 
@@ -14,7 +16,8 @@
 subclass or a Flow instance (``flow`` in ``if flow := HelloFlow(): ...``) and
 may be left out when the module defines exactly one flow. ``--datastore`` and
 ``--executor`` override what the flow was built with (default: the flow's own,
-else ``.laminar`` and Ray). Exit status 0 on success; otherwise 1 (2 for bad
+else ``LAMINAR_DATASTORE``, a ``laminar.toml``, ``.laminar``, and Ray: see
+``laminar.settings``). Exit status 0 on success; otherwise 1 (2 for bad
 arguments) with a one-line reason on stderr.
 """
 
@@ -33,7 +36,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from laminar.datastore import Datastore, Fsspec, Local
+from laminar import settings
+from laminar.datastore import Datastore
 from laminar.display import report
 from laminar.display.summary import LayerSummary, status
 from laminar.errors import LaminarError
@@ -94,7 +98,7 @@ def load(target: str) -> Flow:
 
 
 def _datastore(value: str) -> Datastore:
-    return Fsspec(root=value) if "://" in value else Local(root=value)
+    return settings.from_url(value)
 
 
 def _configure(flow: Flow, arguments: argparse.Namespace) -> Flow:
@@ -127,6 +131,7 @@ def _progress(arguments: argparse.Namespace) -> bool | None:
 
 def _run(arguments: argparse.Namespace) -> int:
     flow = _configure(load(arguments.target), arguments)
+    settings.refuse_ephemeral(flow.name, flow.configuration.datastore)
     identifier = arguments.execution or new_execution_id()
     try:
         execution = flow(execution=identifier, progress=_progress(arguments), **dict(arguments.param))
@@ -141,6 +146,7 @@ def _run(arguments: argparse.Namespace) -> int:
 
 def _resume(arguments: argparse.Namespace) -> int:
     flow = _configure(load(arguments.target), arguments)
+    settings.refuse_ephemeral(flow.name, flow.configuration.datastore)
     execution = flow.execution(arguments.execution_id)
     try:
         execution.resume(progress=_progress(arguments))
@@ -219,8 +225,58 @@ def _ui(arguments: argparse.Namespace) -> int:
     if arguments.datastore:
         store = _datastore(arguments.datastore)
     else:  # the first flow's own datastore, else the default one in the working directory
-        store = flows[0].configuration.datastore if flows else Local()
+        store = flows[0].configuration.datastore if flows else settings.default_datastore("laminar ui", check=False)
     serve(views.Catalog(store, {flow.name: flow.graph() for flow in flows}), host=arguments.host, port=arguments.port)
+    return 0
+
+
+def _submit(arguments: argparse.Namespace) -> int:
+    jobs = registry.extension("ray-jobs")
+
+    flow = _configure(load(arguments.target), arguments)
+    try:
+        runtime_env = json.loads(arguments.runtime_env_json) if arguments.runtime_env_json else None
+    except json.JSONDecodeError as error:
+        raise CommandError(f"--runtime-env-json is not JSON: {error}") from None
+    submission = jobs.submit(
+        flow,
+        dict(arguments.param),
+        target=arguments.target,
+        execution=arguments.resume or arguments.execution,
+        resume=arguments.resume is not None,
+        address=arguments.address,
+        working_dir=arguments.working_dir,
+        resume_on_failure=arguments.resume_on_failure,
+        pip=arguments.pip,
+        runtime_env=runtime_env,
+        override_datastore=bool(arguments.datastore),
+    )
+    print(f"{flow.name} execution {submission.id} submitted as Ray job {submission.job_id} to {submission.address}")
+    print(f"  see it:  laminar show {arguments.target} {submission.id}")
+    print(f"  stop it: laminar stop {submission.id}   (or: ray job stop {submission.job_id})", flush=True)
+    if arguments.no_wait:
+        return 0
+    try:
+        state = jobs.follow(submission)
+    except KeyboardInterrupt:
+        print(
+            f"laminar: stopped following; Ray job {submission.job_id} keeps running (stop it with: laminar stop "
+            f"{submission.id}, or ray job stop {submission.job_id})",
+            file=sys.stderr,
+        )
+        return 130
+    if state != "SUCCEEDED":
+        raise CommandError(
+            f"{flow.name} execution {submission.id}: Ray job {submission.job_id} {state.lower()} "
+            f"(continue it with: {jobs.resume_hint(arguments.target, submission.id)})"
+        )
+    print(f"{flow.name} {submission.id} finished (Ray job {submission.job_id} succeeded)")
+    return 0
+
+
+def _stop(arguments: argparse.Namespace) -> int:
+    jobs = registry.extension("ray-jobs")
+    print(f"stopping Ray job {jobs.stop(arguments.job, address=arguments.address)}")
     return 0
 
 
@@ -290,7 +346,48 @@ def parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=8700, metavar="N", help="port (default 8700; 0: any free one)")
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     ui.set_defaults(handler=_ui)
+    _submit_parsers(commands, flow, store)
     return top
+
+
+def _submit_parsers(commands: Any, flow: argparse.ArgumentParser, store: argparse.ArgumentParser) -> None:
+    cluster = argparse.ArgumentParser(add_help=False)
+    cluster.add_argument(
+        "--address", metavar="URL", help="the cluster's job server (default: RAY_API_SERVER_ADDRESS, RAY_ADDRESS, "
+        "else http://127.0.0.1:8265)",
+    )  # fmt: skip
+    submit = commands.add_parser(
+        "submit",
+        parents=[flow, store, cluster],
+        help="run a flow as a Ray job on a cluster",
+        description="Run a flow as a Ray job: its driver runs on the cluster, so this side may go away. Prints the "
+        "execution id and the job id, then follows the job (Ctrl-C stops following, not the job). The job gets "
+        "this directory (working_dir), laminar (py_modules) and LAMINAR_DATASTORE; see laminar_ray.jobs.",
+    )
+    submit.add_argument(
+        "--param", "-p", type=parameter, action="append", default=[], metavar="KEY=VALUE", help="a flow parameter"
+    )
+    ids = submit.add_mutually_exclusive_group()
+    ids.add_argument("--execution", metavar="ID", help="the new execution's id (default: generated)")
+    ids.add_argument("--resume", metavar="ID", help="continue this existing execution in a new job")
+    submit.add_argument("--no-wait", action="store_true", help="return once submitted")
+    submit.add_argument(
+        "--resume-on-failure", type=int, default=0, metavar="N",
+        help="resume from the datastore, up to N times, when the job's driver process dies",
+    )  # fmt: skip
+    submit.add_argument("--working-dir", metavar="DIR", help="the directory sent to the job (see laminar_ray.jobs)")
+    submit.add_argument("--pip", action="store_true", help="install laminar's dependencies in the job (runtime_env)")
+    submit.add_argument("--runtime-env-json", metavar="JSON", help="more runtime_env fields for the job")
+    submit.set_defaults(handler=_submit)
+    stop = commands.add_parser(
+        "stop",
+        parents=[cluster],
+        help="stop a submitted run",
+        description="Stop the Ray job of a submitted run; it can be resumed later (laminar resume, laminar submit "
+        "--resume).",
+    )
+    stop.add_argument("job", metavar="ID", help="the execution id that laminar submit printed, or the Ray job id")
+    stop.set_defaults(handler=_stop)
 
 
 def _logging(verbose: bool) -> None:

@@ -14,6 +14,15 @@ from collections.abc import Sequence
 class LaminarError(Exception):
     """Base class of every error raised by laminar itself."""
 
+    #: False for an error another attempt cannot mend (a missing image, a wrong configuration): ``Retry``
+    #: does not retry it.
+    retryable: bool = True
+
+
+def retryable(error: BaseException) -> bool:
+    """Whether another attempt might not fail with ``error`` (see :attr:`LaminarError.retryable`)."""
+    return bool(getattr(error, "retryable", True))
+
 
 class FlowDefinitionError(LaminarError):
     """A flow's graph or a layer's declaration is invalid; raised before any work runs."""
@@ -31,6 +40,8 @@ class FlowDefinitionError(LaminarError):
 
 class ConfigurationError(LaminarError):
     """A configuration value (Container, Retry, Catch, ForEach, datastore, executor) is invalid."""
+
+    retryable = False
 
 
 class LayerError(LaminarError):

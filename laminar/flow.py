@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar, TypeVar, overload
 
-from laminar import hooks
-from laminar.datastore import Datastore, Local, layout
+from laminar import hooks, settings
+from laminar.datastore import Datastore, layout
 from laminar.display import jupyter, mermaid
 from laminar.display import progress as progress_
 from laminar.engine import loop
@@ -162,7 +162,11 @@ class Flow:
     def __init__(
         self, *, datastore: Datastore | None = None, executor: Executor | None = None, journal: Policy | None = None
     ) -> None:
-        self.configuration = FlowConfiguration(datastore=datastore or Local(), executor=executor, journal=journal)
+        if datastore is None:  # LAMINAR_DATASTORE, a laminar.toml, else ./.laminar (see laminar.settings);
+            # workers and modules only being imported never use it: only the scheduling process refuses
+            # one that Ray would delete
+            datastore = settings.default_datastore(self.name, check=not in_worker())
+        self.configuration = FlowConfiguration(datastore=datastore, executor=executor, journal=journal)
 
     @property
     def name(self) -> str:
@@ -229,6 +233,28 @@ class Flow:
     def execution(self, id: str) -> Execution:
         """A past (or running) execution, for results and ``resume()``; needs only the datastore."""
         return Execution(self, layout.segment("execution id", id))
+
+    def submit(
+        self,
+        *,
+        execution: str | None = None,
+        resume: bool = False,
+        address: str | None = None,
+        wait: bool = False,
+        resume_on_failure: int = 0,
+        **parameters: Any,
+    ) -> Any:
+        """Run the flow as a Ray job on a cluster (the driver runs there); returns the submission
+        (``.id``, ``.job_id``, ``.wait()``, ``.stop()``) once submitted, or with ``wait`` once finished.
+        ``address``: the cluster's job server (``http://head:8265``). More options (working dir, pip,
+        runtime_env): :func:`laminar_ray.jobs.submit`."""
+        jobs = registry.extension("ray-jobs")
+        submission = jobs.submit(
+            self, parameters, execution=execution, resume=resume, address=address, resume_on_failure=resume_on_failure
+        )
+        if wait:
+            submission.wait()
+        return submission
 
     def _run(
         self,

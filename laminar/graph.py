@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import os
 import sys
+import sysconfig
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from laminar import hooks as hooks_
@@ -222,3 +225,26 @@ def build(
         nodes={name: nodes[name] for name in order},
         dependents={name: tuple(items) for name, items in dependents.items()},
     )
+
+
+def own_module(name: str | None) -> ModuleType | None:
+    """Module ``name`` if it is the user's own: imported here and neither installed (site-packages) nor
+    laminar's, nor ``__main__``. A process that runs layers elsewhere (a Ray worker, a container) may not
+    be able to import it, so it travels by value (``__main__`` always does)."""
+    module = sys.modules.get(name) if name else None
+    path = getattr(module, "__file__", None)
+    if module is None or path is None or name == "__main__" or str(name).split(".")[0] in ("laminar", "laminar_ray"):
+        return None
+    installed = tuple(sysconfig.get_paths()[key] for key in ("purelib", "platlib"))
+    return None if os.path.abspath(path).startswith(installed) else module
+
+
+def own_modules(graph: Graph) -> list[ModuleType]:
+    """The user's own modules (:func:`own_module`) that define the graph's layers and hooks."""
+    found: dict[str, ModuleType] = {}
+    for node in graph.nodes.values():
+        for cls in (node.layer, *(bound.hook.owner for bounds in node.hooks.values() for bound in bounds)):
+            module = own_module(cls.__module__)
+            if module is not None:
+                found[module.__name__] = module
+    return list(found.values())

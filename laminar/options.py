@@ -73,8 +73,12 @@ class Container(Options):
     """Where and with what a layer runs.
 
     ``cpu`` and ``gpu`` may be fractional; ``memory`` is in MB (a float is
-    rounded up); ``resources`` holds custom resource amounts; ``image`` and
-    ``env`` isolate the layer on executors that start processes (Ray).
+    rounded up); ``resources`` holds custom resource amounts; ``env`` is set in
+    the layer's process. ``image`` runs each split in a container of that image
+    (podman, on every executor; ``cpu`` and ``memory`` become its limits, and
+    ``workdir`` its working directory); ``pip`` gives the layer a Python
+    environment of its own with those requirements (Ray's runtime_env, without
+    an image).
     """
 
     cpu: float = Field(default=1, ge=0)
@@ -84,6 +88,7 @@ class Container(Options):
     image: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
     workdir: str = "/laminar"
+    pip: list[str] = Field(default_factory=list)
 
     @field_validator("memory", mode="before")
     @classmethod
@@ -107,6 +112,13 @@ class Container(Options):
     def _check_image(cls, value: str | None) -> str | None:
         if value is not None and (not value.strip() or any(c.isspace() for c in value)):
             raise ValueError("image must be a non-empty image reference without spaces")
+        return value
+
+    @field_validator("pip")
+    @classmethod
+    def _check_pip(cls, value: list[str]) -> list[str]:
+        if any(not requirement.strip() for requirement in value):
+            raise ValueError("pip requirements must be non-empty strings such as 'six==1.17.0' or a wheel's path")
         return value
 
 

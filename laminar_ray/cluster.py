@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import ctypes
 import os
-import sys
-import sysconfig
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import ray
 
-from laminar.graph import Graph
+from laminar.graph import Graph, own_modules
 from laminar.options import Container
 from laminar_ray.kept import Kept
 from laminar_ray.wire import Program
@@ -100,25 +98,12 @@ class Cluster:
 def ship_by_value(graph: Graph) -> Graph:
     """Send the flow's own modules by value, so workers need not import them; return ``graph``.
 
-    Layers defined in ``__main__``, a notebook, or a test module not on the workers' path run anyway.
-    Installed packages (site-packages) stay by reference. Done before the graph is pickled (once per
-    graph); cloudpickle keeps a module registered, so later tasks' errors and containers go by value too.
+    Layers defined in ``__main__``, a notebook, or a test module not on the workers' path run anyway
+    (:func:`laminar.graph.own_modules`). Done before the graph is pickled (once per graph); cloudpickle
+    keeps a module registered, so later tasks' errors and containers go by value too.
     """
-    installed = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
-    for node in graph.nodes.values():
-        classes = [node.layer, *(b.hook.owner for bs in node.hooks.values() for b in bs)]
-        for cls in classes:
-            module = sys.modules.get(cls.__module__)
-            path = getattr(module, "__file__", None)
-            if (
-                module is None
-                or cls.__module__ == "__main__"
-                or cls.__module__.startswith(("laminar.", "laminar_ray."))
-            ):
-                continue
-            if path is None or any(os.path.abspath(path).startswith(p) for p in installed):
-                continue
-            ray.cloudpickle.register_pickle_by_value(module)  # type: ignore[no-untyped-call]
+    for module in own_modules(graph):
+        ray.cloudpickle.register_pickle_by_value(module)  # type: ignore[no-untyped-call]
     return graph
 
 

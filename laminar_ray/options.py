@@ -19,11 +19,14 @@ def request(container: Container) -> dict[str, float]:
 
 
 def runtime_env(container: Container, base: Mapping[str, Any], label: str) -> dict[str, Any]:
-    """The task's runtime_env: ``image_uri`` from ``image``, ``env_vars`` from ``env``, validated.
+    """The task's runtime_env: ``env_vars`` from ``env``, ``pip`` from ``pip``, validated.
 
     Empty when nothing is asked for: the task then runs in the job's own environment, on the workers
     every other task of the job shares (each distinct runtime_env gets worker processes of its own,
-    started on demand and stopped when idle).
+    started on demand and stopped when idle). ``image`` adds nothing: the task runs in the job's
+    environment and starts the split's container itself (:mod:`laminar.containers`), so an image
+    needs neither Ray inside nor rootless podman; ``pip`` with an image is an error (install the
+    packages in the image).
     """
     from ray.runtime_env import RuntimeEnv
 
@@ -31,14 +34,14 @@ def runtime_env(container: Container, base: Mapping[str, Any], label: str) -> di
     env_vars = {**dict(base.get("env_vars", {})), **container.env}
     if env_vars:
         env["env_vars"] = env_vars
-    if container.image is not None:
-        other = sorted(set(env) - {"env_vars", "config"})
-        if other:
+    if container.pip:
+        if container.image is not None:
             raise ConfigurationError(
-                f"{label}: Container(image={container.image!r}) cannot be combined with runtime_env "
-                f"fields {other} (Ray runs image_uri tasks with env_vars and config only); drop them or the image"
+                f"{label}: Container(image={container.image!r}, pip={container.pip!r}): a layer's pip "
+                "environment is made outside its image; install those packages in the image, or drop the image"
             )
-        env["image_uri"] = container.image
+        env.pop("uv", None)  # the layer's own requirements replace the executor's
+        env["pip"] = {"packages": list(container.pip)}
     try:
         return dict(RuntimeEnv(**env))
     except (TypeError, ValueError) as error:

@@ -172,10 +172,10 @@ class Session:
         if isinstance(raised, ray.exceptions.TaskUnschedulableError):
             return ResourceError(f"{flow}.{label} cannot be scheduled by Ray: {raised}"), Cause.own
         if isinstance(raised, ray.exceptions.RuntimeEnvSetupError):
-            image = task.configuration.container.image
-            return LayerError(
-                flow, label, f"its runtime_env (image={image!r}) could not be set up: {raised}"
-            ), Cause.own
+            pip = task.configuration.container.pip
+            what = f"Container(pip={pip!r})" if pip else "the executor's runtime_env"
+            message = f"its Python environment ({what}) could not be set up: {raised}"
+            return LayerError(flow, label, message), Cause.own
         if isinstance(raised, ray.exceptions.RayTaskError):
             return (raised.cause if isinstance(raised.cause, BaseException) else raised), Cause.own
         return raised, Cause.own

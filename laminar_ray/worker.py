@@ -31,10 +31,10 @@ from typing import Any
 
 import ray
 
-from laminar import runner, runtime
+from laminar import containers, runner, runtime
 from laminar.artifacts import Artifacts, Joined, Values
 from laminar.graph import Graph
-from laminar.task import Input
+from laminar.task import Input, TaskKind
 from laminar_ray import cluster
 from laminar_ray.kept import Kept
 from laminar_ray.wire import Again, Call, Context, MetaWire, Produced, Program, meta_wire
@@ -111,9 +111,13 @@ def _execute(program: Program, args: Sequence[Any]) -> Any:
         return missing.outcome
     graph = _graph(program)
     context = _context(call)
-    return runner.execute(
+    task = call.task(graph[call.layer].configuration)
+    # A run in an image: this task only starts the split's container and waits for it (its resources
+    # stand for the container's); the container runs the same function and hands back the same outcome.
+    in_image = task.kind is TaskKind.run and task.configuration.container.image is not None
+    return (containers.execute if in_image else runner.execute)(
         graph,
-        call.task(graph[call.layer].configuration),
+        task,
         flow=context.flow,
         execution=context.execution,
         datastore=context.datastore,

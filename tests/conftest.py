@@ -37,7 +37,7 @@ F = TypeVar("F", bound=Flow)
 
 # Scripts that tests run in their own processes (and flow modules they share) are not test modules:
 # never collect them, not even for doctests.
-collect_ignore_glob = ["ray/scripts/*.py", "reliability/*flow*.py", "backends.py", "subprocesses.py"]
+collect_ignore_glob = ["ray/scripts/*.py", "reliability/*flow*.py", "backends.py", "subprocesses.py", "rayhead.py"]
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +55,19 @@ def ray_cluster() -> Iterator[Any]:
         )
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ray_head() -> Iterator[Any]:
+    """One real ``ray start --head`` on 127.0.0.1 (own temp dir, free ports, dashboard) for the session's
+    job tests, started with this venv first on the PATH; stopped by PID (``rayhead``)."""
+    import rayhead
+
+    head = rayhead.start()
+    try:
+        yield head
+    finally:
+        head.stop()
 
 
 @dataclass(frozen=True)

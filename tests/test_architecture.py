@@ -128,8 +128,14 @@ FORBIDDEN = [
     ),
     ("laminar.results", ["laminar.flow", "laminar.engine", "laminar.cli"]),
     ("laminar.executors", ["laminar.engine", "laminar.flow", "laminar.results", "laminar.journal"]),
+    # the backend's modules; its front of house (jobs, supervisor: submitting and running flows as Ray jobs)
+    # may use flows and results
     ("laminar_ray", ["laminar.engine", "laminar.flow", "laminar.results", "laminar.journal", "laminar.display"]),
 ]
+
+
+#: laminar_ray's front of house, which the backend's rule above leaves out.
+FRONT = {"laminar_ray.jobs", "laminar_ray.supervisor"}
 
 
 @pytest.mark.parametrize(("modules", "forbidden"), FORBIDDEN, ids=[m for m, _ in FORBIDDEN])
@@ -137,7 +143,7 @@ def test_no_module_imports_across_a_forbidden_edge(modules: str, forbidden: list
     crossing = [
         f"{name} imports {dependency}"
         for name, dependencies in GRAPH.items()
-        if _within(name, modules)
+        if _within(name, modules) and name not in FRONT
         for dependency in dependencies
         if any(_within(dependency, target) for target in forbidden)
     ]

@@ -8,6 +8,7 @@ the same flows in one process (each was also checked by hand on Ray).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -82,6 +83,10 @@ EXPECTED = {
         "wrote report.html (",
         "laminar report examples/report.py:Survey ",
     ],
+    "containers.py": [
+        "Shout ran ['in a container']: ['hello CONTAINER', 'hello FIRST']",
+        "Gather ran on the host: ['hello CONTAINER', 'hello FIRST']",
+    ],
     "arrow.py": [
         "per batch: [8, 9, 11]; total people: 28",
         "largest: [{'city': 'e', 'people': 9}, {'city': 'c', 'people': 8}]",
@@ -90,12 +95,22 @@ EXPECTED = {
 }
 
 
+def _test_image() -> str:
+    """The container tests' image (tests/containers/image.py): this machine's Python and laminar."""
+    spec = importlib.util.spec_from_file_location("test_image", Path(__file__).parent / "containers" / "image.py")
+    assert spec is not None and spec.loader is not None
+    module = sys.modules["test_image"] = importlib.util.module_from_spec(spec)  # its dataclasses look it up
+    spec.loader.exec_module(module)
+    os.environ.setdefault("CONTAINERS_CONF", str(Path(__file__).parent / "containers" / "containers.conf"))
+    return str(module.ensure_image())
+
+
 def test_every_example_is_tested() -> None:
     assert sorted(EXPECTED) == sorted(path.name for path in EXAMPLES.glob("*.py"))
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_example_on_thread(name: str, tmp_path: Path) -> None:
-    out = run(name, tmp_path, "--thread")
+    out = run(name, tmp_path, "--thread", *(("--image", _test_image()) if name == "containers.py" else ()))
     for expected in EXPECTED[name]:
         assert expected in out

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from laminar.datastore import layout, transfer
 from laminar.datastore.secrets import Redactor, strip_url
+from laminar.dependencies import explain
 from laminar.errors import ArtifactError, ConfigurationError, DatastoreError
 
 T = TypeVar("T")
@@ -108,8 +109,11 @@ class Files:
                 raise
             raise self.error(action, error) from None
         except ImportError as error:
+            core = explain(error)  # fsspec itself missing: the wrong Python, not a missing backend
             raise DatastoreError(
-                f"datastore {self.url}: {self._redact(str(error))}; install the fsspec backend for this URL "
+                f"datastore {self.url}: {core}"
+                if core
+                else f"datastore {self.url}: {self._redact(str(error))}; install the fsspec backend for this URL "
                 "(for s3:// run `pip install 'laminar[s3]'`)"
             ) from None
         except Exception as error:

@@ -60,7 +60,7 @@ from laminar.engine.layers import (
     with_container,
 )
 from laminar.engine.snapshot import LayerView, Phase, Snapshot
-from laminar.errors import LaminarError, LayerError, formatted
+from laminar.errors import LaminarError, LayerError, formatted, retryable
 from laminar.graph import PARAMETERS, Graph
 from laminar.hooks import Kind
 from laminar.options import LayerConfiguration
@@ -484,7 +484,8 @@ class State:
         retry = task.configuration.retry
         error = completion.error
         assert error is not None
-        if task.kind is TaskKind.run and retry is not None and task.attempt < retry.attempts and not self.failures:
+        again = task.kind is TaskKind.run and not self.failures and retryable(error)
+        if retry is not None and again and task.attempt < retry.attempts:
             effects.append(
                 Note(
                     logging.WARNING,

@@ -10,6 +10,7 @@ install when it is missing.
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 from typing import Any
 
 from laminar.errors import ConfigurationError
@@ -42,3 +43,18 @@ def executor_class(name: str) -> type[Any]:
 def create(name: str, **settings: Any) -> Any:
     """A new executor of the kind registered as ``name``."""
     return executor_class(name)(**settings)
+
+
+#: What a backend offers besides its executor: name -> (module, install hint).
+_EXTENSIONS: dict[str, tuple[str, str]] = {
+    "ray-jobs": ("laminar_ray.jobs", "install Ray with its job server: pip install 'ray[default]'"),
+}
+
+
+def extension(name: str) -> ModuleType:
+    """The module of a backend's extension (``ray-jobs``: submitting flows as Ray jobs), imported now."""
+    module, hint = _EXTENSIONS[name]
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ConfigurationError(f"{name} cannot be imported ({error}); {hint}") from None

@@ -5,17 +5,18 @@ from __future__ import annotations
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from laminar import runner
+from laminar import containers, runner
 from laminar.executors.base import Completions, Run
 from laminar.executors.outputs import Outputs
-from laminar.task import Completion, Task
+from laminar.task import Completion, Task, TaskKind
 
 
 class Thread:
     """Run layers in the calling process, up to ``workers`` at once per execution.
 
-    ``Container`` resources and ``env`` are not enforced here (one process);
-    artifacts still round-trip through the datastore, as on any executor.
+    ``Container`` resources, ``env`` and ``pip`` are not enforced here (one process), but a layer with
+    an ``image`` runs each split in a container of it, limited to its ``cpu`` and ``memory``
+    (:mod:`laminar.containers`); artifacts still round-trip through the datastore, as on any executor.
     """
 
     def __init__(self, workers: int | None = None) -> None:
@@ -57,7 +58,8 @@ class ThreadSession:
 
     def _execute(self, task: Task) -> object:
         run = self._run
-        outcome = runner.execute(
+        in_image = task.kind is TaskKind.run and task.configuration.container.image is not None
+        outcome = (containers.execute if in_image else runner.execute)(
             run.graph,
             task,
             flow=run.flow,

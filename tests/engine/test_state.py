@@ -110,7 +110,7 @@ def test_an_own_failure_after_the_dependency_finished_is_the_layers_own_and_fail
     error = ValueError("B itself")
     effects = state.complete(Completion(b, error=error), now=2.0)
     assert effects == [
-        WriteFailure("B", 0, FailureRecord(1, "ValueError('B itself')")),
+        WriteFailure("B", 0, FailureRecord(1, "ValueError('B itself')", traceback="ValueError: B itself\n", ended=2.0)),
         WriteLayer("B", LayerRecord("failed", error="ValueError('B itself')", split="B")),
         Note(logging.ERROR, "Chain.B failed: ValueError('B itself')"),
     ]
@@ -221,3 +221,14 @@ def test_a_resumed_execution_starts_what_finished_before_as_finished() -> None:
     assert submitted == [("Each", 1), ("Then", 0), ("Then", 2)]
     assert state.layers["Items"].phase is Phase.finished
     assert state.layers["Each"].units == bytearray([FINISHED, ACTIVE, FINISHED])
+
+
+def test_an_error_another_attempt_cannot_mend_is_not_retried() -> None:
+    from laminar.errors import ConfigurationError
+
+    state = State.start(Chain().graph(), pipelines=False, capacity=10)
+    state.advance(now=0.0)
+    a = state.in_flight[0]  # A has Retry(attempts=2)
+    effects = state.complete(Completion(a, error=ConfigurationError("wrong for good")), now=1.0)
+    assert state.timers == [] and state.failures[0][0] == "A"
+    assert [type(effect) for effect in effects] == [WriteFailure, WriteLayer, Note]

@@ -12,6 +12,7 @@ import pytest
 
 from laminar import Flow, Layer, Parameters
 from laminar.configurations import datastores, hooks, layers
+from laminar.containers import ContainerError
 from laminar.errors import ConfigurationError, LayerError, ResourceError
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
@@ -168,14 +169,24 @@ class InImage(Layer):
 
 
 def test_image_that_cannot_start_fails_the_layer_with_a_clear_message(tmp_path: Path) -> None:
+    """Not in podman's storage (or no podman at all): a ContainerError naming the layer and the image, at once."""
     flow = Imaged(datastore=datastores.Local(str(tmp_path)), executor=_ray())
-    with pytest.raises(LayerError, match=r"Imaged\.InImage.*runtime_env \(image='registry.invalid/laminar/none:0'\)"):
+    with pytest.raises(ContainerError, match=r"Imaged\.InImage: .*'registry\.invalid/laminar/none:0'"):
         flow()
 
 
+class ImagedPip(Flow): ...
+
+
+@ImagedPip.register(container=layers.Container(image="registry.invalid/laminar/none:0", pip=["six"]))
+class InImageWithPip(Layer):
+    def __call__(self) -> None:
+        self.ran = True
+
+
 def test_image_cannot_combine_with_pip(tmp_path: Path) -> None:
-    flow = Imaged(datastore=datastores.Local(str(tmp_path)), executor=_ray(runtime_env={"pip": ["six"]}))
-    with pytest.raises(ConfigurationError, match=r"Imaged\.InImage.*cannot be combined"):
+    flow = ImagedPip(datastore=datastores.Local(str(tmp_path)), executor=_ray())
+    with pytest.raises(ConfigurationError, match=r"ImagedPip\.InImageWithPip: .*install those packages in the image"):
         flow()
 
 

@@ -1,90 +1,22 @@
 """`ray job submit` against a real `ray start --head` on loopback; results read back from the datastore.
 
-The head is stopped by the PIDs of the processes it started (found by its own
-temp dir), never with `ray stop`, which would kill every Ray on the host.
+The head is the session's (``ray_head`` in conftest.py, from ``tests/rayhead.py``): stopped by the PIDs of
+the processes it started (found by its own temp dir), never with `ray stop`, which would kill every Ray
+on the host.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
+from rayhead import BIN, Head, environment
 
 from laminar.configurations import datastores
-
-BIN = Path(sys.executable).parent
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
-def _environment() -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("RAY_ADDRESS", None)
-    env.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token")
-    return env
-
-
-def _stop(temp_dir: str) -> None:
-    """Kill the processes of this head only: those whose command line names its temp dir."""
-    victims = []
-    for process in psutil.process_iter(["cmdline"]):
-        try:
-            if any(temp_dir in part for part in process.info["cmdline"] or []):
-                victims.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    for process in victims:
-        try:
-            process.send_signal(signal.SIGTERM)
-        except psutil.NoSuchProcess:
-            continue
-    _, alive = psutil.wait_procs(victims, timeout=10)
-    for process in alive:
-        try:
-            process.kill()  # gcs_server and raylet may ignore SIGTERM
-        except psutil.NoSuchProcess:
-            continue
-
-
-@pytest.fixture(scope="module")
-def head() -> Iterator[str]:
-    temp_dir = tempfile.mkdtemp(prefix="rj", dir="/tmp")  # short: Ray's socket paths have a length limit
-    gcs, dashboard, client, agent_listen, agent_grpc, metrics, runtime_env = _free_ports(7)
-    command = [
-        str(BIN / "ray"), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs}",
-        "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
-        f"--ray-client-server-port={client}", f"--dashboard-agent-listen-port={agent_listen}",
-        f"--dashboard-agent-grpc-port={agent_grpc}", f"--metrics-export-port={metrics}",
-        f"--runtime-env-agent-port={runtime_env}", f"--temp-dir={temp_dir}", "--num-cpus=2",
-        "--disable-usage-stats",
-    ]  # fmt: skip
-    started = subprocess.run(command, capture_output=True, text=True, env=_environment(), timeout=120)
-    try:
-        assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
-        yield f"http://127.0.0.1:{dashboard}"
-    finally:
-        _stop(temp_dir)
-        shutil.rmtree(temp_dir, ignore_errors=True)
-
 
 FLOW = textwrap.dedent(
     """
@@ -117,7 +49,8 @@ FLOW = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_ray_job_submit_runs_a_flow_whose_results_are_readable(head: str, tmp_path: Path) -> None:
+def test_ray_job_submit_runs_a_flow_whose_results_are_readable(ray_head: Head, tmp_path: Path) -> None:
+    head = ray_head.dashboard
     workdir = tmp_path / "job"
     workdir.mkdir()
     (workdir / "flow.py").write_text(FLOW)
@@ -125,7 +58,7 @@ def test_ray_job_submit_runs_a_flow_whose_results_are_readable(head: str, tmp_pa
     submitted = subprocess.run(
         [str(BIN / "ray"), "job", "submit", "--address", head, "--working-dir", str(workdir), "--",
          sys.executable, "flow.py", str(store)],
-        capture_output=True, text=True, env=_environment(), timeout=300,
+        capture_output=True, text=True, env=environment(), timeout=300,
     )  # fmt: skip
     output = submitted.stdout + submitted.stderr
     assert submitted.returncode == 0, output[-4000:]
@@ -135,7 +68,7 @@ def test_ray_job_submit_runs_a_flow_whose_results_are_readable(head: str, tmp_pa
     assert job is not None, output[-4000:]
     status = subprocess.run(
         [str(BIN / "ray"), "job", "status", "--address", head, job.group(1)],
-        capture_output=True, text=True, env=_environment(), timeout=60,
+        capture_output=True, text=True, env=environment(), timeout=60,
     )  # fmt: skip
     assert status.returncode == 0 and "succeeded" in (status.stdout + status.stderr).lower()
 

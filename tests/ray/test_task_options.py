@@ -23,12 +23,19 @@ def test_every_container_field_reaches_the_task_options() -> None:
     assert got["runtime_env"]["pip"]["packages"] == ["six"]  # passed through, as Ray normalises it
 
 
-def test_an_image_becomes_image_uri_with_env_vars_only() -> None:
-    env = options.runtime_env(Container(image="python:3.11-slim", env={"A": "b"}), {}, "F.L")
-    assert env["image_uri"] == "python:3.11-slim"
-    assert env["env_vars"]["A"] == "b"
-    with pytest.raises(ConfigurationError, match=r"F\.L: Container\(image='python:3.11-slim'\) cannot be combined"):
-        options.runtime_env(Container(image="python:3.11-slim"), {"working_dir": "."}, "F.L")
+def test_an_image_adds_nothing_to_the_runtime_env() -> None:
+    """The task runs in the job's environment and starts the split's container itself (laminar.containers)."""
+    env = options.runtime_env(Container(image="python:3.11-slim", env={"A": "b"}), {"working_dir": "."}, "F.L")
+    assert "image_uri" not in env
+    assert env["env_vars"]["A"] == "b" and env["working_dir"] == "."
+
+
+def test_a_layers_pip_becomes_its_own_pip_environment() -> None:
+    env = options.runtime_env(Container(pip=["six==1.16.0"]), {"pip": ["six"], "env_vars": {"B": "1"}}, "F.L")
+    assert env["pip"]["packages"] == ["six==1.16.0"]  # the layer's requirements replace the executor's
+    assert env["env_vars"] == {"B": "1"}
+    with pytest.raises(ConfigurationError, match=r"F\.L: Container\(image='python:3.11-slim', pip=\['six'\]\)"):
+        options.runtime_env(Container(image="python:3.11-slim", pip=["six"]), {}, "F.L")
 
 
 def test_requests_are_checked_against_every_node() -> None:

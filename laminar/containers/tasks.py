@@ -1,0 +1,60 @@
+"""A layer's run in its image: :func:`laminar.runner.execute`, called inside a container.
+
+Executors call :func:`execute` instead of ``runner.execute`` for a run whose ``Container`` has an image
+(hooks still run where they ran: they only size and gate splits). The split's inputs travel in the
+task's pickle (values a Ray task received, or views that read the datastore), its
+artifacts are written to the datastore from inside the container, and its outcome (meta, uncommitted
+document, values) comes back as if the split had run here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+
+from laminar import runner
+from laminar.artifacts import Artifacts
+from laminar.containers.launch import launch_for, run
+from laminar.datastore import Datastore
+from laminar.graph import Graph, own_modules
+from laminar.task import Input, Task
+
+
+def execute(
+    graph: Graph,
+    task: Task,
+    *,
+    flow: str,
+    execution: str,
+    datastore: Datastore,
+    artifacts: runner.ArtifactSource,
+) -> Any:
+    """``runner.execute`` with the same arguments, in a container of the task's ``Container.image``."""
+    _ship_by_value(graph)
+    # The inputs' views are made here and sent made: the executor's source may be a closure over its own
+    # state (Ray's holds its worker's context), which an image without that executor could not unpickle.
+    given = {name: artifacts(name, read) for name, read in task.inputs.items() if read.state == "finished"}
+    return run(
+        launch_for(task.configuration.container, datastore),
+        runner.execute,
+        graph,
+        task,
+        flow=flow,
+        execution=execution,
+        datastore=datastore,
+        artifacts=partial(_given, given),
+        label=f"{flow}.{task.label}",
+    )
+
+
+def _given(given: Mapping[str, Artifacts], name: str, read: Input) -> Artifacts:
+    return given[name]
+
+
+def _ship_by_value(graph: Graph) -> None:
+    """The flow's own modules travel by value: an image never saw them (what they import must be in it)."""
+    import cloudpickle
+
+    for module in own_modules(graph):
+        cloudpickle.register_pickle_by_value(module)
