@@ -56,7 +56,7 @@ class Head:
     client: str  # ray://127.0.0.1:PORT, for Ray Client
 
     def stop(self) -> None:
-        stop(self.temp_dir)
+        stop(self.temp_dir, self.gcs)
 
 
 def start_flags(temp_dir: str) -> tuple[list[str], Head]:
@@ -87,12 +87,17 @@ def start() -> Head:
     return head
 
 
-def stop(temp_dir: str) -> None:
-    """Kill the processes of the head with this temp dir, and their descendants; remove the temp dir."""
+def stop(temp_dir: str, gcs: str | None = None) -> None:
+    """Kill the processes of the head with this temp dir, and their descendants; remove the temp dir.
+
+    Ray Client's servers name the head only by its GCS address (``--address=127.0.0.1:PORT``), and are
+    no raylet's children: left running, they would hold ports (23000, ...) that the next head's Ray Client
+    needs, so they go too."""
     victims: dict[int, psutil.Process] = {}
+    marks = [temp_dir, *((f"--address={gcs}",) if gcs else ())]
     for process in psutil.process_iter(["cmdline"]):
         try:
-            if any(temp_dir in part for part in process.info["cmdline"] or []):
+            if any(mark in part for part in process.info["cmdline"] or [] for mark in marks):
                 victims[process.pid] = process
                 victims.update((child.pid, child) for child in process.children(recursive=True))
         except (psutil.NoSuchProcess, psutil.AccessDenied):

@@ -103,7 +103,7 @@ def test_the_readme_ray_job_submit_recipe_works_as_written(tmp_path: Path) -> No
     try:
         result = bash(script, repo, env, timeout=240)
     finally:
-        rayhead.stop(temp_dir)
+        rayhead.stop(temp_dir, head.gcs)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "World.value = 'hello world'" in output
