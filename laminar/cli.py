@@ -29,8 +29,10 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -38,11 +40,13 @@ from typing import Any
 
 from laminar import settings
 from laminar.datastore import Datastore
-from laminar.display import report
-from laminar.display.summary import LayerSummary, status
-from laminar.errors import LaminarError
+from laminar.display import report, text
+from laminar.display.progress import StderrHandler
+from laminar.display.summary import status
+from laminar.errors import ConfigurationError, FlowDefinitionError, LaminarError
 from laminar.executors import registry
 from laminar.flow import Flow, new_execution_id
+from laminar.graph import PARAMETERS
 from laminar.results import summary, views
 from laminar.runtime import importing
 
@@ -136,12 +140,24 @@ def _run(arguments: argparse.Namespace) -> int:
     try:
         execution = flow(execution=identifier, progress=_progress(arguments), **dict(arguments.param))
     except Exception as error:
-        raise CommandError(
-            f"{flow.name} execution {identifier} failed: {_reason(error)} "
-            f"(resume it with: laminar resume {arguments.target} {identifier})"
-        ) from error
+        hint = _resume_hint(flow, identifier, arguments.target, error)
+        raise CommandError(f"{flow.name} execution {identifier} failed: {_reason(error)}{hint}") from error
     print(f"{flow.name} {execution.id} finished")
     return 0
+
+
+def _resume_hint(flow: Flow, identifier: str, target: str, error: BaseException) -> str:
+    """How to go on after a failed run, where resuming can help: not when the run never started (a bad
+    parameter, id or definition), nor when a parameter is missing (a resume runs with the same ones)."""
+    if isinstance(error, (ConfigurationError, FlowDefinitionError)) or _missing_parameter(error):
+        return ""
+    if flow.configuration.datastore.read_execution(flow.name, identifier) is None:
+        return ""
+    return f" (resume it with: laminar resume {target} {identifier})"
+
+
+def _missing_parameter(error: BaseException) -> bool:
+    return isinstance(error, AttributeError) and f".{PARAMETERS} has no artifact" in str(error)
 
 
 def _resume(arguments: argparse.Namespace) -> int:
@@ -156,52 +172,91 @@ def _resume(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _when(stamp: Any) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(stamp))) if stamp is not None else "-"
-
-
-def _table(rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
-
-
 def _executions(arguments: argparse.Namespace) -> int:
     flow = _configure(load(arguments.target), arguments)
-    store = flow.configuration.datastore
     rows = [["EXECUTION", "STATE", "CREATED"]]
-    for identifier in store.list_executions(flow=flow):
-        record = store.read_execution(flow.name, identifier) or {}
-        rows.append([identifier, status(summary(flow.execution(identifier))), _when(record.get("created"))])
+    for execution in reversed(flow.executions()):  # oldest first, the newest last (where the eye ends)
+        rows.append([execution.id, status(summary(execution)), text.when(execution.record.get("created"))])
     if len(rows) == 1:
-        print(f"{flow.name} has no executions in {store.url}")
+        print(f"{flow.name} has no executions in {flow.configuration.datastore.url}")
     else:
-        print(_table(rows))
+        print(text.table(rows))
     return 0
-
-
-def _cells(row: LayerSummary) -> list[str]:
-    seconds = row.seconds
-    return [
-        row.name,
-        row.phase,
-        "-" if row.splits is None else str(row.splits),
-        _when(row.started) if row.started is not None else "-",
-        "-" if seconds is None else f"{seconds:.3f}s",
-        ", ".join(row.artifacts) or "-",
-        row.error or "",
-    ]
 
 
 def _show(arguments: argparse.Namespace) -> int:
     flow = _configure(load(arguments.target), arguments)
     execution = flow.execution(arguments.execution_id)
-    record = execution.record  # raises ExecutionNotFound for an unknown id
-    rows = summary(execution)
-    parameters = ", ".join(record.get("parameters", [])) or "none"
-    print(f"{flow.name} {execution.id}: {status(rows)}")
-    print(f"created {_when(record.get('created'))}; parameters: {parameters}")
-    print(_table([["LAYER", "STATE", "SPLITS", "STARTED", "DURATION", "ARTIFACTS", "ERROR"], *map(_cells, rows)]))
+    detail = arguments.splits or arguments.traceback
+    view = views.flow_view(flow, execution.id, splits=detail, previews=False, parameter_values=True)
+    print(text.show(view, splits=arguments.splits, tracebacks=arguments.traceback))
     return 0
+
+
+_SPLIT = re.compile(r"^(?P<layer>[A-Za-z_][A-Za-z0-9_]*)(?:\[(?P<index>\d+)\])?$")
+
+
+def _logs(arguments: argparse.Namespace) -> int:
+    flow = _configure(load(arguments.target), arguments)
+    execution = flow.execution(arguments.execution_id)
+    stream = "stderr" if arguments.stderr else None
+    if arguments.split is None:  # every split that wrote something, its last attempt
+        if arguments.follow:
+            raise CommandError("--follow follows one split: name it, LAYER or LAYER[index]")
+        shown = 0
+        for layer in flow.graph().nodes:
+            for split in execution.splits(layer):
+                chosen = _attempt(split, arguments.attempt, f"{layer}[{split.index}]")
+                if chosen is not None and (chosen.stdout or chosen.stderr):
+                    print(text.attempt_log(f"{flow.name}.{_label(flow, layer, split.index)}", chosen, stream=stream))
+                    shown += 1
+        if not shown:
+            print(f"{flow.name} {execution.id}: no split wrote anything to stdout or stderr")
+        return 0
+    found = _SPLIT.match(arguments.split)
+    if found is None:
+        raise CommandError(f"{arguments.split!r} is not LAYER or LAYER[index] (e.g. Train or Train[3])")
+    layer, index = found["layer"], int(found["index"]) if found["index"] is not None else None
+    if arguments.follow:
+        return _follow(execution, layer, index, stream)
+    attempt = execution.logs(layer, index, attempt=arguments.attempt)
+    print(text.attempt_log(f"{flow.name}.{_label(flow, layer, index)}", attempt, stream=stream))
+    return 0
+
+
+def _label(flow: Flow, layer: str, index: int | None) -> str:
+    return f"{layer}[{index or 0}]" if flow.graph()[layer].foreach else layer
+
+
+def _attempt(split: Any, number: int, where: str) -> Any:
+    if number == -1:
+        return split.last
+    return next((a for a in split.attempts if a.number == number), None)
+
+
+def _follow(execution: Any, layer: str, index: int | None, stream: str | None) -> int:
+    """Print what a split writes as it comes, until its attempt ends (polling its log every second)."""
+    printed = {"stdout": 0, "stderr": 0}
+    number = None
+    while True:
+        try:
+            attempt = execution.logs(layer, index)
+        except LaminarError:  # not started yet
+            time.sleep(1.0)
+            continue
+        if number != attempt.number:
+            number, printed = attempt.number, {"stdout": 0, "stderr": 0}
+            print(f"== {execution.flow.name}.{layer}{'' if index is None else f'[{index}]'} attempt {number} ==")
+        for name in (stream,) if stream else ("stdout", "stderr"):
+            content = attempt.stdout if name == "stdout" else attempt.stderr
+            if len(content) > printed[name]:
+                print(content[printed[name] :], end="", file=sys.stderr if name == "stderr" else sys.stdout)
+                printed[name] = len(content)
+        sys.stdout.flush()
+        if attempt.state != "running":
+            print(f"== attempt {number} {attempt.state} ==")
+            return 0 if attempt.state == "finished" else 1
+        time.sleep(1.0)
 
 
 def _graph(arguments: argparse.Namespace) -> int:
@@ -300,7 +355,9 @@ def parser() -> argparse.ArgumentParser:
     runs.add_argument("--executor", choices=registry.known(), help="where layers run (default: the flow's, else Ray)")
     runs.add_argument("--no-progress", action="store_true", help="do not draw live progress")
     identifier = argparse.ArgumentParser(add_help=False)
-    identifier.add_argument("execution_id", metavar="EXECUTION", help="an execution id (see `laminar executions`)")
+    identifier.add_argument(
+        "execution_id", metavar="EXECUTION", help="an execution id (see `laminar executions`), or latest"
+    )
 
     run = commands.add_parser("run", parents=[flow, store, runs], help="run a flow", description="Run a flow.")
     run.add_argument(
@@ -311,12 +368,29 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "executions", parents=[flow, store], help="list a flow's executions", description="List a flow's executions."
     ).set_defaults(handler=_executions)
-    commands.add_parser(
+    show = commands.add_parser(
         "show",
         parents=[flow, identifier, store],
         help="show an execution's layers",
-        description="Show an execution: its layers, their states, splits, timings and artifacts.",
-    ).set_defaults(handler=_show)
+        description="Show an execution: what it ran on and for how long, its parameters' values, its layers "
+        "(states, split counts, attempts, timings, artifacts) and which splits failed, with the last line "
+        "of each error.",
+    )
+    show.add_argument("--splits", action="store_true", help="a row per split: state, attempts, duration, worker")
+    show.add_argument("--traceback", action="store_true", help="the traceback of each failed split")
+    show.set_defaults(handler=_show)
+    logs = commands.add_parser(
+        "logs",
+        parents=[flow, identifier, store],
+        help="print what splits wrote to stdout and stderr",
+        description="Print what a split's attempt wrote (its stdout and stderr, the head and tail kept: see "
+        "laminar.logs); without SPLIT, every split that wrote something.",
+    )
+    logs.add_argument("split", nargs="?", metavar="SPLIT", help="LAYER or LAYER[index], e.g. Train[3]")
+    logs.add_argument("--attempt", type=int, default=-1, metavar="N", help="attempt N (default: the last)")
+    logs.add_argument("--stderr", action="store_true", help="stderr only")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing while the split runs")
+    logs.set_defaults(handler=_logs)
     commands.add_parser(
         "resume",
         parents=[flow, identifier, store, runs],
@@ -392,7 +466,7 @@ def _submit_parsers(commands: Any, flow: argparse.ArgumentParser, store: argpars
 
 def _logging(verbose: bool) -> None:
     # Warnings (retries) are worth seeing as they happen; a failure is reported once, by main.
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()  # sys.stderr as it is when a record comes: above a live progress display
     handler.setFormatter(logging.Formatter("laminar: %(message)s"))
     if not verbose:
         handler.addFilter(lambda record: record.levelno < logging.ERROR)
@@ -412,6 +486,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as error:
         reason = str(error) if isinstance(error, CommandError) else _reason(error)
+        if arguments.verbose:  # the whole story: the layer's own frames (where it ran) included
+            cause = error.__cause__ if isinstance(error, CommandError) and error.__cause__ else error
+            traceback.print_exception(cause, file=sys.stderr)
         print(f"laminar: error: {' '.join(reason.split())}", file=sys.stderr)
         return 1
     return code

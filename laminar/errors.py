@@ -7,8 +7,12 @@ reported together, so a user fixes them in one pass.
 
 from __future__ import annotations
 
+import linecache
+import os
+import re
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 
 class LaminarError(Exception):
@@ -73,6 +77,77 @@ class ResourceError(LaminarError):
     """A layer asked for resources that no node of the cluster can ever provide."""
 
 
+class RemoteTraceback(Exception):
+    """The traceback of an error raised in another process (a Ray worker, a container), as the cause of
+    the error re-raised here: printed, it shows the layer's own frames (as ``concurrent.futures`` does)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.text.rstrip()}\n"""'
+
+
 def formatted(error: BaseException) -> str:
     """``error`` with its traceback (and the chain of its causes), as Python prints it."""
     return "".join(traceback.format_exception(type(error), error, error.__traceback__))
+
+
+#: Where laminar's own modules are (and laminar_ray's, beside them): frames there that call a layer
+#: are noise in the layer's traceback.
+_OURS = (str(Path(__file__).resolve().parent) + os.sep, str(Path(__file__).resolve().parent) + "_ray" + os.sep)
+
+
+def user_formatted(error: BaseException) -> str:
+    """``error`` as :func:`formatted` prints it, less the leading frames of laminar's own code that called
+    the layer: its traceback starts at the user's first frame (all of it when no frame is the user's).
+
+    >>> def layer():
+    ...     raise ValueError("bad")
+    >>> try:
+    ...     layer()
+    ... except ValueError as raised:
+    ...     text = user_formatted(raised)
+    >>> text.splitlines()[-1]
+    'ValueError: bad'
+    """
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_OURS):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(error), error, tb or error.__traceback__))
+
+
+_FRAME = re.compile(r'^(\s*)File "(.+)", line (\d+), in ')
+
+
+def with_source(text: str) -> str:
+    """A formatted traceback with the source line of each frame that lacks one filled in where this process
+    knows it: a layer defined in a notebook cell or ``__main__`` and shipped to a Ray worker by value ran
+    where its source is not, and its driver has it.
+
+    >>> import linecache
+    >>> linecache.cache["<cell-1>"] = (20, None, ["x = 1\\n", "y = 1 / 0\\n"], "<cell-1>")
+    >>> remote = 'Traceback (most recent call last):\\n  File "<cell-1>", line 2, in f\\nZeroDivisionError\\n'
+    >>> print(with_source(remote))
+    Traceback (most recent call last):
+      File "<cell-1>", line 2, in f
+        y = 1 / 0
+    ZeroDivisionError
+    <BLANKLINE>
+    """
+    lines = text.splitlines(keepends=True)
+    out: list[str] = []
+    for number, line in enumerate(lines):
+        out.append(line)
+        frame = _FRAME.match(line)
+        if frame is None:
+            continue
+        following = lines[number + 1] if number + 1 < len(lines) else ""
+        indent = frame.group(1)
+        if following.startswith(indent + "  ") and not _FRAME.match(following):
+            continue  # it has its source line
+        source = linecache.getline(frame.group(2), int(frame.group(3))).strip()
+        if source:
+            out.append(f"{indent}  {source}\n")
+    return "".join(out)

@@ -34,11 +34,16 @@ from laminar.executors.base import Executor
 from laminar.graph import PARAMETERS, Graph, Registration, build
 from laminar.journal import Policy
 from laminar.layer import Layer, Parameters
+from laminar.logs import LogPolicy
 from laminar.options import Catch, Container, ForEach, LayerConfiguration, Retry
+from laminar.records import ExecutionRecord
 from laminar.results import Execution
 from laminar.runtime import in_worker
 
 L = TypeVar("L", bound=type[Layer])
+
+#: What ``flow.execution(...)`` and every command that takes an execution id accept for the newest one.
+LATEST = "latest"
 
 _clock = threading.Lock()
 _last = [0]
@@ -85,6 +90,8 @@ class FlowConfiguration:
     executor: Executor | None = None
     #: When the records of a run are committed (see :mod:`laminar.journal`); None: the default.
     journal: Policy | None = None
+    #: How its splits' output is kept (see :mod:`laminar.logs`); None: the default.
+    logs: LogPolicy | None = None
 
 
 class Flow:
@@ -160,13 +167,18 @@ class Flow:
         return add(layer) if layer is not None else add
 
     def __init__(
-        self, *, datastore: Datastore | None = None, executor: Executor | None = None, journal: Policy | None = None
+        self,
+        *,
+        datastore: Datastore | None = None,
+        executor: Executor | None = None,
+        journal: Policy | None = None,
+        logs: LogPolicy | None = None,
     ) -> None:
         if datastore is None:  # LAMINAR_DATASTORE, a laminar.toml, else ./.laminar (see laminar.settings);
             # workers and modules only being imported never use it: only the scheduling process refuses
             # one that Ray would delete
             datastore = settings.default_datastore(self.name, check=not in_worker())
-        self.configuration = FlowConfiguration(datastore=datastore, executor=executor, journal=journal)
+        self.configuration = FlowConfiguration(datastore=datastore, executor=executor, journal=journal, logs=logs)
 
     @property
     def name(self) -> str:
@@ -231,8 +243,34 @@ class Flow:
         return self._run(identifier, resume=False, parameters=parameters, observer=observer, progress=progress)
 
     def execution(self, id: str) -> Execution:
-        """A past (or running) execution, for results and ``resume()``; needs only the datastore."""
-        return Execution(self, layout.segment("execution id", id))
+        """A past (or running) execution, for results and ``resume()``; needs only the datastore.
+
+        ``"latest"`` is the newest; an id the datastore does not know raises ExecutionNotFound."""
+        if id == LATEST:
+            return self.latest()
+        store = self.configuration.datastore
+        if store.read_execution(self.name, layout.segment("execution id", id)) is None:
+            known = store.list_executions(self.name)
+            hint = f"its latest: {', '.join(known[-3:])}" if known else "it has none there"
+            raise ExecutionNotFound(f"{self.name} has no execution {id!r} in {store.url} ({hint})")
+        return Execution(self, id)
+
+    def executions(self) -> list[Execution]:
+        """Every execution of this flow in its datastore, newest first (by the time each was created)."""
+        store = self.configuration.datastore
+        created = {}
+        for id in store.list_executions(self.name):
+            record = store.read_execution(self.name, id)
+            if record is not None:
+                created[id] = ExecutionRecord.from_json(record).created
+        return [Execution(self, id) for id in sorted(created, key=lambda id: (created[id], id), reverse=True)]
+
+    def latest(self) -> Execution:
+        """The newest execution of this flow in its datastore (generated ids sort by creation time)."""
+        found = self.executions()
+        if not found:
+            raise ExecutionNotFound(f"{self.name} has no executions in {self.configuration.datastore.url}")
+        return found[0]
 
     def submit(
         self,
@@ -285,5 +323,6 @@ class Flow:
                 parameters=None if resume else parameters,
                 observer=observe,
                 policy=self.configuration.journal,
+                logs=self.configuration.logs,
             )
         return self.execution(identifier)

@@ -90,6 +90,10 @@ class Container(Options):
     workdir: str = "/laminar"
     pip: list[str] = Field(default_factory=list)
 
+    def requested(self) -> dict[str, float]:
+        """What it asks for, as records keep it: ``cpu``, ``memory`` (MB), ``gpu`` and custom resources."""
+        return {"cpu": self.cpu, "memory": self.memory, "gpu": self.gpu, **self.resources}
+
     @field_validator("memory", mode="before")
     @classmethod
     def _round_memory(cls, value: Any) -> Any:

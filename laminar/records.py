@@ -10,11 +10,12 @@ lazily. The batch files that hold many documents or records at once are
 spelled here too, so no other module names a key.
 
 >>> LayerRecord.from_json(LayerRecord("finished", splits=3, names=("x",)).to_json())
-LayerRecord(state='finished', splits=3, names=('x',), started=None, ended=None, error=None, split=None)
+LayerRecord(state='finished', splits=3, names=('x',), started=None, ended=None, error=None, split=None, attempt=0)
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
@@ -121,9 +122,13 @@ class ExecutionRecord:
     id: str
     created: float
     parameters: tuple[str, ...] = ()
+    executor: str | None = None  # what it runs on (the executor's repr)
 
     def to_json(self) -> dict[str, Any]:
-        return {"flow": self.flow, "id": self.id, "created": self.created, "parameters": list(self.parameters)}
+        content = {"flow": self.flow, "id": self.id, "created": self.created, "parameters": list(self.parameters)}
+        if self.executor is not None:
+            content["executor"] = self.executor
+        return content
 
     @classmethod
     def from_json(cls, content: Mapping[str, Any]) -> ExecutionRecord:
@@ -132,6 +137,7 @@ class ExecutionRecord:
             id=str(content.get("id", "")),
             created=_optional_float(content.get("created")) or 0.0,
             parameters=tuple(str(name) for name in content.get("parameters", ())),
+            executor=str(content["executor"]) if content.get("executor") is not None else None,
         )
 
 
@@ -147,6 +153,7 @@ class LayerRecord:
     ended: float | None = None
     error: str | None = None
     split: str | None = None  # the label of the split that failed
+    attempt: int = 0  # the most attempts a split of it took (a failed layer: the failing one's)
 
     @property
     def finished(self) -> bool:
@@ -156,7 +163,13 @@ class LayerRecord:
         content: dict[str, Any] = {"state": self.state}
         if self.state == FINISHED:
             content.update(splits=self.splits, names=list(self.names))
-        optional = {"started": self.started, "ended": self.ended, "error": self.error, "split": self.split}
+        optional = {
+            "started": self.started,
+            "ended": self.ended,
+            "error": self.error,
+            "split": self.split,
+            "attempt": self.attempt or None,
+        }
         content.update({key: value for key, value in optional.items() if value is not None})
         return content
 
@@ -165,6 +178,7 @@ class LayerRecord:
         splits = content.get("splits")
         error = content.get("error")
         split = content.get("split")
+        attempt = content.get("attempt")
         return cls(
             state=str(content.get("state", "pending")),
             splits=int(splits) if isinstance(splits, int) else None,
@@ -173,52 +187,100 @@ class LayerRecord:
             ended=_optional_float(content.get("ended")),
             error=str(error) if error is not None else None,
             split=str(split) if split is not None else None,
+            attempt=attempt if isinstance(attempt, int) else 0,
         )
+
+
+#: A split's log as kept (``laminar.logs.Capture.to_json``): per stream its text (head and tail), bytes, cut.
+Log = Mapping[str, Any]
+#: Logs of at most this many characters are kept in the record itself; longer ones in a file beside it.
+LOG_INLINE = 4096
+
+
+def log_size(log: Log | None) -> int:
+    if not log:
+        return 0
+    return sum(len(str(log.get(stream, {}).get("text", ""))) for stream in ("stdout", "stderr"))
+
+
+def log_bytes(log: Log | None) -> int:
+    """How many bytes the attempt wrote, kept or cut."""
+    if not log:
+        return 0
+    return sum(int(log.get(stream, {}).get("bytes", 0)) for stream in ("stdout", "stderr"))
 
 
 @dataclass(frozen=True)
 class SplitRecord:
-    """A finished split's record: its attempt, timings, the resources it asked for, what Catch caught."""
+    """A finished split's record: its attempt, timings, the resources it asked for, what Catch caught,
+    where it ran and what it wrote (its log, or ``log_file`` when too long for the record)."""
 
     attempt: int = 1
     started: float | None = None
     ended: float | None = None
     caught: str | None = None
     resources: Mapping[str, float] = field(default_factory=dict)
+    worker: Mapping[str, Any] = field(default_factory=dict)  # host, pid, and the backend's (node, granted)
+    log: Log | None = None
+    log_file: str | None = None  # the name of its log's file, beside its record, when not kept in it
 
     def to_json(self) -> dict[str, Any]:
         content: dict[str, Any] = {"state": FINISHED, "attempt": self.attempt}
         if self.started is not None:
             content.update(started=self.started, ended=self.ended, caught=self.caught, resources=dict(self.resources))
+        optional = {"worker": dict(self.worker) or None, "log": self.log, "log_file": self.log_file}
+        content.update({key: value for key, value in optional.items() if value is not None})
         return content
 
     @classmethod
     def from_json(cls, content: Mapping[str, Any]) -> SplitRecord:
         attempt = content.get("attempt")
         caught = content.get("caught")
-        resources = content.get("resources")
+        resources, worker, log = content.get("resources"), content.get("worker"), content.get("log")
+        log_file = content.get("log_file")
         return cls(
             attempt=attempt if isinstance(attempt, int) else 1,
             started=_optional_float(content.get("started")),
             ended=_optional_float(content.get("ended")),
             caught=str(caught) if caught is not None else None,
             resources=dict(resources) if isinstance(resources, dict) else {},
+            worker=dict(worker) if isinstance(worker, dict) else {},
+            log=log if isinstance(log, dict) else None,
+            log_file=str(log_file) if log_file is not None else None,
         )
 
 
 @dataclass(frozen=True)
 class FailureRecord:
-    """A split's last failed attempt."""
+    """One failed attempt of a split: its error and traceback, when and where it ran, what it wrote."""
 
     attempt: int
     error: str
     worker_lost: bool = False
-    traceback: str | None = None  # the error's formatted traceback
-    ended: float | None = None  # when the engine saw it
+    traceback: str | None = None  # the error's formatted traceback, with the layer's own frames
+    ended: float | None = None  # when it ended (else when the engine saw it)
+    started: float | None = None
+    worker: Mapping[str, Any] = field(default_factory=dict)
+    log: Log | None = None
+    resources: Mapping[str, float] = field(default_factory=dict)
+    timed_out: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        content = {"state": FAILED, "attempt": self.attempt, "error": self.error, "worker_lost": self.worker_lost}
-        optional = {"traceback": self.traceback, "ended": self.ended}
+        content: dict[str, Any] = {
+            "state": FAILED,
+            "attempt": self.attempt,
+            "error": self.error,
+            "worker_lost": self.worker_lost,
+        }
+        optional = {
+            "traceback": self.traceback,
+            "ended": self.ended,
+            "started": self.started,
+            "worker": dict(self.worker) or None,
+            "log": self.log,
+            "resources": dict(self.resources) or None,
+            "timed_out": self.timed_out or None,
+        }
         content.update({key: value for key, value in optional.items() if value is not None})
         return content
 
@@ -226,13 +288,36 @@ class FailureRecord:
     def from_json(cls, content: Mapping[str, Any]) -> FailureRecord:
         attempt = content.get("attempt")
         traceback = content.get("traceback")
+        worker, log, resources = content.get("worker"), content.get("log"), content.get("resources")
         return cls(
             attempt=attempt if isinstance(attempt, int) else 0,
             error=str(content.get("error", "")),
             worker_lost=bool(content.get("worker_lost", False)),
             traceback=str(traceback) if traceback is not None else None,
             ended=_optional_float(content.get("ended")),
+            started=_optional_float(content.get("started")),
+            worker=dict(worker) if isinstance(worker, dict) else {},
+            log=log if isinstance(log, dict) else None,
+            resources=dict(resources) if isinstance(resources, dict) else {},
+            timed_out=bool(content.get("timed_out", False)),
         )
+
+
+#: The attribute of an exception raised by a split's run that says how its attempt went (set by the
+#: runner, where the split ran; read by the engine for the attempt's failure record): JSON-shaped, so it
+#: travels with the exception across processes.
+ATTEMPT = "_laminar_attempt"
+
+
+def attach(error: BaseException, info: Mapping[str, Any]) -> None:
+    """Note on ``error`` how the attempt that raised it went (started, ended, worker, log, traceback)."""
+    with contextlib.suppress(AttributeError, TypeError):  # some exceptions take no attributes
+        setattr(error, ATTEMPT, dict(info))
+
+
+def attempt_of(error: BaseException) -> Mapping[str, Any]:
+    found = getattr(error, ATTEMPT, None)
+    return found if isinstance(found, dict) else {}
 
 
 # -- batches: many documents or layer records in one file ----------------------------------------------

@@ -8,6 +8,8 @@ dependencies' artifacts come from (``artifacts``: the datastore for
 from __future__ import annotations
 
 import inspect
+import os
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,12 +17,13 @@ from typing import Any
 
 from laminar.artifacts import Artifacts, Selected
 from laminar.datastore import Datastore
-from laminar.errors import LaminarError
+from laminar.errors import LaminarError, user_formatted
 from laminar.graph import PARAMETERS, BoundHook, Graph
 from laminar.hooks import Kind
 from laminar.layer import Context, Layer, Parameters, State, assigned
+from laminar.logs import Capture, LogPolicy, captured
 from laminar.options import LayerConfiguration
-from laminar.records import SplitMeta, SplitRecord
+from laminar.records import LOG_INLINE, SplitMeta, SplitRecord, attach, attempt_of, log_size
 from laminar.task import Input, Task, TaskKind
 
 ArtifactSource = Callable[[str, Input], Artifacts]
@@ -72,11 +75,17 @@ def execute(
     execution: str,
     datastore: Datastore,
     artifacts: ArtifactSource,
+    logs: LogPolicy | None = None,
+    whole_process: bool = False,
+    worker: Mapping[str, Any] | None = None,
 ) -> Any:
     """Run ``task``; return a bool (entry), a Container (submission, retry) or an Outcome (run).
 
     A run stores its artifacts and hands back its split's document uncommitted
-    (``Outcome.meta.document``): the engine's journal commits it, with others.
+    (``Outcome.meta.document``): the engine's journal commits it, with others. What it writes to stdout
+    and stderr is kept in its record (:mod:`laminar.logs`: ``whole_process`` when this process runs one
+    split at a time, so its file descriptors are the split's), with ``worker`` (where it ran); if it
+    fails, the exception it raises carries the same about its attempt (:func:`laminar.records.attach`).
 
     Hooks hand back only the container they may change, never the whole configuration: that holds
     classes (``ForEach`` layers, ``Catch`` exceptions), and a class sent back from a worker that got it
@@ -105,7 +114,20 @@ def execute(
         kind = Kind.submission if task.kind is TaskKind.submission else Kind.retry
         _hooks(node.hooks_of(kind), instance, deps)
         return instance.configuration.container
-    return _run(node.name, graph, task, instance, deps, flow=flow, execution=execution, datastore=datastore)
+    where = {"host": socket.gethostname(), "pid": os.getpid(), **(worker or {})}
+    policy = logs or LogPolicy()
+    label = (flow, execution, node.name, task.split, task.attempt)
+    started = time.time()
+    with captured(policy, whole_process=whole_process, live=_live(datastore, label)) as capture:
+        try:
+            return _run(node.name, graph, task, instance, deps, datastore, capture, where, started)
+        except BaseException as error:
+            ended = time.time()
+            attach(error, {"started": started, "ended": ended, "worker": where, "traceback": user_formatted(error)})
+            failed_with = error
+    # the capture has ended: what the split wrote last is in it
+    attach(failed_with, {**attempt_of(failed_with), **_log(capture)})
+    raise failed_with
 
 
 def _run(
@@ -114,13 +136,13 @@ def _run(
     task: Task,
     instance: Layer,
     deps: Mapping[str, Layer],
-    *,
-    flow: str,
-    execution: str,
     datastore: Datastore,
+    capture: Capture,
+    worker: Mapping[str, Any],
+    started: float,
 ) -> Outcome:
     node = graph[name]
-    started = time.time()
+    flow, execution = instance._laminar.flow or "", instance._laminar.execution or ""
     caught: BaseException | None = None
     generators = []
     try:
@@ -157,11 +179,41 @@ def _run(
             started=started,
             ended=time.time(),
             caught=repr(caught) if caught is not None else None,
-            resources={"cpu": container.cpu, "memory": container.memory, "gpu": container.gpu, **container.resources},
+            resources=container.requested(),
+            worker=worker,
+            **_kept_log(capture, datastore, (flow, execution, name, task.split, task.attempt)),
         ).to_json(),
         commit=False,
     )
     return Outcome(meta=meta, values=values, shards=shards)
+
+
+#: Where a split's attempt's log goes: (flow, execution, layer, split, attempt).
+Label = tuple[str, str, str, int, int]
+
+
+def _live(datastore: Datastore, label: Label) -> Callable[[Capture], None]:
+    """Write what a long split wrote so far to its log file (read by ``laminar logs --follow``)."""
+
+    def live(capture: Capture) -> None:
+        datastore.write_log(*label, capture.to_json(running=True))
+
+    return live
+
+
+def _log(capture: Capture) -> dict[str, Any]:
+    return {} if capture.empty else {"log": capture.to_json()}
+
+
+def _kept_log(capture: Capture, datastore: Datastore, label: Label) -> dict[str, Any]:
+    """A finished split's log for its record: kept in it when short, else in its log file (named in it)."""
+    capture.settle()
+    if capture.empty:
+        return {}
+    log = capture.to_json()
+    if log_size(log) <= LOG_INLINE:
+        return {"log": log}
+    return {"log_file": datastore.write_log(*label, log)}
 
 
 def _configuration(instance: Layer) -> LayerConfiguration:

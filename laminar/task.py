@@ -62,7 +62,7 @@ class Task:
     layer: str
     index: int | None  # foreach split number, None for a plain layer
     splits: int | None
-    attempt: int
+    attempt: int  # of this split, counted over every run of the execution (a resume goes on counting)
     configuration: LayerConfiguration
     inputs: Mapping[str, Input]
     error: BaseException | None = None  # the last failure, for retry hooks
@@ -72,6 +72,13 @@ class Task:
     #: Whether a dependent reads this task's outputs in this run: a backend that hands outputs on (Ray's
     #: refs, the documents Thread holds) keeps them only then, until the engine releases the layer.
     feeds: bool = True
+    #: Attempts of this split in earlier runs of the execution (a resume): ``Retry`` counts only this run's.
+    earlier: int = 0
+
+    @property
+    def tries(self) -> int:
+        """Attempts of this split in this run, this one included: what ``Retry.attempts`` bounds."""
+        return self.attempt - self.earlier
 
     @property
     def split(self) -> int:

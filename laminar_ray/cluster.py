@@ -62,6 +62,7 @@ class Cluster:
 
     def connect(self) -> None:
         """Join or start Ray (idempotent). Never shuts down a Ray it did not start."""
+        quiet_scheduler_events()
         if ray.is_initialized():
             return
         if self.address is not None or os.environ.get("RAY_ADDRESS"):
@@ -93,6 +94,19 @@ class Cluster:
         """The graph pickled for the workers, once per graph object (flows keep theirs while their classes
         stay as they are: pickling a hundred layer classes defined in ``__main__`` costs ~5 ms)."""
         return self._programs.keep(id(graph), lambda: (graph, Program.of(ship_by_value(graph))))[1]
+
+
+def quiet_scheduler_events() -> None:
+    """Keep the autoscaler's resource-demand events off the driver's console, unless the environment sets
+    ``RAY_SCHEDULER_EVENTS`` (Ray's own switch for them, read when ray is imported, so it is set here as
+    the value it would have read). A cluster without node types to add reports every task that waits
+    for a free CPU as "No available node types can fulfill resource requests": merely queued, which the
+    progress display shows as such; a request no node can ever meet is refused before it is submitted
+    (:func:`laminar_ray.options.check_feasible`)."""
+    if "RAY_SCHEDULER_EVENTS" not in os.environ:
+        from ray._private import ray_constants
+
+        ray_constants.AUTOSCALER_EVENTS = 0
 
 
 def ship_by_value(graph: Graph) -> Graph:
@@ -135,6 +149,13 @@ def has_fast_submit(function: Any) -> bool:
     remote = getattr(function, "_remote", None)
     defaults = getattr(function, "_default_options", None)
     return callable(remote) and isinstance(defaults, dict) and hasattr(function, "_serialized_base_runtime_env_info")
+
+
+def worker_info() -> dict[str, Any]:
+    """Where this task runs, as its record keeps it: the Ray node and the resources Ray granted it."""
+    context = ray.get_runtime_context()
+    granted = context.get_assigned_resources()  # type: ignore[no-untyped-call]
+    return {"node": context.get_node_id(), "granted": dict(granted)}
 
 
 def in_worker() -> bool:

@@ -76,6 +76,9 @@ class InFlight(Generic[T]):
     def __iter__(self) -> Iterator[int]:
         return iter(self._refs)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._refs
+
     def add(self, key: int, item: T, ref: Any) -> None:
         self._refs[key] = (item, ref)
 

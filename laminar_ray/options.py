@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from laminar.errors import ConfigurationError, ResourceError
@@ -76,6 +76,25 @@ def check_feasible(wanted: Mapping[str, float], nodes: Sequence[Mapping[str, flo
         f"(nodes offer: {largest}); lower the layer's Container request (or what its hooks set) or add a node "
         "that has it"
     )
+
+
+def fit(requests: Iterable[tuple[int, Mapping[str, float]]], nodes: Sequence[Mapping[str, float]]) -> list[int]:
+    """The keys of the ``(key, request)`` pairs, taken in order, that the nodes have room for at once (each
+    on the first node with room left): Ray's picture of which tasks run, estimated without asking it.
+
+    >>> fit([(1, {"CPU": 1}), (2, {"CPU": 2}), (3, {"CPU": 1}), (4, {})], [{"CPU": 2}])
+    [1, 3, 4]
+    """
+    room = [dict(node) for node in nodes]
+    placed = []
+    for key, wanted in requests:
+        for node in room:
+            if all(node.get(name, 0.0) >= amount - 1e-9 for name, amount in wanted.items()):
+                for name, amount in wanted.items():
+                    node[name] = node.get(name, 0.0) - amount
+                placed.append(key)
+                break
+    return placed
 
 
 def _fmt(name: str, amount: float) -> str:

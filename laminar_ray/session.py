@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ray
@@ -27,10 +28,13 @@ import ray.exceptions
 
 from laminar import runner
 from laminar.artifacts import Artifacts
-from laminar.errors import LayerError, ResourceError
+from laminar.datastore import layout
+from laminar.errors import LayerError, RemoteTraceback, ResourceError, with_source
 from laminar.executors.base import Run
+from laminar.options import Container
+from laminar.records import attempt_of
 from laminar.task import Cause, Completion, Input, Task, TaskKind
-from laminar_ray import cluster
+from laminar_ray import cluster, options
 from laminar_ray.cluster import Cluster
 from laminar_ray.inflight import InFlight
 from laminar_ray.outputs import Outputs
@@ -60,16 +64,40 @@ class Session:
         self._run = run
         self._key = uuid.uuid4().hex
         self._placement = Placement(cluster, run.graph, runtime_env, check_feasibility=check_feasibility)
-        self._context = Context(run.flow, run.execution, run.datastore).pack()
+        self._context = Context(run.flow, run.execution, run.datastore, run.logs).pack()
         self._outputs = Outputs(run.graph, cluster.cpus(), self._key)
         self._in_flight: InFlight[Task] = InFlight()
         self._here: list[Completion] = []  # of hook tasks run in the driver, for the next wait
         self._failed: set[int] = set()  # keys of run tasks that failed (their dependents fail with their error)
+        self._produced: dict[int, Any] = {}  # run task in flight -> the ref of its artifacts
         self._max_in_flight = max_in_flight
+        self._cluster = cluster
+        self._withdrawing = False  # the run left its withdrawal mark
+        self._requests: dict[int, tuple[Container, dict[str, float]]] = {}  # id(container) -> its request
         self._completed = self._trimmed = 0
 
     def capacity(self) -> int:
         return self._max_in_flight
+
+    def started(self, tasks: Sequence[Task]) -> list[int]:
+        """Which of ``tasks`` (in flight, in the order they were handed over) run now, as Ray would have
+        them: hook tasks (they take no CPU), and run tasks whose inputs exist, as many as the nodes have
+        room for. An estimate for the progress display: asking Ray which task runs costs a round trip
+        to its state service for each."""
+        self._cluster.refresh_nodes()
+        hooks = [task.key for task in tasks if task.kind is not TaskKind.run]
+        ready = (
+            (task.key, self._request(task.configuration.container))
+            for task in tasks
+            if task.kind is TaskKind.run and not any(key in self._in_flight for key in task.after)
+        )
+        return hooks + options.fit(ready, self._cluster.nodes)
+
+    def _request(self, container: Container) -> dict[str, float]:
+        request = self._requests.get(id(container))
+        if request is None or request[0] is not container:
+            request = self._requests[id(container)] = (container, options.request(container))
+        return request[1]
 
     def release(self, layer: str) -> None:
         self._outputs.release(layer)
@@ -97,6 +125,7 @@ class Session:
             if task.feeds:  # a layer nothing reads needs no ref kept
                 self._outputs.keep(task.layer, task.split, produced)
             self._in_flight.add(task.key, task, meta)
+            self._produced[task.key] = produced
         else:
             function, env = self._placement.hooks(task.layer)
             hooks = function.options(name=f"{name}:{task.kind.value}", runtime_env=env)
@@ -114,10 +143,14 @@ class Session:
             self._here.append(Completion(task, value=value))
 
     def cancel(self, task: Task) -> None:
-        """Withdraw a task started ahead: Ray drops it if it still waits for its arguments."""
-        ref = self._in_flight.ref(task.key)
-        if ref is not None:
-            ray.cancel(ref)
+        """Withdraw a task started ahead: the run leaves its withdrawal mark (once), which the task looks
+        for before it runs anything; it then comes back as withdrawn. Not ``ray.cancel``: cancelling a
+        task while Ray resolves its arguments can fail Ray's reference count check, which ends the
+        driver's process (ray-project/ray#55131)."""
+        if not self._withdrawing:
+            run = self._run
+            run.datastore.write_json(layout.withdrawn(run.flow, run.execution, self._key), {"withdrawn": time.time()})
+            self._withdrawing = True
 
     # -- completions -----------------------------------------------------------------------------
 
@@ -153,6 +186,7 @@ class Session:
             error, cause = self._failure(task, raised)
             if task.kind is TaskKind.run:
                 self._failed.add(task.key)
+                _handled(self._produced.pop(task.key, None))
             if task.after and self._upstream_failed(task):
                 cause = Cause.upstream  # Ray handed on the error of a task whose output it takes
             out_of_memory = isinstance(raised, ray.exceptions.OutOfMemoryError)
@@ -177,7 +211,16 @@ class Session:
             message = f"its Python environment ({what}) could not be set up: {raised}"
             return LayerError(flow, label, message), Cause.own
         if isinstance(raised, ray.exceptions.RayTaskError):
-            return (raised.cause if isinstance(raised.cause, BaseException) else raised), Cause.own
+            if not isinstance(raised.cause, BaseException):
+                return raised, Cause.own
+            error = raised.cause
+            noted = attempt_of(error)
+            if isinstance(noted, dict) and noted.get("traceback"):  # the record's, with this driver's sources
+                noted["traceback"] = with_source(noted["traceback"])
+            text = noted.get("traceback") or getattr(raised, "traceback_str", None)
+            if error.__cause__ is None and text:  # the layer's own frames, where it ran
+                error.__cause__ = RemoteTraceback(str(text))
+            return error, Cause.own
         return raised, Cause.own
 
     def _upstream_failed(self, task: Task) -> bool:
@@ -195,18 +238,33 @@ class Session:
         return False
 
     def _received(self, task: Task, value: Any) -> Completion | None:
+        self._produced.pop(task.key, None)
+        return self._value(task, value)
+
+    def _value(self, task: Task, value: Any) -> Completion | None:
         """The completion of a task that returned ``value``; None if it ran nothing. Then it is submitted
         again, carrying every ref: its worker lacked a shared input, or it was submitted ahead of such a
         task (a join), whose output it now takes from the task sent again. Completions come oldest first,
         so that task was mostly sent again already; one handled in the same batch after this one makes it
         come back stale once more, and go again."""
         again = _again(value)
+        if again is Again.withdrawn:
+            error = LayerError(self._run.flow, task.label, "it was withdrawn: the run was failing when its inputs came")
+            return Completion(task, error=error, cause=Cause.withdrawn)
         if again is not None:
             if again is Again.dropped:  # the workers do not keep what they are sent: send it all
                 self._outputs.carry_all()
             self._submit(task, carry=True)
             return None
         return Completion(task, value=meta_of(value) if task.kind is TaskKind.run else value)
+
+
+def _handled(ref: Any) -> None:
+    """Get the error ``ref`` holds (a failed task's other return), so that Ray does not print it as an
+    "Unhandled error" when the ref is dropped: laminar reports the failure itself, once."""
+    if ref is not None:
+        with contextlib.suppress(Exception):
+            ray.get(ref, timeout=0)
 
 
 def _again(value: Any) -> Again | None:

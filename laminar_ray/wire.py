@@ -19,13 +19,14 @@ import enum
 import hashlib
 import pickle
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import ray
 
 from laminar.datastore import Datastore
 from laminar.graph import Graph
+from laminar.logs import LogPolicy
 from laminar.options import Container, LayerConfiguration
 from laminar.records import SplitMeta
 from laminar.task import Input, Task, TaskKind
@@ -41,6 +42,8 @@ class Again(str, enum.Enum):
     #: an upstream task it was submitted ahead of ran nothing (and was sent again): its inputs are the
     #: outputs of the task sent again
     stale = "laminar: an upstream task this task was submitted ahead of ran nothing"
+    #: it was submitted ahead of its inputs, and the run was failing when they came: it was withdrawn
+    withdrawn = "laminar: withdrawn (the run was failing when its inputs came)"
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Context:
     flow: str
     execution: str
     datastore: Datastore
+    logs: LogPolicy = field(default_factory=LogPolicy)
 
     def pack(self) -> bytes:
         return ray.cloudpickle.dumps(self)  # type: ignore[no-untyped-call,no-any-return]
@@ -108,6 +112,8 @@ class Call:
     error: BaseException | None
     container: Container | None  # None: the graph's own
     slots: Mapping[str, Sequence[int | None]]
+    #: submitted ahead of tasks it reads: it looks for its run's withdrawal before it runs anything
+    ahead: bool = False
 
     @classmethod
     def of(
@@ -137,6 +143,7 @@ class Call:
             error,
             container,
             slots,
+            bool(task.after),
         )
 
     def wire(self, values: Sequence[Any]) -> tuple[Any, ...]:
@@ -171,6 +178,7 @@ class Call:
             keys,
             bool(refs),
             more is not None,
+            self.ahead,
         )
         blob = pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL)
         return blob, *((refs,) if refs else ()), *((more,) if more is not None else ()), *values
@@ -178,7 +186,9 @@ class Call:
     @classmethod
     def unwire(cls, args: Sequence[Any]) -> tuple[Call, Sequence[Any]]:
         """The Call sent as ``args`` (see :meth:`wire`), and the task's values."""
-        key, context, kind, layer, index, splits, attempt, inputs, slots, keys, carried, more = pickle.loads(args[0])
+        key, context, kind, layer, index, splits, attempt, inputs, slots, keys, carried, more, ahead = pickle.loads(
+            args[0]
+        )
         rest = 1
         refs: Iterator[Any] = iter(())
         if carried:
@@ -199,6 +209,7 @@ class Call:
             error,
             container,
             dict(slots),
+            ahead,
         )
         return call, args[rest:]
 

@@ -33,6 +33,7 @@ import ray
 
 from laminar import containers, runner, runtime
 from laminar.artifacts import Artifacts, Joined, Values
+from laminar.datastore import layout
 from laminar.graph import Graph
 from laminar.task import Input, TaskKind
 from laminar_ray import cluster
@@ -100,9 +101,19 @@ def _source(
     return artifacts
 
 
+def _withdrawn(call: Call) -> bool:
+    """Whether the run that submitted this task ahead withdrew it meanwhile (it is failing): it left a mark
+    in the datastore. (``ray.cancel`` of a task whose inputs are being resolved can crash the driver on
+    Ray's reference count check, so a withdrawal is a mark each such task looks for.)"""
+    context = _context(call)
+    return context.datastore.read_json(layout.withdrawn(context.flow, context.execution, call.key)) is not None
+
+
 def _execute(program: Program, args: Sequence[Any]) -> Any:
     """Run the task sent as ``args``: its outcome, or an :class:`Again` (having run nothing)."""
     call, values = Call.unwire(args)
+    if call.ahead and _withdrawn(call):
+        return Again.withdrawn
     if any(produced is None for produced in values):  # the output of an upstream task that ran nothing
         return Again.stale
     try:
@@ -114,14 +125,27 @@ def _execute(program: Program, args: Sequence[Any]) -> Any:
     task = call.task(graph[call.layer].configuration)
     # A run in an image: this task only starts the split's container and waits for it (its resources
     # stand for the container's); the container runs the same function and hands back the same outcome.
-    in_image = task.kind is TaskKind.run and task.configuration.container.image is not None
-    return (containers.execute if in_image else runner.execute)(
+    source = _source(context, call.slots, values, shared)
+    if task.kind is TaskKind.run and task.configuration.container.image is not None:
+        return containers.execute(
+            graph,
+            task,
+            flow=context.flow,
+            execution=context.execution,
+            datastore=context.datastore,
+            artifacts=source,
+            logs=context.logs,
+        )
+    return runner.execute(
         graph,
         task,
         flow=context.flow,
         execution=context.execution,
         datastore=context.datastore,
-        artifacts=_source(context, call.slots, values, shared),
+        artifacts=source,
+        logs=context.logs,
+        whole_process=True,  # a Ray worker runs one task at a time: its stdout and stderr are the split's
+        worker=cluster.worker_info() if task.kind is TaskKind.run else None,
     )
 
 

@@ -75,8 +75,9 @@ def test_run_show_and_list_an_execution(project: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert lines[0] == "Squares first: finished"
-    assert lines[1].endswith("parameters: count")
-    table = {line.split()[0]: line.split() for line in lines[3:]}
+    assert lines[1].startswith("created ") and "ran on Thread(" in lines[1]
+    assert lines[2] == "parameters: count=4"  # names and values
+    table = {line.split()[0]: line.split() for line in lines[4:]}
     assert table["Numbers"][1:3] == ["finished", "-"]
     assert table["Square"][1:3] == ["finished", "4"]
     assert table["Square"][-1] == "square"

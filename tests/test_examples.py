@@ -59,6 +59,15 @@ EXPECTED = {
         "split with    1000 rows ran with memory=100 MB",
         "split with  200000 rows ran with memory=200 MB",
     ],
+    "logs.py": [
+        "the run failed: ValueError('impossible reading at south: -1')",
+        "split 0: finished after ['finished']",
+        "split 1: finished after ['failed', 'finished']",
+        "split 2: failed after ['failed', 'failed']",
+        "its stdout: 'measuring south (attempt 2)\\n'; its stderr: 'the south sensor reads -1\\n'",
+        "its traceback ends: ValueError: impossible reading at south: -1",
+        "east's first attempt wrote: 'measuring east (attempt 1)\\n'",
+    ],
     "retry.py": ["retrying with 600 MB", "retrying with 1200 MB", "Load finished on attempt 3 with memory=1200 MB"],
     "resume.py": [
         "first run failed: split 2 cannot run while 'broken' exists",
@@ -114,3 +123,31 @@ def test_example_on_thread(name: str, tmp_path: Path) -> None:
     out = run(name, tmp_path, "--thread", *(("--image", _test_image()) if name == "containers.py" else ()))
     for expected in EXPECTED[name]:
         assert expected in out
+
+
+@pytest.mark.slow
+def test_the_readme_commands_after_a_failed_split(tmp_path: Path) -> None:
+    """The README's "When a split fails" commands, as written, on Ray, in a scratch copy of the examples."""
+    import re
+    import shutil
+
+    text = (EXAMPLES.parent / "README.md").read_text()
+    section = text.split("\n## When a split fails\n", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    lines = [re.sub(r"\s+#\s.*$", "", line).strip() for line in block.splitlines() if line.strip()]
+    shutil.copytree(EXAMPLES, tmp_path / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    environment = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "LAMINAR_PROGRESS": "0",
+                   "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}  # fmt: skip
+    environment.pop("LAMINAR_DATASTORE", None)
+    shown = []
+    for line in lines:
+        done = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=environment, capture_output=True, text=True,
+                              timeout=240)  # fmt: skip
+        assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
+        shown.append(done.stdout)
+    run, last, first, show = shown
+    assert "split 2: failed after ['failed', 'failed']" in run
+    assert "stdout ==\nmeasuring south (attempt 2)\n" in last and "stderr ==\nthe south sensor reads -1\n" in last
+    assert first == "== Survey.Measure[1] attempt 1 (failed) stderr ==\n(it wrote nothing here)\n"
+    assert "Measure[2] failed (attempt 2): ValueError('impossible reading at south: -1')" in show
+    assert 'raise ValueError(f"impossible reading at {sites.site}: -1")' in show

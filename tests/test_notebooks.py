@@ -92,7 +92,9 @@ def test_quickstart_runs_on_ray_with_progress_graph_and_results(kernel: str, tmp
     progress = [o for o in outputs(by_source["execution = flow(count=20)"]) if o["output_type"] == "display_data"]
     assert len(progress) == 1  # one output, updated in place
     assert "<progress" in progress[0]["data"]["text/html"]
-    assert ": 3/3 layers, 22/22 splits done, 0 running, 0 failed" in progress[0]["data"]["text/plain"]
+    assert (
+        "): 3/3 layers finished, 22/22 splits done, 0 running, 0 queued, 0 failed" in progress[0]["data"]["text/plain"]
+    )
 
     (table,) = outputs(by_source["execution"])
     assert table["data"]["text/html"].count('class="laminar-finished"') == 3
@@ -102,6 +104,13 @@ def test_quickstart_runs_on_ray_with_progress_graph_and_results(kernel: str, tmp
     )
     assert "total = 2470; first squares: [0, 1, 4, 9, 16]" in printed
     assert (tmp_path / ".laminar" / "flows" / "Quickstart").is_dir()
+
+    failing = "".join(o.get("text", "") for o in outputs(by_source['    print(f"the run failed: {error!r}")']))
+    assert "the run failed: ZeroDivisionError('division by zero')" in failing
+    read = "".join(o.get("text", "") for o in outputs(by_source["print(failed.traceback)"]))
+    assert "split 1 failed on attempt 1; it printed 'inverting 0\\n'" in read
+    # the cell's own line, though the split ran in a Ray worker that never had the cell's source
+    assert "in __call__\n    self.y = 1 / inputs.x\nZeroDivisionError: division by zero" in read
 
     page = exported(notebook)
     assert len(SVG.findall(page)) == 2 and "stateDiagram-v2" not in page

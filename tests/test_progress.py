@@ -59,8 +59,10 @@ def test_draws_once_per_interval_however_many_completions() -> None:
     assert len(display.frames) == 2  # the first call, then the final state on close
     assert display.closed
     title, rows = display.frames[-1]
-    assert title == "Many many: 2/2 layers, 301/301 splits done, 0 running, 0 failed"
-    assert rows == [Row("Numbers", "finished", 1, 1, 0, 0), Row("Double", "finished", 300, 300, 0, 0)]
+    assert title.startswith("Many many (") and title.endswith(
+        "): 2/2 layers finished, 301/301 splits done, 0 running, 0 queued, 0 failed"
+    )
+    assert rows == [Row("Numbers", "finished", 1, 1), Row("Double", "finished", 300, 300)]
 
 
 def test_draws_again_when_the_interval_passed() -> None:
@@ -70,7 +72,8 @@ def test_draws_again_when_the_interval_passed() -> None:
     run(progress)
     assert len(display.frames) > 300  # every call is a new second here
     running = [rows[1] for _, rows in display.frames if rows[1].phase == "running"]
-    assert running and all(0 < row.active + row.finished <= 300 for row in running)
+    assert running and all(0 < row.running + row.queued + row.finished <= 300 for row in running)
+    assert all(row.running <= 4 for row in running)  # four threads run at most four splits at once
 
 
 def test_terminal_table_names_layers_states_and_counts() -> None:
@@ -78,7 +81,8 @@ def test_terminal_table_names_layers_states_and_counts() -> None:
     terminal = Terminal(out)
     terminal.console.width = 120
     terminal.draw(
-        "Many run: 1/2 layers", [Row("Numbers", "finished", 1, 1, 0, 0), Row("Double", "running", 8, 3, 2, 1)]
+        "Many run: 1/2 layers",
+        [Row("Numbers", "finished", 1, 1), Row("Double", "running", 8, 3, running=2, queued=2, failed=1)],
     )
     terminal.close()
     text = out.getvalue()
@@ -88,7 +92,7 @@ def test_terminal_table_names_layers_states_and_counts() -> None:
 
 
 def test_html_table_has_a_bar_per_layer_with_splits() -> None:
-    text = table_html("t", [Row("Double", "running", 8, 3, 2, 1), Row("Later", "pending", 0, 0, 0, 0)])
+    text = table_html("t", [Row("Double", "running", 8, 3, running=2, failed=1), Row("Later", "pending", 0, 0)])
     assert '<progress value="3" max="8"></progress>' in text
     assert text.count("<progress") == 1
 
@@ -115,7 +119,10 @@ def test_shown_in_a_terminal_quiet_in_a_pipe_and_switchable(monkeypatch: pytest.
     assert wanted(None, FakeStream(tty=False))
 
 
-def test_flow_call_draws_progress_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+def test_flow_call_draws_progress_only_when_asked(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the headline on one line
     flow = Many(datastore=datastores.Memory(), executor=executors.Thread())
     flow(progress=False)
     assert capsys.readouterr().out == ""
@@ -123,5 +130,5 @@ def test_flow_call_draws_progress_only_when_asked(capsys: pytest.CaptureFixture[
     assert capsys.readouterr().out == ""
     execution = flow(progress=True)
     out = capsys.readouterr().out
-    assert f"Many {execution.id}: 2/2 layers, 301/301 splits done" in out
+    assert "): 2/2 layers finished, 301/301 splits done" in out and f"Many {execution.id} (" in out
     assert "Double" in out

@@ -18,6 +18,7 @@ from laminar.artifacts import Artifacts
 from laminar.containers.launch import launch_for, run
 from laminar.datastore import Datastore
 from laminar.graph import Graph, own_modules
+from laminar.logs import LogPolicy
 from laminar.task import Input, Task
 
 
@@ -29,8 +30,10 @@ def execute(
     execution: str,
     datastore: Datastore,
     artifacts: runner.ArtifactSource,
+    logs: LogPolicy | None = None,
 ) -> Any:
-    """``runner.execute`` with the same arguments, in a container of the task's ``Container.image``."""
+    """``runner.execute`` with the same arguments, in a container of the task's ``Container.image`` (which
+    runs one split: its stdout and stderr are the split's)."""
     _ship_by_value(graph)
     # The inputs' views are made here and sent made: the executor's source may be a closure over its own
     # state (Ray's holds its worker's context), which an image without that executor could not unpickle.
@@ -44,6 +47,9 @@ def execute(
         execution=execution,
         datastore=datastore,
         artifacts=partial(_given, given),
+        logs=logs,
+        whole_process=True,
+        worker={"image": task.configuration.container.image},
         label=f"{flow}.{task.label}",
     )
 

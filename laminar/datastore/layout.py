@@ -18,7 +18,9 @@
                                                           timings, resources)
     flows/<flow>/<execution>/<layer>/splits-<random>.json documents of finished splits committed
                                                           together (on Ray, a foreach layer's splits)
-    flows/<flow>/<execution>/<layer>/<split>.failure.json the last failure of a split
+    flows/<flow>/<execution>/<layer>/<split>.failure-<n>.json  attempt n of a split, failed
+    flows/<flow>/<execution>/<layer>/<split>.log-<n>.json   what attempt n wrote (while it runs, and
+                                                          after it when too long for its record)
 
 ``<split>`` is 0 for a layer that is not a foreach layer. A split is one file, not a directory of
 files: on a local disk every file created costs more than a small task's whole run (a create, a
@@ -43,9 +45,11 @@ FLOWS = "flows"
 EXECUTION = "execution.json"
 LAYER = "layer.json"
 SPLIT = ".json"  # <split>.json
-FAILURE = ".failure.json"  # <split>.failure.json
+FAILURE = ".failure-"  # <split>.failure-<attempt>.json
+LOG = ".log-"  # <split>.log-<attempt>.json
 BATCH = "splits-"  # splits-<random>.json
 LAYERS = "layers-"  # layers-<random>.json, beside execution.json (a layer's name is its class's: no "-")
+WITHDRAWN = "withdrawn-"  # withdrawn-<run>.json, beside execution.json
 
 
 def segment(kind: str, value: str) -> str:
@@ -150,9 +154,38 @@ def split(flow_name: str, execution_id: str, layer_name: str, index: int) -> str
     return f"{_split(flow_name, execution_id, layer_name, index)}{SPLIT}"
 
 
-def failure(flow_name: str, execution_id: str, layer_name: str, index: int) -> str:
-    """The last failure of a split."""
-    return f"{_split(flow_name, execution_id, layer_name, index)}{FAILURE}"
+def failure(flow_name: str, execution_id: str, layer_name: str, index: int, attempt: int) -> str:
+    """A split's failed attempt.
+
+    >>> failure("Flow", "e-1", "Train", 3, 2)
+    'flows/Flow/e-1/Train/3.failure-2.json'
+    """
+    return f"{_split(flow_name, execution_id, layer_name, index)}{FAILURE}{_attempt(attempt)}{SPLIT}"
+
+
+def log(flow_name: str, execution_id: str, layer_name: str, index: int, attempt: int) -> str:
+    """What a split's attempt wrote (to stdout and stderr)."""
+    return f"{_split(flow_name, execution_id, layer_name, index)}{LOG}{_attempt(attempt)}{SPLIT}"
+
+
+def attempt_file(name: str) -> tuple[str, int, int] | None:
+    """``("failure" or "log", split, attempt)`` for a layer listing's entry of a failed attempt or a log.
+
+    >>> attempt_file("3.failure-2.json"), attempt_file("3.log-1.json"), attempt_file("3.json")
+    (('failure', 3, 2), ('log', 3, 1), None)
+    """
+    for kind, marker in (("failure", FAILURE), ("log", LOG)):
+        split, found, rest = name.partition(marker)
+        attempt = rest[: -len(SPLIT)] if rest.endswith(SPLIT) else ""
+        if found and split.isascii() and split.isdigit() and attempt.isascii() and attempt.isdigit():
+            return kind, int(split), int(attempt)
+    return None
+
+
+def _attempt(attempt: int) -> int:
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        raise ConfigurationError(f"attempt {attempt!r} must be an integer >= 1")
+    return attempt
 
 
 def batch(flow_name: str, execution_id: str, layer_name: str) -> str:
@@ -183,10 +216,25 @@ def is_layer_batch(name: str) -> bool:
     return name.startswith(LAYERS) and name.endswith(SPLIT)
 
 
+def withdrawn(flow_name: str, execution_id: str, run: str) -> str:
+    """The mark one run of an execution leaves when it withdraws the tasks it submitted ahead (it is
+    failing): each such task looks for it before it runs anything.
+
+    >>> withdrawn("Flow", "e-1", "9f2c")
+    'flows/Flow/e-1/withdrawn-9f2c.json'
+    """
+    return f"{execution(flow_name, execution_id)}/{WITHDRAWN}{segment('run', run)}{SPLIT}"
+
+
+def is_withdrawn(name: str) -> bool:
+    """Whether ``name`` (an entry of an execution's listing) is a run's withdrawal mark."""
+    return name.startswith(WITHDRAWN) and name.endswith(SPLIT)
+
+
 def split_index(name: str) -> int | None:
     """The index of the finished split whose document is named ``name`` (a listing's entry), else None.
 
-    >>> split_index("12.json"), split_index("12.failure.json"), split_index("layer.json")
+    >>> split_index("12.json"), split_index("12.failure-1.json"), split_index("layer.json")
     (12, None, None)
     """
     stem = name[: -len(SPLIT)] if name.endswith(SPLIT) else ""

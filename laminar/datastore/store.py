@@ -233,7 +233,38 @@ class Datastore:
         return self.index.finished(flow, execution, layer)
 
     def write_split_failure(self, flow: str, execution: str, layer: str, index: int, record: Mapping[str, Any]) -> None:
-        self.files.write_json(layout.failure(flow, execution, layer, index), dict(record))
+        """Write the record of a split's failed attempt (``record["attempt"]``, 1 if absent)."""
+        attempt = record.get("attempt") or 1
+        self.files.write_json(layout.failure(flow, execution, layer, index, attempt), dict(record))
+
+    def write_log(self, flow: str, execution: str, layer: str, index: int, attempt: int, log: Mapping[str, Any]) -> str:
+        """Write what a split's attempt wrote so far (or in all); return the file's name beside its record."""
+        relative = layout.log(flow, execution, layer, index, attempt)
+        self.files.write_json(relative, dict(log))
+        return relative.rpartition("/")[2]
+
+    def read_log(self, flow: str, execution: str, layer: str, name: str) -> dict[str, Any] | None:
+        """A log written by :meth:`write_log` (``name`` as it returned), or None."""
+        found = self.files.read_json(f"{layout.layer(flow, execution, layer)}/{layout.segment('log', name)}")
+        return found if isinstance(found, dict) else None
+
+    def attempts(self, flow: str, execution: str, layer: str) -> dict[int, dict[str, list[int]]]:
+        """Per split of a layer, the attempts with a failure record (``"failures"``) and those with a log
+        file (``"logs"``): one listing."""
+        found: dict[int, dict[str, list[int]]] = {}
+        for name in self.files.list_names(layout.layer(flow, execution, layer)):
+            parsed = layout.attempt_file(name)
+            if parsed is not None:
+                kind, split, attempt = parsed
+                found.setdefault(split, {"failures": [], "logs": []})[f"{kind}s"].append(attempt)
+        for entry in found.values():
+            entry["failures"].sort()
+            entry["logs"].sort()
+        return found
+
+    def read_failure(self, flow: str, execution: str, layer: str, index: int, attempt: int) -> dict[str, Any] | None:
+        found = self.files.read_json(layout.failure(flow, execution, layer, index, attempt))
+        return found if isinstance(found, dict) else None
 
     # -- layers and executions -----------------------------------------------------------------------
 
@@ -286,7 +317,9 @@ class Datastore:
         """Names of the layers of an ``Execution`` that started writing (finished, skipped, failed, running)."""
         flow, id_ = execution.flow.name, execution.id
         names = self.files.list_names(layout.execution(flow, id_))
-        layers = {name for name in names if _is_segment(name) and name != layout.EXECUTION}
+        layers = {
+            name for name in names if _is_segment(name) and name != layout.EXECUTION and not layout.is_withdrawn(name)
+        }
         batches = {name for name in layers if layout.is_layer_batch(name)}
         if batches:  # finished layers whose records were committed together (no directory of their own)
             layers = (layers - batches) | self.index.layers(flow, id_, names)

@@ -132,10 +132,11 @@ def graph_view(graph: Graph) -> GraphView:
 
 @dataclass(frozen=True)
 class AttemptView(_Json):
-    """One attempt of a split, as far as its records tell: the last one that finished or failed.
+    """One attempt of a split: when and where it ran, what it asked for, how it ended, what it wrote.
 
-    Records keep a split's finished attempt and its last failure, not every retry: a split finished on
-    attempt 3 has one ``AttemptView`` (number 3), and ``SplitView.retries`` says 2 came before.
+    Every failed attempt has a record, and the finished one; an attempt that is running, or whose
+    process died, is known by the log it wrote so far (``state`` running; ``worker_lost`` once the
+    engine saw it lost).
     """
 
     number: int
@@ -144,12 +145,26 @@ class AttemptView(_Json):
     ended: float | None = None
     error: str | None = None
     traceback: str | None = None
-    #: The tail of the attempt's log; None until laminar keeps logs (records hold none today).
-    log_tail: str | None = None
+    stdout: str = ""  # what it wrote: the head and the tail of each stream, with what was cut marked
+    stderr: str = ""
+    log_bytes: int = 0  # bytes it wrote in all, kept or cut
     worker_lost: bool = False
-    resources: Mapping[str, float] = field(default_factory=dict)
+    timed_out: bool = False
+    resources: Mapping[str, float] = field(default_factory=dict)  # what it asked for
+    #: Where it ran: host and pid, and what its backend says (node, resources granted).
+    worker: Mapping[str, Any] = field(default_factory=dict)
     #: An exception ``Catch`` turned into a finished attempt (its repr), if any.
     caught: str | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        return self.ended - self.started if self.started is not None and self.ended is not None else None
+
+    @property
+    def log_tail(self) -> str:
+        """The last lines of what it wrote (stderr after stdout), for a failure's summary."""
+        lines = [line for stream in (self.stdout, self.stderr) for line in stream.splitlines()]
+        return "\n".join(lines[-20:])
 
 
 @dataclass(frozen=True)
@@ -215,6 +230,9 @@ class LayerView(_Json):
     error: str | None = None
     artifacts: tuple[ArtifactView, ...] = ()
     split_views: tuple[SplitView, ...] = ()
+    attempts: int = 0  # the most attempts a split of it took (0: none recorded)
+    #: Its splits whose last attempt failed, with their attempts (collected even without ``split_views``).
+    failures: tuple[SplitView, ...] = ()
 
     @property
     def seconds(self) -> float | None:
@@ -248,6 +266,7 @@ class ExecutionView(_Json):
     ended: float | None = None
     parameters: Mapping[str, str] = field(default_factory=dict)
     layers: tuple[LayerView, ...] = ()
+    executor: str | None = None  # what it ran on (the executor's repr), as its record says
 
     @property
     def seconds(self) -> float | None:

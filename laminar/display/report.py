@@ -139,7 +139,7 @@ def _failures(view: ExecutionView) -> str:
         logs = (
             f'<pre class="log">{escape(last.log_tail)}</pre>'
             if last.log_tail
-            else '<p class="note">No logs are recorded for splits yet; the failure record holds: '
+            else '<p class="note">It wrote nothing to stdout or stderr; its failure record holds: '
             f"<code>{escape(json.dumps(held, default=str))}</code></p>"
         )
         trace = last.traceback or f"(no traceback recorded; the error was {last.error})"

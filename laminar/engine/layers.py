@@ -28,6 +28,8 @@ class Prior:
     layers: Mapping[str, int | None] = field(default_factory=dict)  # finished layer -> its splits (None: plain)
     splits: Mapping[str, frozenset[int]] = field(default_factory=dict)  # unfinished layer -> splits finished
     metas: Mapping[tuple[str, int], SplitMeta] = field(default_factory=dict)
+    #: (layer, split) -> the attempts it took in earlier runs (its highest recorded attempt)
+    attempts: Mapping[tuple[str, int], int] = field(default_factory=dict)
 
 
 @dataclass
@@ -48,6 +50,8 @@ class LayerState:
     started: float | None = None  # when it opened (seconds of time.monotonic)
     inputs: dict[str, Input] | None = None  # its units' inputs before their grid's selection, once opened
     readers: set[str] = field(default_factory=set)  # dependents that have not settled
+    attempt: int = 0  # the most attempts a unit of it took so far
+    retries: int = 0  # its failed attempts tried again (this run)
 
     @property
     def count(self) -> int:

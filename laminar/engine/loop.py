@@ -20,12 +20,13 @@ from typing import Any
 from laminar.datastore import Datastore
 from laminar.engine.effects import Effect, Note, Release, Submit, Withdraw, WriteFailure, WriteLayer, WriteSplit
 from laminar.engine.layers import Prior
-from laminar.engine.snapshot import Observer
+from laminar.engine.snapshot import Observer, Started
 from laminar.engine.state import State
 from laminar.errors import LaminarError
 from laminar.executors.base import Executor, Run, Session
 from laminar.graph import PARAMETERS, Graph
 from laminar.journal import Journal, Policy
+from laminar.logs import LogPolicy
 from laminar.records import ExecutionRecord, LayerRecord, SplitMeta, SplitRecord
 from laminar.task import Completion
 
@@ -41,17 +42,18 @@ def execute(
     parameters: Mapping[str, Any] | None,
     observer: Observer | None = None,
     policy: Policy | None = None,
+    logs: LogPolicy | None = None,
 ) -> None:
     """Run an execution of ``graph`` to its end: a new one with ``parameters``, or (None) a resumed one,
     skipping what its earlier runs finished. Raises the first failure of a layer."""
     flow = graph.flow
     prior = _prior(graph, datastore, execution) if parameters is None else None
-    session = executor.open(Run(flow, execution, graph, datastore))
+    session = executor.open(Run(flow, execution, graph, datastore, logs or LogPolicy()))
     journal = Journal(datastore, flow, execution, policy)
     try:
         meta = None
         if parameters is not None:
-            meta = _begin(journal, datastore, flow, execution, parameters)
+            meta = _begin(journal, datastore, flow, execution, parameters, repr(executor))
         state = State.start(
             graph,
             pipelines=session.pipelines,
@@ -75,12 +77,15 @@ def execute(
         raise error
 
 
-def _begin(journal: Journal, store: Datastore, flow: str, execution: str, parameters: Mapping[str, Any]) -> SplitMeta:
+def _begin(
+    journal: Journal, store: Datastore, flow: str, execution: str, parameters: Mapping[str, Any], executor: str
+) -> SplitMeta:
     """Store the parameters (one that cannot be serialized fails before the execution exists) and write
     them and the execution's record; return the Parameters layer's meta."""
     stored = store.write_split(flow, execution, PARAMETERS, 0, parameters, set(), SplitRecord().to_json(), commit=False)
     assert stored.document is not None
-    journal.begin(ExecutionRecord(flow, execution, time.time(), tuple(sorted(parameters))), stored.document)
+    record = ExecutionRecord(flow, execution, time.time(), tuple(sorted(parameters)), executor)
+    journal.begin(record, stored.document)
     return SplitMeta(stored.names, stored.shards)
 
 
@@ -109,7 +114,13 @@ def _prior(graph: Graph, store: Datastore, execution: str) -> Prior:
             index = parameter.index or 0
             if name in layers or index in splits.get(name, ()):
                 metas[(name, index)] = store.read_meta(flow, execution, name, index)
-    return Prior({n: s for n, s in layers.items() if n != PARAMETERS}, splits, metas)
+    attempts = {  # failed attempts recorded by earlier runs: a resume goes on counting
+        (name, split): max(files["failures"])
+        for name in splits
+        for split, files in store.attempts(flow, execution, name).items()
+        if files["failures"]
+    }
+    return Prior({n: s for n, s in layers.items() if n != PARAMETERS}, splits, metas, attempts)
 
 
 class _Loop:
@@ -124,6 +135,7 @@ class _Loop:
         self.execution = execution
         self.observer = observer
         self._pending: collections.deque[Effect] = collections.deque()
+        self._started: Started | None = getattr(session, "started", None)  # optional: see Session
 
         self._rejected = False  # a submission was rejected since the state last advanced
 
@@ -171,4 +183,4 @@ class _Loop:
             elif isinstance(effect, Note):
                 log.log(effect.level, "%s", effect.message)
         if self.observer is not None:
-            self.observer(self.state.snapshot(self.execution))
+            self.observer(self.state.snapshot(self.execution, self._started))

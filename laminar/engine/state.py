@@ -59,12 +59,12 @@ from laminar.engine.layers import (
     streams_from,
     with_container,
 )
-from laminar.engine.snapshot import LayerView, Phase, Snapshot
+from laminar.engine.snapshot import LayerView, Phase, Snapshot, Started
 from laminar.errors import LaminarError, LayerError, formatted, retryable
 from laminar.graph import PARAMETERS, Graph
 from laminar.hooks import Kind
 from laminar.options import LayerConfiguration
-from laminar.records import FailureRecord, LayerRecord, SplitMeta
+from laminar.records import FailureRecord, LayerRecord, SplitMeta, attempt_of
 from laminar.task import Cause, Completion, Input, Task, TaskKind
 
 
@@ -149,13 +149,15 @@ class State:
             self.unopened += 1
         return False
 
-    def snapshot(self, execution: str) -> Snapshot:
-        """What observers and progress see of this state: a copy, which later transitions leave as it is."""
+    def snapshot(self, execution: str, started: Started | None = None) -> Snapshot:
+        """What observers and progress see of this state: a copy, which later transitions leave as it is
+        (``started``: the session's way to tell which tasks in flight run, if it has one)."""
         layers = {
-            name: LayerView(name, layer.phase, layer.count, layer.finished, layer.active, layer.failed)
+            name: LayerView(name, layer.phase, layer.count, layer.finished, layer.active, layer.failed, layer.retries)
             for name, layer in self.layers.items()
         }
-        return Snapshot(self.graph.flow, execution, layers, tuple(self.in_flight.values()), tuple(self.failures))
+        in_flight = tuple(self.in_flight.values())
+        return Snapshot(self.graph.flow, execution, layers, in_flight, tuple(self.failures), started)
 
     def _phase(self, name: str) -> Phase:
         layer = self.layers.get(name)
@@ -357,7 +359,10 @@ class State:
         layer.units[index] = ACTIVE
         layer.active += 1
         kind = TaskKind.submission if layer.node.hooks_of(Kind.submission) else TaskKind.run
-        task = self._task(layer, kind, index, 1, layer.node.configuration, self._unit_inputs(layer, index))
+        earlier = self.prior.attempts.get((layer.node.name, index), 0)
+        task = self._task(layer, kind, index, earlier + 1, layer.node.configuration, self._unit_inputs(layer, index))
+        if earlier:
+            task = dataclasses.replace(task, earlier=earlier)
         self._dispatch(task, effects)
 
     def _task(
@@ -445,6 +450,7 @@ class State:
         layer.units[index] = FINISHED
         layer.active -= 1
         layer.finished += 1
+        layer.attempt = max(layer.attempt, task.attempt)
         if meta.document is not None:  # left to the journal: committed with others
             effects.append(WriteSplit(layer.node.name, index, meta.document))
             meta = SplitMeta(meta.names, meta.shards)
@@ -463,7 +469,8 @@ class State:
             self.streaming[layer.stream].remove(name)
         names = tuple(self._meta(name, 0).names) if layer.count else ()
         started = None if layer.started is None else layer.started + self.epoch
-        effects.append(WriteLayer(name, LayerRecord("finished", layer.splits, names, started, now + self.epoch)))
+        record = LayerRecord("finished", layer.splits, names, started, now + self.epoch, attempt=layer.attempt)
+        effects.append(WriteLayer(name, record))
         self._settled(layer, effects)
 
     def _settled(self, layer: LayerState, effects: list[Effect]) -> None:
@@ -484,15 +491,17 @@ class State:
         retry = task.configuration.retry
         error = completion.error
         assert error is not None
+        if task.kind is TaskKind.run:  # every failed attempt of a run is recorded, retried or not
+            effects.append(WriteFailure(layer.node.name, task.split, self._failure(task, completion, now)))
         again = task.kind is TaskKind.run and not self.failures and retryable(error)
-        if retry is not None and again and task.attempt < retry.attempts:
+        if retry is not None and again and task.tries < retry.attempts:
             effects.append(
                 Note(
                     logging.WARNING,
-                    f"{self.graph.flow}.{task.label} attempt {task.attempt}/{retry.attempts} failed: "
-                    f"{error!r}; retrying",
+                    f"{self.graph.flow}.{task.label} attempt {task.tries}/{retry.attempts} failed: {error!r}; retrying",
                 )
             )
+            layer.retries += 1
             retried = self._again(task, error=error)
             if layer.node.hooks_of(Kind.retry):
                 self._dispatch(self._again(retried, kind=TaskKind.retry), effects)
@@ -502,15 +511,30 @@ class State:
         layer.units[task.split] = FAILED
         layer.active -= 1
         layer.failed += 1
-        failure = FailureRecord(
-            task.attempt, repr(error), completion.worker_lost, traceback=formatted(error), ended=now + self.epoch
-        )
-        effects.append(WriteFailure(layer.node.name, task.split, failure))
+        layer.attempt = max(layer.attempt, task.attempt)
         self._fail_layer(layer, task.label, error, effects)
+
+    def _failure(self, task: Task, completion: Completion, now: float) -> FailureRecord:
+        """The record of a failed run attempt: what the runner noted on its error where it ran (started,
+        ended, worker, log, the traceback with the layer's frames), else what the engine knows."""
+        error = completion.error
+        assert error is not None
+        noted = attempt_of(error)
+        return FailureRecord(
+            task.attempt,
+            repr(error),
+            completion.worker_lost,
+            traceback=noted.get("traceback") or formatted(error),
+            ended=noted.get("ended") or now + self.epoch,
+            started=noted.get("started"),
+            worker=noted.get("worker") or {},
+            log=noted.get("log"),
+            resources=task.configuration.container.requested(),
+        )
 
     def _schedule_retry(self, task: Task, configuration: LayerConfiguration, now: float) -> None:
         retry = configuration.retry or task.configuration.retry
-        delay = retry.wait(task.attempt) if retry else 0.0
+        delay = retry.wait(task.tries) if retry else 0.0
         again = self._again(task, kind=TaskKind.run, attempt=task.attempt + 1, configuration=configuration)
         heapq.heappush(self.timers, (now + delay, again.key, again))
 
@@ -518,7 +542,8 @@ class State:
         if layer.phase is not Phase.failed:
             layer.phase = Phase.failed
             self._touch(layer.node.name)
-            effects.append(WriteLayer(layer.node.name, LayerRecord("failed", error=repr(error), split=label)))
+            record = LayerRecord("failed", error=repr(error), split=label, attempt=layer.attempt)
+            effects.append(WriteLayer(layer.node.name, record))
         if not self.failures:
             self._withdraw_ahead(effects)
         self.failures.append((label, error))

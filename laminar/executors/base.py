@@ -10,11 +10,12 @@ task.
 from __future__ import annotations
 
 import queue
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from laminar.datastore import Datastore
 from laminar.graph import Graph
+from laminar.logs import LogPolicy
 from laminar.task import Completion, Task
 
 
@@ -26,6 +27,7 @@ class Run:
     execution: str
     graph: Graph
     datastore: Datastore
+    logs: LogPolicy = field(default_factory=LogPolicy)  # how its splits' output is kept
 
 
 class Session(Protocol):
@@ -57,7 +59,11 @@ class Session(Protocol):
         """No task of this run will read ``layer``'s outputs again: drop what is held of them."""
 
     def close(self) -> None:
-        """Release what the session took; tasks still running are abandoned."""
+        """Release what the session took; tasks still running are abandoned.
+
+        A session may also offer ``started(tasks) -> keys``: which of its tasks in flight run now (not
+        waiting for inputs or for room on a node), read when progress is drawn
+        (:data:`laminar.engine.snapshot.Started`). Without it every task in flight counts as running."""
 
 
 class Executor(Protocol):

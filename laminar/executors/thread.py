@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from laminar import containers, runner
 from laminar.executors.base import Completions, Run
 from laminar.executors.outputs import Outputs
+from laminar.logs import routed
 from laminar.task import Completion, Task, TaskKind
 
 
@@ -38,14 +42,23 @@ class ThreadSession:
         self._run = run
         self._workers = workers
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix=f"laminar-{run.flow}")
+        # while it runs, sys.stdout and sys.stderr are routed by thread: each split's output is its own
+        self._routing = contextlib.ExitStack()
+        if run.logs.capture:
+            self._routing.enter_context(routed())
         self._done = Completions()
         self._outputs = Outputs(run)
+        self._running: set[int] = set()  # keys of the tasks a thread runs now (set.add/discard are atomic)
 
     def cancel(self, task: Task) -> None:
         raise NotImplementedError("a Thread session never starts tasks ahead")  # pipelines is False
 
     def capacity(self) -> int:
         return self._workers * 2
+
+    def started(self, tasks: Sequence[Task]) -> set[int]:
+        """The keys of the tasks a thread runs now (the others wait in the pool's queue)."""
+        return self._running.copy()  # one C call: atomic under the GIL, as add and discard are
 
     def submit(self, task: Task) -> None:
         future = self._pool.submit(self._execute, task)
@@ -57,16 +70,24 @@ class ThreadSession:
         return Completion(task, error=error) if error is not None else Completion(task, value=future.result())
 
     def _execute(self, task: Task) -> object:
-        run = self._run
-        in_image = task.kind is TaskKind.run and task.configuration.container.image is not None
-        outcome = (containers.execute if in_image else runner.execute)(
-            run.graph,
-            task,
-            flow=run.flow,
-            execution=run.execution,
-            datastore=run.datastore,
-            artifacts=self._outputs.artifacts,
-        )
+        self._running.add(task.key)
+        try:
+            return self._executed(task)
+        finally:
+            self._running.discard(task.key)
+
+    def _executed(self, task: Task) -> object:
+        run, source = self._run, self._outputs.artifacts
+        if task.kind is TaskKind.run and task.configuration.container.image is not None:
+            outcome = containers.execute(
+                run.graph, task, flow=run.flow, execution=run.execution, datastore=run.datastore, artifacts=source,
+                logs=run.logs,
+            )  # fmt: skip
+        else:
+            outcome = runner.execute(
+                run.graph, task, flow=run.flow, execution=run.execution, datastore=run.datastore, artifacts=source,
+                logs=run.logs, worker={"thread": threading.current_thread().name},
+            )  # fmt: skip
         return self._outputs.keep(task, outcome)  # before its completion is seen: dependents read through it
 
     def wait(self, timeout: float | None, *, urgent: bool = True) -> list[Completion]:
@@ -76,4 +97,7 @@ class ThreadSession:
         self._outputs.release(layer)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            self._routing.close()

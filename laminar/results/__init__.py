@@ -21,11 +21,13 @@ from typing import Any, Protocol, TypeVar, overload
 
 from laminar.datastore import Datastore
 from laminar.display import jupyter, mermaid, report
+from laminar.display.model import AttemptView, SplitView
 from laminar.display.summary import LayerSummary
 from laminar.errors import ExecutionNotFound, LaminarError
 from laminar.graph import PARAMETERS, Graph
 from laminar.layer import Context, Layer, Parameters, State, assigned
 from laminar.records import LayerRecord
+from laminar.results import views
 
 L = TypeVar("L", bound=Layer)
 
@@ -98,13 +100,13 @@ class Execution:
             raise LaminarError(f"{self.flow.name} has no layer {name!r} (its layers: {known})")
         store = self._store
         record = self._layer_record(name)
-        phase, splits = record.state, record.splits
+        phase, splits, attempt = record.state, record.splits, record.attempt
         instance = cls.__new__(cls)
         instance._laminar = Context(
             flow=self.flow.name,
             execution=self.id,
             splits=splits,
-            state=State(phase),
+            state=State(phase, attempt=attempt),
             artifacts=store.layer(self.flow.name, self.id, name, splits) if phase == "finished" else None,
         )
         return instance
@@ -122,6 +124,46 @@ class Execution:
         """Each registered layer's final state."""
         return {name: self.layer(name).state for name in self.flow.graph().nodes}
 
+    def splits(self, layer: type[Layer] | str) -> list[SplitView]:
+        """Each split of ``layer`` (a plain layer has one, index 0) with its attempts, oldest first: state,
+        start and end, resources asked for and granted, where it ran, error and traceback, what it wrote.
+        Splits not started yet are left out."""
+        name = self._name(layer)
+        store = self._store
+        files = store.attempts(self.flow.name, self.id, name)
+        finished = store.finished_splits(self.flow.name, self.id, name)
+        return [
+            views.split_view(store, self.flow.name, self.id, name, index, files.get(index), index in finished)
+            for index in sorted(finished | set(files))
+        ]
+
+    def logs(self, layer: type[Layer] | str, index: int | None = None, *, attempt: int = -1) -> AttemptView:
+        """One attempt of one split (``index`` None: a plain layer's, or the foreach layer's only split; else
+        the split's index; ``attempt`` -1: the last, else its number) with what it wrote: ``.stdout``,
+        ``.stderr``, and how it ended."""
+        name = self._name(layer)
+        found = {split.index: split for split in self.splits(name)}
+        if index is None:
+            if len(found) > 1:
+                raise LaminarError(f"{self.flow.name}.{name} has {len(found)} splits; pass index=")
+            index = next(iter(found), 0)
+        split = found.get(index)
+        if split is None or not split.attempts:
+            raise LaminarError(f"{self.flow.name}.{name}[{index}] of execution {self.id!r} has not run yet")
+        numbers = [a.number for a in split.attempts]
+        chosen = split.attempts[-1] if attempt == -1 else next((a for a in split.attempts if a.number == attempt), None)
+        if chosen is None:
+            raise LaminarError(f"{self.flow.name}.{name}[{index}] has no attempt {attempt} (its attempts: {numbers})")
+        return chosen
+
+    def _name(self, layer: type[Layer] | str) -> str:
+        name = layer if isinstance(layer, str) else layer.__name__
+        nodes = self.flow.graph().nodes
+        if name not in nodes:
+            known = ", ".join(sorted(nodes)) or "none"
+            raise LaminarError(f"{self.flow.name} has no layer {name!r} (its layers: {known})")
+        return name
+
     def summary(self) -> list[LayerSummary]:
         """Each layer (graph order) with its state, splits, artifacts and timings, as its records tell it."""
         return summary(self)
@@ -136,19 +178,15 @@ class Execution:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         """Jupyter shows an execution as its graph coloured by state (SVG) beside a table of its layers."""
-        from laminar.results.views import execution_view
-
         title = f"{self.flow.name} execution {self.id}"
         graph = self.flow.graph()
-        view = execution_view(self._store, self.flow.name, self.id, graph, splits=False, previews=False)
+        view = views.execution_view(self._store, self.flow.name, self.id, graph, splits=False, previews=False)
         return jupyter.execution_bundle(graph, self.summary(), title, repr(self), view)
 
     def report(self) -> str:
         """This execution as one self-contained HTML page (graph, timeline, parameters, layers, splits,
         failures): what ``laminar report`` writes."""
-        from laminar.results.views import execution_view
-
-        view = execution_view(self._store, self.flow.name, self.id, self.flow.graph())
+        view = views.execution_view(self._store, self.flow.name, self.id, self.flow.graph())
         return report.document(view, source=self._store.url)
 
     def next(self, flow: Definition, linker: Callable[[Execution], Layer]) -> Execution:

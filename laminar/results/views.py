@@ -37,6 +37,7 @@ from laminar.display.model import (
 from laminar.display.previews import preview, size
 from laminar.errors import ExecutionNotFound
 from laminar.graph import PARAMETERS, Graph
+from laminar.records import FailureRecord, SplitRecord, log_bytes
 
 
 class Flow(Protocol):
@@ -57,10 +58,13 @@ PREVIEW_BYTES = 16 * 2**20
 LISTED = 200
 
 
-def flow_view(flow: Flow, execution: str, *, splits: bool = True, previews: bool = True) -> ExecutionView:
+def flow_view(
+    flow: Flow, execution: str, *, splits: bool = True, previews: bool = True, parameter_values: bool | None = None
+) -> ExecutionView:
     """``flow``'s execution ``execution`` as a view, from the flow's own datastore."""
+    store = flow.configuration.datastore
     return execution_view(
-        flow.configuration.datastore, flow.name, execution, flow.graph(), splits=splits, previews=previews
+        store, flow.name, execution, flow.graph(), splits=splits, previews=previews, parameter_values=parameter_values
     )
 
 
@@ -72,6 +76,7 @@ def execution_view(
     *,
     splits: bool = True,
     previews: bool = True,
+    parameter_values: bool | None = None,
 ) -> ExecutionView:
     """An execution as a view. ``graph``: the flow's (else the layers its records name, no edges);
     ``splits``: read every split's record too (timeline, split tables); ``previews``: load artifacts
@@ -107,9 +112,14 @@ def execution_view(
         graph=shape,
         created=float(created) if created is not None else None,
         ended=ended,
-        parameters=_parameters(store, flow, execution, record, previews),
+        parameters=_parameters(store, flow, execution, record, _either(parameter_values, previews)),
         layers=tuple(layers),
+        executor=str(record["executor"]) if record.get("executor") is not None else None,
     )
+
+
+def _either(given: bool | None, default: bool) -> bool:
+    return default if given is None else given
 
 
 def _replace_state(layer: LayerView, state: str) -> LayerView:
@@ -186,17 +196,29 @@ def _layer(
         error=str(record["error"]) if record.get("error") is not None else None,
         artifacts=_artifacts(store, flow, execution, node.name, names, total, node.foreach, previews),
         split_views=views,
+        attempts=int(record.get("attempt") or 0),
+        failures=_failures(store, flow, execution, node.name, failed - finished, views),
+    )
+
+
+def _failures(
+    store: Datastore, flow: str, execution: str, layer: str, failed: set[int], views: tuple[SplitView, ...]
+) -> tuple[SplitView, ...]:
+    """The splits whose last attempt failed: from the split views made already, else read (only those)."""
+    if not failed:
+        return ()
+    made = {split.index: split for split in views}
+    files = store.attempts(flow, execution, layer) if not made else {}
+    return tuple(
+        made.get(index) or split_view(store, flow, execution, layer, index, files.get(index), False)
+        for index in sorted(failed)
     )
 
 
 def _split_indices(store: Datastore, flow: str, execution: str, layer: str) -> tuple[set[int], set[int]]:
-    """The splits of a layer that finished, and those whose last attempt failed (a failure record)."""
+    """The splits of a layer that finished, and those with a failed attempt (a failure record)."""
     finished = store.finished_splits(flow, execution, layer)
-    failed = set()
-    for name in store.files.list_names(layout.layer(flow, execution, layer)):
-        stem = name[: -len(layout.FAILURE)] if name.endswith(layout.FAILURE) else ""
-        if stem.isascii() and stem.isdigit():
-            failed.add(int(stem))
+    failed = {index for index, files in store.attempts(flow, execution, layer).items() if files["failures"]}
     return finished, failed
 
 
@@ -228,39 +250,84 @@ def _total(store: Datastore, flow: str, execution: str, graph: Graph, name: str,
 def _splits(
     store: Datastore, flow: str, execution: str, layer: str, finished: set[int], failed: set[int]
 ) -> tuple[SplitView, ...]:
-    """The recorded splits: each one's failure record (the last failed attempt) and finished record."""
-    views = []
-    for index in sorted(finished | failed):
-        attempts = []
-        failure = store.read_json(layout.failure(flow, execution, layer, index)) if index in failed else None
-        if isinstance(failure, dict):
-            attempts.append(_attempt(failure, "failed"))
-        if index in finished:
-            record = store.read_split_record(flow, execution, layer, index) or {}
-            attempts.append(_attempt(record, "finished"))
-        attempts.sort(key=lambda a: (a.number, a.state == "finished"))  # a resumed split: failed, then finished
-        views.append(
-            SplitView(index=index, state=attempts[-1].state if attempts else "running", attempts=tuple(attempts))
-        )
-    return tuple(views)
+    """The recorded splits, each with its attempts: every failed one, the finished one, and one that is
+    running (or whose process died) as its log tells."""
+    files = store.attempts(flow, execution, layer)
+    indices = finished | failed | set(files)
+    return tuple(split_view(store, flow, execution, layer, i, files.get(i), i in finished) for i in sorted(indices))
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+def split_view(
+    store: Datastore,
+    flow: str,
+    execution: str,
+    layer: str,
+    index: int,
+    files: Mapping[str, list[int]] | None,
+    finished: bool,
+) -> SplitView:
+    """One split and its attempts, oldest first (``files``: its attempts with a failure record or a log
+    file, as :meth:`Datastore.attempts` lists them)."""
+    files = files or {"failures": [], "logs": []}
+    attempts: dict[int, AttemptView] = {}
+    for attempt in files["failures"]:
+        found = store.read_failure(flow, execution, layer, index, attempt)
+        if found is not None:
+            failure = FailureRecord.from_json(found)
+            if failure.log is None and attempt in files["logs"]:  # its process died: what it wrote until then
+                failure = replace(failure, log=_log_file(store, flow, execution, layer, index, attempt))
+            attempts[attempt] = _failed(failure)
+    if finished:
+        found = store.read_split_record(flow, execution, layer, index)
+        if found is not None:
+            record = SplitRecord.from_json(found)
+            log = record.log or (store.read_log(flow, execution, layer, record.log_file) if record.log_file else None)
+            attempts[record.attempt] = _finished(record, log)
+    for attempt in files["logs"]:  # a log without a record of its attempt: running, or its process died
+        if attempt not in attempts:
+            log = _log_file(store, flow, execution, layer, index, attempt)
+            attempts[attempt] = AttemptView(number=attempt, state="running", **_streams(log))
+    ordered = tuple(attempts[number] for number in sorted(attempts))
+    return SplitView(index=index, state=ordered[-1].state if ordered else "running", attempts=ordered)
 
 
-def _attempt(record: Mapping[str, Any], state: str) -> AttemptView:
-    resources = record.get("resources")
+def _log_file(store: Datastore, flow: str, execution: str, layer: str, index: int, attempt: int) -> dict[str, Any]:
+    name = layout.log(flow, execution, layer, index, attempt).rpartition("/")[2]
+    return store.read_log(flow, execution, layer, name) or {}
+
+
+def _streams(log: Mapping[str, Any] | None) -> dict[str, Any]:
+    log = log or {}
+    text = {stream: str((log.get(stream) or {}).get("text", "")) for stream in ("stdout", "stderr")}
+    return {**text, "log_bytes": log_bytes(log)}
+
+
+def _failed(record: FailureRecord) -> AttemptView:
     return AttemptView(
-        number=int(record.get("attempt") or 1),
-        state=state,
-        started=_number(record.get("started")),
-        ended=_number(record.get("ended")),
-        error=str(record["error"]) if record.get("error") is not None else None,
-        traceback=str(record["traceback"]) if record.get("traceback") else None,
-        worker_lost=bool(record.get("worker_lost")),
-        resources={str(k): v for k, v in resources.items()} if isinstance(resources, dict) else {},
-        caught=str(record["caught"]) if record.get("caught") else None,
+        number=record.attempt,
+        state="failed",
+        started=record.started,
+        ended=record.ended,
+        error=record.error,
+        traceback=record.traceback,
+        worker_lost=record.worker_lost,
+        timed_out=record.timed_out,
+        resources=dict(record.resources),
+        worker=dict(record.worker),
+        **_streams(record.log),
+    )
+
+
+def _finished(record: SplitRecord, log: Mapping[str, Any] | None) -> AttemptView:
+    return AttemptView(
+        number=record.attempt,
+        state="finished",
+        started=record.started,
+        ended=record.ended,
+        resources=dict(record.resources),
+        worker=dict(record.worker),
+        caught=record.caught,
+        **_streams(log),
     )
 
 

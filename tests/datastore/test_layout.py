@@ -13,7 +13,8 @@ def test_paths() -> None:
     assert layout.artifact(digest) == f"artifacts/sha256/0f/{digest}"
     assert layout.artifact(digest.upper()) == layout.artifact(digest)
     assert layout.split("Flow", "e-1", "Train", 12) == "flows/Flow/e-1/Train/12.json"
-    assert layout.failure("Flow", "e-1", "Train", 12) == "flows/Flow/e-1/Train/12.failure.json"
+    assert layout.failure("Flow", "e-1", "Train", 12, 2) == "flows/Flow/e-1/Train/12.failure-2.json"  # attempt 2
+    assert layout.log("Flow", "e-1", "Train", 12, 2) == "flows/Flow/e-1/Train/12.log-2.json"
     assert layout.temporary().startswith("tmp/") and layout.temporary() != layout.temporary()
 
 

@@ -29,12 +29,12 @@ def test_the_report_is_self_contained_and_shows_the_failure(demo_run: tuple[Any,
     assert "<script" not in page  # a report file needs none
     assert page.count('<svg class="laminar-graph"') == 1 and page.count('<svg class="laminar-timeline"') == 1
     text = html.unescape(page)
-    # The failed split: its error, traceback and what its record holds (no logs are recorded yet).
+    # The failed split: its error, traceback and what its record holds (it wrote nothing).
     (failure,) = re.findall(r'<div class="failure" data-layer="Fit" data-split="3">.*?</div>', page, re.DOTALL)
     failure = html.unescape(failure)
     assert "Fit[3]: attempt 2 failed" in failure
     assert 'raise ValueError(f"item {load.item} is bad")' in failure and "ValueError: item 3 is bad" in failure
-    assert "No logs are recorded for splits yet; the failure record holds:" in failure
+    assert "It wrote nothing to stdout or stderr; its failure record holds:" in failure
     # Parameters and their values; layers with counts, resources requested and artifact previews.
     assert "<td><code>bad</code></td><td>3</td>" in page and "<td><code>count</code></td><td>8</td>" in page
     assert re.search(r'data-layer="Fit">.*?<td class="count">7/8, 1 failed</td>', page)

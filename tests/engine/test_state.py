@@ -56,7 +56,7 @@ def test_a_chain_without_pipelining_submits_each_layer_once_the_one_before_finis
     effects = state.complete(Completion(a, value=_meta()), now=101.0)
     assert effects == [
         WriteSplit("A", 0, {"artifacts": {}, "record": {"attempt": 1}}),
-        WriteLayer("A", LayerRecord("finished", None, ("x",), started=100.0, ended=101.0)),
+        WriteLayer("A", LayerRecord("finished", None, ("x",), started=100.0, ended=101.0, attempt=1)),
     ]
     assert state.layers["A"].units == bytearray([FINISHED]) and state.layers["A"].running == {}
     assert state.layers["A"].metas == {0: SplitMeta(("x",), {})}  # the document went to the journal
@@ -66,7 +66,7 @@ def test_a_chain_without_pipelining_submits_each_layer_once_the_one_before_finis
     assert effects == [Submit(b)]
     assert state.complete(Completion(b, value=_meta()), now=102.0) == [
         WriteSplit("B", 0, {"artifacts": {}, "record": {"attempt": 1}}),
-        WriteLayer("B", LayerRecord("finished", None, ("x",), started=101.0, ended=102.0)),
+        WriteLayer("B", LayerRecord("finished", None, ("x",), started=101.0, ended=102.0, attempt=1)),
         Release("A"),  # its one reader finished: what the session holds of A can go
     ]
     assert state.done and state.failures == []
@@ -88,7 +88,14 @@ def test_an_upstream_failure_handed_on_sends_the_layer_back_to_waiting_without_a
     a, b = state.in_flight[0], state.in_flight[1]
     first = RuntimeError("first")
     effects = state.complete(Completion(a, error=first), now=1.0)
-    assert effects == [Note(logging.WARNING, "Chain.A attempt 1/2 failed: RuntimeError('first'); retrying")]
+    requested = {"cpu": 1.0, "memory": 1500, "gpu": 0.0}
+    assert effects == [
+        # every failed attempt is recorded, also one that is retried
+        WriteFailure(
+            "A", 0, FailureRecord(1, repr(first), traceback="RuntimeError: first\n", ended=1.0, resources=requested)
+        ),
+        Note(logging.WARNING, "Chain.A attempt 1/2 failed: RuntimeError('first'); retrying"),
+    ]
     ((due, key, retried),) = state.timers
     assert (due, retried.attempt, retried.layer, retried.error) == (6.0, 2, "A", first)  # delay 5
     # B failed with A's error: it waits again, no attempt counted, no record written
@@ -110,8 +117,18 @@ def test_an_own_failure_after_the_dependency_finished_is_the_layers_own_and_fail
     error = ValueError("B itself")
     effects = state.complete(Completion(b, error=error), now=2.0)
     assert effects == [
-        WriteFailure("B", 0, FailureRecord(1, "ValueError('B itself')", traceback="ValueError: B itself\n", ended=2.0)),
-        WriteLayer("B", LayerRecord("failed", error="ValueError('B itself')", split="B")),
+        WriteFailure(
+            "B",
+            0,
+            FailureRecord(
+                1,
+                "ValueError('B itself')",
+                traceback="ValueError: B itself\n",
+                ended=2.0,
+                resources={"cpu": 1.0, "memory": 1500, "gpu": 0.0},
+            ),
+        ),
+        WriteLayer("B", LayerRecord("failed", error="ValueError('B itself')", split="B", attempt=1)),
         Note(logging.ERROR, "Chain.B failed: ValueError('B itself')"),
     ]
     assert state.failures == [("B", error)] and state.done
