@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar, TypeVar, overload
 
-from laminar import hooks, settings
+from laminar import checks, hooks, settings
 from laminar.datastore import Datastore, layout
 from laminar.display import jupyter, mermaid
 from laminar.display import progress as progress_
@@ -98,6 +98,7 @@ class Flow:
         super().__init_subclass__(**kwargs)
         cls.registry = {}
         cls._problems = []
+        hooks.collect(cls)  # flow-wide hooks: a @staticmethod above a hook decorator is refused here
         for base in reversed(cls.__mro__[1:]):
             if issubclass(base, Flow) and base is not Flow:
                 for name, registration in base.registry.items():
@@ -148,6 +149,9 @@ class Flow:
             if target is Parameters or target.__name__ == PARAMETERS:
                 raise ConfigurationError(f"{cls.__name__}: 'Parameters' is the built-in parameters layer's name")
             layout.segment("layer name", target.__name__)
+            for keyword, value in (("container", container), ("retry", retry), ("catch", catch), ("foreach", foreach)):
+                checks.option(cls.__name__, target.__name__, keyword, value)
+            checks.layer(cls.__name__, target)
             configuration = LayerConfiguration(
                 container=container.model_copy(deep=True) if container is not None else Container(),
                 retry=retry,

@@ -15,23 +15,34 @@ laminar.errors.ConfigurationError: Container: cpu: Input should be greater than 
 
 from __future__ import annotations
 
+import difflib
 import math
 import random
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from laminar.errors import ConfigurationError
 
 OptionsT = TypeVar("OptionsT", bound="Options")
 
 
-def _explain(model: str, error: ValidationError) -> ConfigurationError:
+#: The longest wait between two attempts that ``Retry`` accepts: the driver waits for it.
+MAX_WAIT = 7 * 24 * 3600.0
+
+
+def _explain(model: type[BaseModel], error: ValidationError) -> ConfigurationError:
     lines = []
     for detail in error.errors():
-        where = ".".join(str(part) for part in detail["loc"]) or "value"
-        lines.append(f"{where}: {detail['msg']} (got {detail.get('input')!r})")
-    return ConfigurationError(f"{model}: " + "; ".join(lines))
+        where = ".".join(str(part) for part in detail["loc"])
+        message = detail["msg"].removeprefix("Value error, ")
+        line = f"{where}: {message} (got {detail.get('input')!r})" if where else message
+        if detail["type"] == "extra_forbidden":  # a misspelt field: say which one was meant
+            fields = list(model.model_fields)
+            close = difflib.get_close_matches(where, fields, n=1)
+            line += (f"; did you mean {close[0]!r}?" if close else "") + f" (its fields: {', '.join(fields)})"
+        lines.append(line)
+    return ConfigurationError(f"{model.__name__}: " + "; ".join(lines))
 
 
 class Options(BaseModel):
@@ -43,13 +54,13 @@ class Options(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as error:
-            raise _explain(type(self).__name__, error) from None
+            raise _explain(type(self), error) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
         try:
             super().__setattr__(name, value)
         except ValidationError as error:
-            raise _explain(type(self).__name__, error) from None
+            raise _explain(type(self), error) from None
 
     def _deep_copy(self: OptionsT) -> OptionsT:
         """A deep copy without ``copy.deepcopy``'s generic machinery: nested models, dicts and lists are
@@ -81,9 +92,9 @@ class Container(Options):
     an image).
     """
 
-    cpu: float = Field(default=1, ge=0)
+    cpu: float = Field(default=1, ge=0, allow_inf_nan=False)
     memory: int = Field(default=1500, ge=0)
-    gpu: float = Field(default=0, ge=0)
+    gpu: float = Field(default=0, ge=0, allow_inf_nan=False)
     resources: dict[str, float] = Field(default_factory=dict)
     image: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
@@ -94,6 +105,8 @@ class Container(Options):
     @classmethod
     def _round_memory(cls, value: Any) -> Any:
         if isinstance(value, float) and math.isfinite(value):
+            if value < 0:  # rounded up first, -0.5 would pass as 0
+                raise ValueError("memory is in MB and must be >= 0")
             return math.ceil(value)
         return value
 
@@ -101,6 +114,8 @@ class Container(Options):
     @classmethod
     def _check_resources(cls, value: dict[str, float]) -> dict[str, float]:
         for name, amount in value.items():
+            if not math.isfinite(amount):
+                raise ValueError(f"resource {name!r} must be a finite number >= 0, got {amount!r}")
             if amount < 0:
                 raise ValueError(f"resource {name!r} must be >= 0")
             if name in {"CPU", "GPU", "memory"}:
@@ -130,9 +145,24 @@ class Retry(Options):
     """
 
     attempts: int = Field(default=3, ge=1)
-    delay: float = Field(default=0.1, ge=0)
-    backoff: float = Field(default=2, ge=1)
-    jitter: float = Field(default=0.1, ge=0, le=1)
+    delay: float = Field(default=0.1, ge=0, allow_inf_nan=False)
+    backoff: float = Field(default=2, ge=1, allow_inf_nan=False)
+    jitter: float = Field(default=0.1, ge=0, le=1, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _check_longest_wait(self) -> Retry:
+        """The wait before the last attempt, ``delay * backoff ** (attempts - 2)`` jittered, must be at
+        most :data:`MAX_WAIT`: computed in logarithms, since ``backoff ** n`` overflows a float long before."""
+        if self.attempts < 2 or self.delay == 0:
+            return self
+        exponent = math.log10(self.delay) + (self.attempts - 2) * math.log10(self.backoff)
+        if exponent > math.log10(MAX_WAIT / (1 + self.jitter)):  # a jittered wait is up to (1 + jitter) x
+            raise ValueError(
+                f"the wait before attempt {self.attempts} would be delay * backoff ** {self.attempts - 2} = "
+                f"10**{exponent:.1f} s; the longest wait between attempts is {MAX_WAIT:.0f} s (a week): "
+                "lower delay, backoff or attempts"
+            )
+        return self
 
     def wait(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
