@@ -132,6 +132,10 @@ class Joined:
     def length(self, name: str) -> int | None:
         return None
 
+    def split(self, index: int) -> Artifacts:
+        """One split's artifacts."""
+        return self._splits[index]
+
 
 class Selected:
     """One foreach split's view of a dependency: selected attributes become single items."""

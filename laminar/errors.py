@@ -57,6 +57,13 @@ class LayerError(LaminarError):
         return type(self), (self.flow, self.layer, self.message)
 
 
+class UsageError(LayerError):
+    """A layer's own code used laminar wrongly: ``__call__`` or a hook returned what laminar would drop.
+    Another attempt would do the same, so ``Retry`` does not retry it."""
+
+    retryable = False
+
+
 class ArtifactError(LaminarError):
     """An artifact cannot be serialized, is missing, or is corrupt."""
 

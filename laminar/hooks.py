@@ -12,6 +12,14 @@ definition order; a subclass overriding a hook by name replaces it.
   ``self.configuration.container`` (dynamic resources).
 - ``retry``: runs before the backoff wait of a retry.
 
+In every hook of a foreach layer a dependency is seen whole, as a join sees it
+(a sharded attribute is an ``Accessor``, a foreach dependency is read over its
+splits) and ``self.index`` names the split: ``memory[a.baz[unwrap(self.index)]]``.
+Only inside ``__call__`` is a foreach parameter the split's own item.
+
+Entry hooks return a bool-like value (None is an error: a branch that fell
+through); submission, retry and plain execution hooks return nothing.
+
 A hook is a plain method (``def``, taking ``self`` first): a ``@staticmethod``
 or ``@classmethod``, a function without ``self``, and ``async def`` hooks are
 refused where they are defined, since laminar calls every hook with the layer,
