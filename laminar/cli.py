@@ -169,7 +169,7 @@ def _executions(arguments: argparse.Namespace) -> int:
     flow = _configure(load(arguments.target), arguments)
     store = flow.configuration.datastore
     rows = [["EXECUTION", "STATE", "CREATED"]]
-    for identifier in store.list_executions(flow=flow):
+    for identifier in store.execution_ids(flow):
         record = store.read_execution(flow.name, identifier) or {}
         rows.append([identifier, status(summary(flow.execution(identifier))), _when(record.get("created"))])
     if len(rows) == 1:

@@ -55,7 +55,7 @@ def test_next_chains_flows_under_one_execution_id(backend):
     assert third.layer(AddOne).foo == 31
     assert first.id == second.id == third.id == "chain"
     assert third.flow.name == "Third"
-    assert backend.datastore.list_executions(flow=Second) == ["chain"]
+    assert backend.datastore.execution_ids(Second) == ["chain"]
 
 
 # -- inheritance ---------------------------------------------------------------------------------
