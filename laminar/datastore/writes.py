@@ -247,7 +247,7 @@ class ArtifactWriter:
             if self._files.local:
                 os.makedirs(os.path.dirname(temporary), exist_ok=True)
             try:
-                protocol.write(value, self._files.url_of(relative), dict(self._files.options))
+                protocol.write_uri(value, self._files.url_of(relative), self._files.options)
             except Exception as error:
                 raise Unserializable(error) from error
             with self._files.guard("write an artifact"):
