@@ -87,9 +87,11 @@ class Container(Options):
     rounded up); ``resources`` holds custom resource amounts; ``env`` is set in
     the layer's process. ``image`` runs each split in a container of that image
     (podman, on every executor; ``cpu`` and ``memory`` become its limits, and
-    ``workdir`` its working directory); ``pip`` gives the layer a Python
-    environment of its own with those requirements (Ray's runtime_env, without
-    an image).
+    ``workdir`` its working directory, default ``/laminar``); ``workdir``
+    without an image runs each split in a process of its own (this Python)
+    in that directory of the node, which must exist; ``pip`` gives the layer a
+    Python environment of its own with those requirements (Ray's runtime_env,
+    without an image).
     """
 
     cpu: float = Field(default=1, ge=0, allow_inf_nan=False)
@@ -98,7 +100,7 @@ class Container(Options):
     resources: dict[str, float] = Field(default_factory=dict)
     image: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
-    workdir: str = "/laminar"
+    workdir: str | None = None
     pip: list[str] = Field(default_factory=list)
 
     @field_validator("memory", mode="before")

@@ -34,7 +34,7 @@ import ray
 from laminar import containers, runner, runtime
 from laminar.artifacts import Artifacts, Joined, Values
 from laminar.graph import Graph
-from laminar.task import Input, TaskKind
+from laminar.task import Input
 from laminar_ray import cluster
 from laminar_ray.kept import Kept
 from laminar_ray.wire import Again, Call, Context, MetaWire, Produced, Program, meta_wire
@@ -112,10 +112,10 @@ def _execute(program: Program, args: Sequence[Any]) -> Any:
     graph = _graph(program)
     context = _context(call)
     task = call.task(graph[call.layer].configuration)
-    # A run in an image: this task only starts the split's container and waits for it (its resources
-    # stand for the container's); the container runs the same function and hands back the same outcome.
-    in_image = task.kind is TaskKind.run and task.configuration.container.image is not None
-    return (containers.execute if in_image else runner.execute)(
+    # A run in an image (or a workdir of its own): this task only starts the split's container (process)
+    # and waits for it (its resources stand for the container's); the container runs the same function
+    # and hands back the same outcome.
+    return (containers.execute if containers.isolated(task) else runner.execute)(
         graph,
         task,
         flow=context.flow,

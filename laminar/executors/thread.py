@@ -8,7 +8,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from laminar import containers, runner
 from laminar.executors.base import Completions, Run
 from laminar.executors.outputs import Outputs
-from laminar.task import Completion, Task, TaskKind
+from laminar.task import Completion, Task
 
 
 class Thread:
@@ -58,8 +58,7 @@ class ThreadSession:
 
     def _execute(self, task: Task) -> object:
         run = self._run
-        in_image = task.kind is TaskKind.run and task.configuration.container.image is not None
-        outcome = (containers.execute if in_image else runner.execute)(
+        outcome = (containers.execute if containers.isolated(task) else runner.execute)(
             run.graph,
             task,
             flow=run.flow,
