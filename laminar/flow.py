@@ -87,16 +87,21 @@ class FlowConfiguration:
     journal: Policy | None = None
 
 
+#: Every flow's registry lists the built-in Parameters layer, as the original's does
+#: (``sorted(CombinedFlow.registry) == ["A", "B", "C", "Parameters"]``); it is not a node of the graph.
+_PARAMETERS = Registration(Parameters, LayerConfiguration())
+
+
 class Flow:
     """A workflow: subclass it, register layers on it, call an instance to run it."""
 
-    registry: ClassVar[dict[str, Registration]] = {}
+    registry: ClassVar[dict[str, Registration]] = {PARAMETERS: _PARAMETERS}
     _problems: ClassVar[list[str]] = []
     _built: ClassVar[tuple[tuple[object, ...], Graph] | None] = None  # see graph()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.registry = {}
+        cls.registry = {PARAMETERS: _PARAMETERS}
         cls._problems = []
         hooks.collect(cls)  # flow-wide hooks: a @staticmethod above a hook decorator is refused here
         for base in reversed(cls.__mro__[1:]):

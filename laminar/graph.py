@@ -172,6 +172,8 @@ def build(
     problems = list(problems or [])
     nodes: dict[str, Node] = {}
     for name, registration in registry.items():
+        if name == PARAMETERS and registration.layer is Parameters:  # listed in every registry, never a node
+            continue
         layer = registration.layer
         call = _parameters(layer.__call__, f"{name}.__call__", registry, problems)
         bound: dict[hooks_.Kind, list[BoundHook]] = {}
