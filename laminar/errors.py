@@ -80,6 +80,11 @@ class ResourceError(LaminarError):
     """A layer asked for resources that no node of the cluster can ever provide."""
 
 
+class InfeasibleWarning(UserWarning):
+    """A layer asks for more than this machine has: the ``Thread`` executor runs it anyway (it enforces no
+    resources), but Ray would refuse it here. ``executors.Thread(infeasible="error")`` refuses it too."""
+
+
 def formatted(error: BaseException) -> str:
     """``error`` with its traceback (and the chain of its causes), as Python prints it."""
     return "".join(traceback.format_exception(type(error), error, error.__traceback__))

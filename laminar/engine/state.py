@@ -313,6 +313,8 @@ class State:
             except (foreach_.GridError, LaminarError) as error:
                 self._fail_layer(layer, name, LayerError(self.graph.flow, name, str(error)), effects)
                 return
+            if (warning := layer.grid.one_split_of_whole_values(self.graph.flow, name)) is not None:
+                effects.append(Note(logging.WARNING, warning))
         layer.phase = Phase.open
         layer.inputs = None
         self._touch(name)

@@ -3,6 +3,8 @@ layer, naming it and the fix, on every backend."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from laminar import Flow, Layer
@@ -119,3 +121,51 @@ def test_a_usage_error_is_not_retried(memory):
     with pytest.raises(UsageError):
         memory.flow(Again)()
     assert calls == [1]
+
+
+class Assigned(Flow): ...
+
+
+@Assigned.register
+class Listed(Layer):
+    def __call__(self) -> None:
+        self.foo = [1, 2, 3]  # assigned, where self.shard(foo=[1, 2, 3]) was meant
+
+
+@Assigned.register(foreach=layers.ForEach(parameters=[layers.Parameter(layer=Listed, attribute="foo")]))
+class Each(Layer):
+    def __call__(self, listed: Listed) -> None:
+        self.got = listed.foo
+
+
+def test_a_foreach_over_an_assigned_list_warns_naming_shard(backend, caplog):
+    with caplog.at_level(logging.WARNING, logger="laminar"):
+        execution = backend.flow(Assigned)()
+    assert list(execution.layer(Each).got) == [[1, 2, 3]]  # one split with the whole list, as before
+    (warning,) = [r.getMessage() for r in caplog.records if "ForEach reads" in r.getMessage()]
+    assert warning == (
+        "Assigned.Each: its ForEach reads Listed.foo, which was assigned, not sharded, so Each runs 1 split "
+        "that gets the whole value; to run one split per item, write self.shard(foo=...) in Listed.__call__ "
+        "instead of self.foo = ..."
+    )
+
+
+class Sharded(Flow): ...
+
+
+@Sharded.register
+class Mixed(Layer):
+    def __call__(self) -> None:
+        self.shard(foo=[1, 2])
+        self.bar = "broadcast beside a sharded axis is fine"
+
+
+@Sharded.register(foreach=layers.ForEach(parameters=[layers.Parameter(Mixed, "foo"), layers.Parameter(Mixed, "bar")]))
+class Both(Layer):
+    def __call__(self, mixed: Mixed) -> None: ...
+
+
+def test_a_foreach_over_a_sharded_attribute_does_not_warn(memory, caplog):
+    with caplog.at_level(logging.WARNING, logger="laminar"):
+        memory.flow(Sharded)()
+    assert not [r for r in caplog.records if "ForEach reads" in r.getMessage()]
