@@ -44,6 +44,11 @@ class ConfigurationError(LaminarError):
     retryable = False
 
 
+class ParameterError(ConfigurationError):
+    """A flow's parameters do not match its declaration: missing, mistyped or unknown (``flow(...)`` raises
+    it before the execution exists)."""
+
+
 class LayerError(LaminarError):
     """Something about one layer of a running execution is wrong (not the user's own exception)."""
 

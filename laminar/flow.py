@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar, TypeVar, overload
 
 from laminar import checks, hooks, settings
+from laminar import parameters as parameters_
 from laminar.datastore import Datastore, layout
 from laminar.display import jupyter, mermaid
 from laminar.display import progress as progress_
@@ -153,6 +154,11 @@ class Flow:
                 raise ConfigurationError(f"{cls.__name__}.register decorates Layer subclasses, got {target!r}")
             if target is Parameters or target.__name__ == PARAMETERS:
                 raise ConfigurationError(f"{cls.__name__}: 'Parameters' is the built-in parameters layer's name")
+            if issubclass(target, Parameters):
+                raise ConfigurationError(
+                    f"{cls.__name__}.register({target.__name__}): {target.__name__} declares the flow's parameters "
+                    f"(a Parameters class); it is never registered: layers read it by taking `p: {target.__name__}`"
+                )
             layout.segment("layer name", target.__name__)
             for keyword, value in (("container", container), ("retry", retry), ("catch", catch), ("foreach", foreach)):
                 checks.option(cls.__name__, target.__name__, keyword, value)
@@ -232,11 +238,13 @@ class Flow:
         progress: bool | None = None,
         **parameters: Any,
     ) -> Execution:
-        """Run the flow; keyword arguments are parameters (read through the ``Parameters`` layer).
+        """Run the flow; keyword arguments are parameters (read through the ``Parameters`` layer), validated
+        against the flow's declared parameters, if it has any (:mod:`laminar.parameters`), before any work.
 
         ``progress`` shows live progress (default: in a terminal or Jupyter, unless ``LAMINAR_PROGRESS=0``).
         """
         identifier = layout.segment("execution id", execution) if execution is not None else new_execution_id()
+        parameters = parameters_.validate(self.name, self.graph().parameters, parameters)
         return self._run(identifier, resume=False, parameters=parameters, observer=observer, progress=progress)
 
     def execution(self, id: str) -> Execution:
@@ -257,6 +265,7 @@ class Flow:
         (``.id``, ``.job_id``, ``.wait()``, ``.stop()``) once submitted, or with ``wait`` once finished.
         ``address``: the cluster's job server (``http://head:8265``). More options (working dir, pip,
         runtime_env): :func:`laminar_ray.jobs.submit`."""
+        parameters_.validate(self.name, self.graph().parameters, parameters)  # here, before a job exists
         jobs = registry.extension("ray-jobs")
         submission = jobs.submit(
             self, parameters, execution=execution, resume=resume, address=address, resume_on_failure=resume_on_failure

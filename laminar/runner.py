@@ -19,7 +19,7 @@ from laminar.datastore import Datastore
 from laminar.errors import LaminarError, UsageError
 from laminar.graph import PARAMETERS, BoundHook, Graph
 from laminar.hooks import Kind
-from laminar.layer import Context, Layer, Parameters, State, assigned
+from laminar.layer import Context, Layer, State, assigned
 from laminar.options import LayerConfiguration
 from laminar.records import SplitMeta, SplitRecord
 from laminar.task import Input, Task, TaskKind
@@ -37,7 +37,7 @@ class Outcome:
 
 
 def _layer_class(graph: Graph, name: str) -> type[Layer]:
-    return Parameters if name == PARAMETERS and name not in graph.nodes else graph[name].layer
+    return graph.parameters if name == PARAMETERS and name not in graph.nodes else graph[name].layer
 
 
 def dependency(graph: Graph, name: str, read: Input, source: Artifacts | None, flow: str, execution: str) -> Layer:

@@ -429,8 +429,9 @@ def test_allow_pickle_false_refuses_pickle_both_ways(subject: Subject) -> None:
     assert "F.L[0] artifact 'a'" in str(refused.value)
     before = subject.files()
     with pytest.raises(ArtifactError, match="allow_pickle=False"):
-        careful.put_value({"a": 2}, where="F.L[0] artifact 'a'")
+        careful.put_value({"a": (2,)}, where="F.L[0] artifact 'a'")  # a tuple: JSON would read back a list
     assert subject.files() == before
+    assert careful.put_value({"a": 2})[0] == "json-plain"  # plain JSON needs no pickle
     assert "allow_pickle=False" in repr(careful)
 
 
