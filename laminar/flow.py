@@ -78,6 +78,14 @@ def _same(kept: tuple[object, ...], now: tuple[object, ...]) -> bool:
     return len(kept) == len(now) and all(a is b for a, b in zip(kept, now, strict=True))
 
 
+class Scheduler:
+    """laminar's engine (:mod:`laminar.engine`), by the original's name: the active scheduler that decides
+    what runs next, submits it and waits for it. It is the only one, and every flow's default."""
+
+    def __repr__(self) -> str:
+        return "Scheduler()"
+
+
 @dataclass
 class FlowConfiguration:
     """Where a flow keeps its data and where it runs (``executor=None``: Ray, chosen at run time)."""
@@ -175,8 +183,18 @@ class Flow:
         return add(layer) if layer is not None else add
 
     def __init__(
-        self, *, datastore: Datastore | None = None, executor: Executor | None = None, journal: Policy | None = None
+        self,
+        *,
+        datastore: Datastore | None = None,
+        executor: Executor | None = None,
+        journal: Policy | None = None,
+        scheduler: Scheduler | None = None,
     ) -> None:
+        if scheduler is not None and not isinstance(scheduler, Scheduler):  # the original's keyword
+            raise ConfigurationError(
+                f"{type(self).__name__}(scheduler={scheduler!r}): laminar has one scheduler, its engine: "
+                "pass schedulers.Scheduler() or nothing"
+            )
         if datastore is None:  # LAMINAR_DATASTORE, a laminar.toml, else ./.laminar (see laminar.settings);
             # workers and modules only being imported never use it: only the scheduling process refuses
             # one that Ray would delete
