@@ -94,9 +94,10 @@ class Container(Options):
     without an image).
     """
 
-    cpu: float = Field(default=1, ge=0, allow_inf_nan=False)
+    # int | float: a whole number stays an int, as given (Container(cpu=4).cpu prints 4, as the original's)
+    cpu: int | float = Field(default=1, ge=0, allow_inf_nan=False)
     memory: int = Field(default=1500, ge=0)
-    gpu: float = Field(default=0, ge=0, allow_inf_nan=False)
+    gpu: int | float = Field(default=0, ge=0, allow_inf_nan=False)
     resources: dict[str, float] = Field(default_factory=dict)
     image: str | None = None
     env: dict[str, str] = Field(default_factory=dict)

@@ -54,12 +54,21 @@ class Protocol:
         super().__init_subclass__(**kwargs)
         if not cls.__dict__.get("name"):
             cls.name = f"{cls.__module__}.{cls.__qualname__}"
+        # cloudpickle rebuilds a class sent by value (a protocol defined in a notebook or a test, in a Ray
+        # worker) as an empty skeleton first and fills it in after: only a class with a body is checked
+        # here; registration checks every protocol again, whole.
+        if set(cls.__dict__) - {"__module__", "__doc__", "name"}:
+            cls.check()
+        cls._uri_calls = (_calling(cls, "write", 2), _calling(cls, "read", 1))
+
+    @classmethod
+    def check(cls) -> None:
+        """Refuse a protocol that defines too little to write or read a value."""
         for one, other, uri in (("dumps", "dump", "write"), ("loads", "load", "read")):
             if all(getattr(cls, name) is getattr(Protocol, name) for name in (one, other, uri)):
                 raise TypeError(f"serde protocol {cls.__qualname__} must define {one}(), {other}() or {uri}()")
         if (cls.write is Protocol.write) != (cls.read is Protocol.read):
             raise TypeError(f"serde protocol {cls.__qualname__} must define write() and read() together")
-        cls._uri_calls = (_calling(cls, "write", 2), _calling(cls, "read", 1))
 
     @property
     def writes_uris(self) -> bool:
@@ -339,6 +348,7 @@ class Serde:
         """Use ``protocol`` for values whose type is exactly one of ``types``; read it back by name."""
         if not isinstance(protocol, Protocol):
             raise TypeError(f"{protocol!r} is not a laminar serde.Protocol (subclass serde.Protocol)")
+        type(protocol).check()
         known = self._by_name.get(protocol.name)
         if known is not None and type(known) is not type(protocol):
             raise ValueError(
