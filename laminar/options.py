@@ -143,6 +143,9 @@ class Container(Options):
 class Retry(Options):
     """Retry a failing layer: ``attempts`` in all, waiting with jittered exponential backoff.
 
+    ``Retry()`` makes 3 attempts; the original laminar's made 1 (no retry): write ``Retry(attempts=1)``
+    for that (README, "The original laminar").
+
     >>> Retry(attempts=3, delay=1, backoff=2, jitter=0).wait(2)
     2.0
     """
