@@ -14,7 +14,9 @@
 
 ``TARGET`` is ``module:Name`` or ``path/to/file.py:Name``; ``Name`` is a Flow
 subclass or a Flow instance (``flow`` in ``if flow := HelloFlow(): ...``) and
-may be left out when the module defines exactly one flow. ``--datastore`` and
+may be left out when the module defines exactly one flow. ``laminar run TARGET --help`` lists the flow's
+declared parameters (:mod:`laminar.parameters`) and ``-p KEY=VALUE`` is read by the declared type; an
+undeclared flow's values are JSON when they are JSON, else text. ``--datastore`` and
 ``--executor`` override what the flow was built with (default: the flow's own,
 else ``LAMINAR_DATASTORE``, a ``laminar.toml``, ``.laminar``, and Ray: see
 ``laminar.settings``). Exit status 0 on success; otherwise 1 (2 for bad
