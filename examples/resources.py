@@ -11,6 +11,7 @@ import sys
 from laminar import Flow, Layer
 from laminar.configurations import executors, hooks
 from laminar.configurations.layers import Container, ForEach, Parameter
+from laminar.types import unwrap
 
 
 class Sized(Flow): ...
@@ -29,8 +30,10 @@ class Datasets(Layer):
 class Process(Layer):
     @hooks.submission
     def size(self, datasets: Datasets) -> None:
-        # Runs before this split is submitted, with this split's input: ~1 KB per row, at least 100 MB.
-        self.configuration.container.memory = max(100, datasets.rows // 1_000)
+        # Runs before this split is submitted. Hooks see a dependency whole, as a join does: this split's
+        # input is datasets.rows[self.index] (inside __call__, datasets.rows is that item). ~1 KB per row,
+        # at least 100 MB.
+        self.configuration.container.memory = max(100, datasets.rows[unwrap(self.index)] // 1_000)
 
     def __call__(self, datasets: Datasets) -> None:
         self.rows = datasets.rows

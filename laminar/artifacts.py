@@ -16,10 +16,12 @@ from typing import Any, Protocol, overload
 class Accessor(Sequence[Any]):
     """A lazy, read-only sequence: ``len(acc)``, ``acc[i]``, ``acc[i:j]``, iteration.
 
-    Items are loaded only when read. Slices are Accessors too.
+    Items are loaded only when read. A slice is a plain ``list`` of the items it
+    selects (loading those, and only those), as in the original laminar: it prints,
+    compares and serializes as the list it is.
 
     >>> acc = Accessor(3, lambda i: i * 10)
-    >>> len(acc), acc[-1], list(acc[1:])
+    >>> len(acc), acc[-1], acc[1:]
     (3, 20, [10, 20])
     >>> acc == [0, 10, 20]
     True
@@ -38,11 +40,10 @@ class Accessor(Sequence[Any]):
     @overload
     def __getitem__(self, index: int) -> Any: ...
     @overload
-    def __getitem__(self, index: slice) -> Accessor: ...
+    def __getitem__(self, index: slice) -> list[Any]: ...
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
-            indices = range(self._length)[index]
-            return Accessor(len(indices), lambda i: self._load(indices[i]), self._name)
+            return [self._load(position) for position in range(self._length)[index]]
         try:
             given = operator.index(index)  # ints and int-likes such as numpy.int64, never floats
         except TypeError:
@@ -131,6 +132,10 @@ class Joined:
 
     def length(self, name: str) -> int | None:
         return None
+
+    def split(self, index: int) -> Artifacts:
+        """One split's artifacts."""
+        return self._splits[index]
 
 
 class Selected:

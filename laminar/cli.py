@@ -14,7 +14,9 @@
 
 ``TARGET`` is ``module:Name`` or ``path/to/file.py:Name``; ``Name`` is a Flow
 subclass or a Flow instance (``flow`` in ``if flow := HelloFlow(): ...``) and
-may be left out when the module defines exactly one flow. ``--datastore`` and
+may be left out when the module defines exactly one flow. ``laminar run TARGET --help`` lists the flow's
+declared parameters (:mod:`laminar.parameters`) and ``-p KEY=VALUE`` is read by the declared type; an
+undeclared flow's values are JSON when they are JSON, else text. ``--datastore`` and
 ``--executor`` override what the flow was built with (default: the flow's own,
 else ``LAMINAR_DATASTORE``, a ``laminar.toml``, ``.laminar``, and Ray: see
 ``laminar.settings``). Exit status 0 on success; otherwise 1 (2 for bad
@@ -24,8 +26,10 @@ arguments) with a one-line reason on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
+import io
 import json
 import logging
 import os
@@ -38,6 +42,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from laminar import parameters as parameters_
 from laminar import settings
 from laminar.datastore import Datastore
 from laminar.display import report, text
@@ -129,6 +134,47 @@ def parameter(text: str) -> tuple[str, Any]:
         return key, value
 
 
+def _pair(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` as given; the value is read once the flow is known (:func:`_values`)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a Python identifier, got {text!r}")
+    return key, value
+
+
+def _values(flow: Flow, pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """``-p`` values read by the flow's declared types (:func:`laminar.parameters.parse`), else as
+    :func:`parameter` reads them: JSON when they are JSON, else text."""
+    declared = flow.graph().parameters
+    return {key: parameters_.parse(flow.name, declared, key, value) for key, value in pairs}
+
+
+def _flow_help(argv: Sequence[str]) -> str | None:
+    """``laminar run TARGET --help`` (and ``submit``): the command's help and the flow's parameters."""
+    words = list(argv)
+    command = next((word for word in words if not word.startswith("-")), None)
+    if command not in ("run", "submit") or not {"-h", "--help"} & set(words):
+        return None
+    rest = words[words.index(command) + 1 :]
+    target = next((word for word in rest if not word.startswith("-")), None)
+    if target is None:
+        return None
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.suppress(SystemExit):
+        parser().parse_args([command, "--help"])
+    flow = load(target)
+    lines = parameters_.describe(flow.graph().parameters)
+    if lines:
+        listed = "\n".join(f"  -p {line}" for line in lines)
+        said = f"{flow.name}'s parameters (-p NAME=VALUE, read as the declared type):\n{listed}"
+    else:
+        said = (
+            f"{flow.name} declares no parameters: any -p NAME=VALUE is one, its value read as JSON when it is JSON "
+            "(n=3, xs=[1,2], flag=true), else as text"
+        )
+    return f"{buffer.getvalue().rstrip()}\n\n{said}\n"
+
+
 def _progress(arguments: argparse.Namespace) -> bool | None:
     return False if arguments.no_progress else None
 
@@ -138,7 +184,7 @@ def _run(arguments: argparse.Namespace) -> int:
     settings.refuse_ephemeral(flow.name, flow.configuration.datastore)
     identifier = arguments.execution or new_execution_id()
     try:
-        execution = flow(execution=identifier, progress=_progress(arguments), **dict(arguments.param))
+        execution = flow(execution=identifier, progress=_progress(arguments), **_values(flow, arguments.param))
     except Exception as error:
         hint = _resume_hint(flow, identifier, arguments.target, error)
         raise CommandError(f"{flow.name} execution {identifier} failed: {_reason(error)}{hint}") from error
@@ -295,7 +341,7 @@ def _submit(arguments: argparse.Namespace) -> int:
         raise CommandError(f"--runtime-env-json is not JSON: {error}") from None
     submission = jobs.submit(
         flow,
-        dict(arguments.param),
+        _values(flow, arguments.param),
         target=arguments.target,
         execution=arguments.resume or arguments.execution,
         resume=arguments.resume is not None,
@@ -361,8 +407,9 @@ def parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", parents=[flow, store, runs], help="run a flow", description="Run a flow.")
     run.add_argument(
-        "--param", "-p", type=parameter, action="append", default=[], metavar="KEY=VALUE", help="a flow parameter"
-    )
+        "--param", "-p", type=_pair, action="append", default=[], metavar="KEY=VALUE",
+        help="a flow parameter (laminar run TARGET --help lists the flow's)",
+    )  # fmt: skip
     run.add_argument("--execution", metavar="ID", help="the new execution's id (default: generated)")
     run.set_defaults(handler=_run)
     commands.add_parser(
@@ -439,8 +486,9 @@ def _submit_parsers(commands: Any, flow: argparse.ArgumentParser, store: argpars
         "this directory (working_dir), laminar (py_modules) and LAMINAR_DATASTORE; see laminar_ray.jobs.",
     )
     submit.add_argument(
-        "--param", "-p", type=parameter, action="append", default=[], metavar="KEY=VALUE", help="a flow parameter"
-    )
+        "--param", "-p", type=_pair, action="append", default=[], metavar="KEY=VALUE",
+        help="a flow parameter (laminar submit TARGET --help lists the flow's)",
+    )  # fmt: skip
     ids = submit.add_mutually_exclusive_group()
     ids.add_argument("--execution", metavar="ID", help="the new execution's id (default: generated)")
     ids.add_argument("--resume", metavar="ID", help="continue this existing execution in a new job")
@@ -477,6 +525,14 @@ def _logging(verbose: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The console script ``laminar``."""
+    try:
+        helped = _flow_help(sys.argv[1:] if argv is None else argv)
+    except Exception as error:
+        print(f"laminar: error: {' '.join(_reason(error).split())}", file=sys.stderr)
+        return 1
+    if helped is not None:
+        print(helped, end="")
+        return 0
     arguments = parser().parse_args(argv)
     _logging(arguments.verbose)
     try:

@@ -48,6 +48,11 @@ class ConfigurationError(LaminarError):
     retryable = False
 
 
+class ParameterError(ConfigurationError):
+    """A flow's parameters do not match its declaration: missing, mistyped or unknown (``flow(...)`` raises
+    it before the execution exists)."""
+
+
 class LayerError(LaminarError):
     """Something about one layer of a running execution is wrong (not the user's own exception)."""
 
@@ -59,6 +64,13 @@ class LayerError(LaminarError):
 
     def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
         return type(self), (self.flow, self.layer, self.message)
+
+
+class UsageError(LayerError):
+    """A layer's own code used laminar wrongly: ``__call__`` or a hook returned what laminar would drop.
+    Another attempt would do the same, so ``Retry`` does not retry it."""
+
+    retryable = False
 
 
 class ArtifactError(LaminarError):
@@ -87,6 +99,11 @@ class RemoteTraceback(Exception):
 
     def __str__(self) -> str:
         return f'\n"""\n{self.text.rstrip()}\n"""'
+
+
+class InfeasibleWarning(UserWarning):
+    """A layer asks for more than this machine has: the ``Thread`` executor runs it anyway (it enforces no
+    resources), but Ray would refuse it here. ``executors.Thread(infeasible="error")`` refuses it too."""
 
 
 def formatted(error: BaseException) -> str:

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar, TypeVar, overload
 
-from laminar import hooks, settings
+from laminar import checks, hooks, settings
+from laminar import parameters as parameters_
 from laminar.datastore import Datastore, layout
 from laminar.display import jupyter, mermaid
 from laminar.display import progress as progress_
@@ -82,6 +83,14 @@ def _same(kept: tuple[object, ...], now: tuple[object, ...]) -> bool:
     return len(kept) == len(now) and all(a is b for a, b in zip(kept, now, strict=True))
 
 
+class Scheduler:
+    """laminar's engine (:mod:`laminar.engine`), by the original's name: the active scheduler that decides
+    what runs next, submits it and waits for it. It is the only one, and every flow's default."""
+
+    def __repr__(self) -> str:
+        return "Scheduler()"
+
+
 @dataclass
 class FlowConfiguration:
     """Where a flow keeps its data and where it runs (``executor=None``: Ray, chosen at run time)."""
@@ -94,17 +103,23 @@ class FlowConfiguration:
     logs: LogPolicy | None = None
 
 
+#: Every flow's registry lists the built-in Parameters layer, as the original's does
+#: (``sorted(CombinedFlow.registry) == ["A", "B", "C", "Parameters"]``); it is not a node of the graph.
+_PARAMETERS = Registration(Parameters, LayerConfiguration())
+
+
 class Flow:
     """A workflow: subclass it, register layers on it, call an instance to run it."""
 
-    registry: ClassVar[dict[str, Registration]] = {}
+    registry: ClassVar[dict[str, Registration]] = {PARAMETERS: _PARAMETERS}
     _problems: ClassVar[list[str]] = []
     _built: ClassVar[tuple[tuple[object, ...], Graph] | None] = None  # see graph()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.registry = {}
+        cls.registry = {PARAMETERS: _PARAMETERS}
         cls._problems = []
+        hooks.collect(cls)  # flow-wide hooks: a @staticmethod above a hook decorator is refused here
         for base in reversed(cls.__mro__[1:]):
             if issubclass(base, Flow) and base is not Flow:
                 for name, registration in base.registry.items():
@@ -154,7 +169,15 @@ class Flow:
                 raise ConfigurationError(f"{cls.__name__}.register decorates Layer subclasses, got {target!r}")
             if target is Parameters or target.__name__ == PARAMETERS:
                 raise ConfigurationError(f"{cls.__name__}: 'Parameters' is the built-in parameters layer's name")
+            if issubclass(target, Parameters):
+                raise ConfigurationError(
+                    f"{cls.__name__}.register({target.__name__}): {target.__name__} declares the flow's parameters "
+                    f"(a Parameters class); it is never registered: layers read it by taking `p: {target.__name__}`"
+                )
             layout.segment("layer name", target.__name__)
+            for keyword, value in (("container", container), ("retry", retry), ("catch", catch), ("foreach", foreach)):
+                checks.option(cls.__name__, target.__name__, keyword, value)
+            checks.layer(cls.__name__, target)
             configuration = LayerConfiguration(
                 container=container.model_copy(deep=True) if container is not None else Container(),
                 retry=retry,
@@ -173,7 +196,13 @@ class Flow:
         executor: Executor | None = None,
         journal: Policy | None = None,
         logs: LogPolicy | None = None,
+        scheduler: Scheduler | None = None,
     ) -> None:
+        if scheduler is not None and not isinstance(scheduler, Scheduler):  # the original's keyword
+            raise ConfigurationError(
+                f"{type(self).__name__}(scheduler={scheduler!r}): laminar has one scheduler, its engine: "
+                "pass schedulers.Scheduler() or nothing"
+            )
         if datastore is None:  # LAMINAR_DATASTORE, a laminar.toml, else ./.laminar (see laminar.settings);
             # workers and modules only being imported never use it: only the scheduling process refuses
             # one that Ray would delete
@@ -235,11 +264,13 @@ class Flow:
         progress: bool | None = None,
         **parameters: Any,
     ) -> Execution:
-        """Run the flow; keyword arguments are parameters (read through the ``Parameters`` layer).
+        """Run the flow; keyword arguments are parameters (read through the ``Parameters`` layer), validated
+        against the flow's declared parameters, if it has any (:mod:`laminar.parameters`), before any work.
 
         ``progress`` shows live progress (default: in a terminal or Jupyter, unless ``LAMINAR_PROGRESS=0``).
         """
         identifier = layout.segment("execution id", execution) if execution is not None else new_execution_id()
+        parameters = parameters_.validate(self.name, self.graph().parameters, parameters)
         return self._run(identifier, resume=False, parameters=parameters, observer=observer, progress=progress)
 
     def execution(self, id: str) -> Execution:
@@ -250,7 +281,7 @@ class Flow:
             return self.latest()
         store = self.configuration.datastore
         if store.read_execution(self.name, layout.segment("execution id", id)) is None:
-            known = store.list_executions(self.name)
+            known = store.execution_ids(self.name)
             hint = f"its latest: {', '.join(known[-3:])}" if known else "it has none there"
             raise ExecutionNotFound(f"{self.name} has no execution {id!r} in {store.url} ({hint})")
         return Execution(self, id)
@@ -259,7 +290,7 @@ class Flow:
         """Every execution of this flow in its datastore, newest first (by the time each was created)."""
         store = self.configuration.datastore
         created = {}
-        for id in store.list_executions(self.name):
+        for id in store.execution_ids(self.name):
             record = store.read_execution(self.name, id)
             if record is not None:
                 created[id] = ExecutionRecord.from_json(record).created
@@ -286,6 +317,7 @@ class Flow:
         (``.id``, ``.job_id``, ``.wait()``, ``.stop()``) once submitted, or with ``wait`` once finished.
         ``address``: the cluster's job server (``http://head:8265``). More options (working dir, pip,
         runtime_env): :func:`laminar_ray.jobs.submit`."""
+        parameters_.validate(self.name, self.graph().parameters, parameters)  # here, before a job exists
         jobs = registry.extension("ray-jobs")
         submission = jobs.submit(
             self, parameters, execution=execution, resume=resume, address=address, resume_on_failure=resume_on_failure

@@ -46,6 +46,26 @@ class Grid:
             return self.axes[0].layer
         return None
 
+    def one_split_of_whole_values(self, flow: str, layer: str) -> str | None:
+        """A warning when no parameter is sharded: the layer runs one split that gets each whole value,
+        most likely a list that was assigned (``self.foo = [...]``) where ``self.shard(foo=[...])`` was
+        meant. None when some parameter is sharded (or mapped 1:1)."""
+        if self.axes or not self.broadcast:
+            return None
+        read = ", ".join(
+            f"{source}.{attribute}" for source, (_, names) in self.broadcast.items() for attribute in names
+        )
+        source, (_, names) = next(iter(self.broadcast.items()))
+        fix = (
+            f"parameters are never sharded: shard the values in a layer, self.shard({names[0]}=p.{names[0]})"
+            if source == "Parameters"
+            else f"write self.shard({names[0]}=...) in {source}.__call__ instead of self.{names[0]} = ..."
+        )
+        return (
+            f"{flow}.{layer}: its ForEach reads {read}, which {'was' if len(names) == 1 else 'were'} assigned, not "
+            f"sharded, so {layer} runs 1 split that gets the whole value; to run one split per item, {fix}"
+        )
+
     def coordinates(self, index: int) -> tuple[int, ...]:
         """Mixed-radix digits of ``index``, the first axis varying slowest.
 

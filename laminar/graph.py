@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from laminar import hooks as hooks_
+from laminar import parameters as parameters_
 from laminar.errors import FlowDefinitionError
 from laminar.layer import Layer, Parameters
 from laminar.options import LayerConfiguration
@@ -70,6 +71,8 @@ class Graph:
     flow: str
     nodes: Mapping[str, Node]
     dependents: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: The flow's declared parameters (:mod:`laminar.parameters`); ``Parameters`` itself: none declared.
+    parameters: type[Parameters] = Parameters
 
     def __getitem__(self, name: str) -> Node:
         return self.nodes[name]
@@ -93,6 +96,7 @@ def _parameters(
     where: str,
     registry: Mapping[str, Registration],
     problems: list[str],
+    declarations: list[type[Parameters]],
 ) -> dict[str, str]:
     """Map each parameter (after ``self``) of ``function`` to the layer its annotation names."""
     try:
@@ -117,8 +121,9 @@ def _parameters(
             problems.append(f"{label} is annotated {annotation!r}, which is not a Layer subclass")
             continue
         name = annotation.__name__
-        if name == PARAMETERS and annotation is Parameters:
-            resolved[parameter.name] = name
+        if issubclass(annotation, Parameters):  # the flow's parameters, declared by a subclass or not
+            resolved[parameter.name] = PARAMETERS
+            declarations.append(annotation)
             continue
         registration = registry.get(name)
         if registration is None:
@@ -171,13 +176,16 @@ def build(
     """Resolve and validate a flow's graph; raise every problem at once."""
     problems = list(problems or [])
     nodes: dict[str, Node] = {}
+    declarations: list[type[Parameters]] = []  # the Parameters classes layers and hooks take
     for name, registration in registry.items():
+        if name == PARAMETERS and registration.layer is Parameters:  # listed in every registry, never a node
+            continue
         layer = registration.layer
-        call = _parameters(layer.__call__, f"{name}.__call__", registry, problems)
+        call = _parameters(layer.__call__, f"{name}.__call__", registry, problems, declarations)
         bound: dict[hooks_.Kind, list[BoundHook]] = {}
         for hook in [*flow_hooks, *hooks_.collect(layer)]:
             where = f"{name} hook {hook.qualname}"
-            parameters = _parameters(hook.function, where, registry, problems)
+            parameters = _parameters(hook.function, where, registry, problems, declarations)
             bound.setdefault(hook.kind, []).append(BoundHook(hook, parameters))
         dependencies = list(
             dict.fromkeys([*call.values(), *(d for b in bound.values() for h in b for d in h.parameters.values())])
@@ -199,6 +207,8 @@ def build(
             hooks={kind: tuple(items) for kind, items in bound.items()},
             dependencies=tuple(dependencies),
         )
+    declared = parameters_.combined(declarations)
+    problems.extend(parameters_.problems(declared))
     edges = {name: tuple(d for d in node.dependencies if d in nodes) for name, node in nodes.items()}
     cycle = _find_cycle(edges)
     if cycle:
@@ -224,6 +234,7 @@ def build(
         flow=flow,
         nodes={name: nodes[name] for name in order},
         dependents={name: tuple(items) for name, items in dependents.items()},
+        parameters=declared,
     )
 
 

@@ -153,13 +153,20 @@ class Layer:
             else:
                 known = ", ".join(sorted(artifacts.names())) or "none"
                 hint = f"its artifacts are: {known}"
+            if isinstance(self, Parameters):
+                known = ", ".join(sorted(artifacts.names())) or "none"
+                raise AttributeError(
+                    f"{context.flow} was run without parameter {name!r} (its parameters: {known}); pass "
+                    f"flow({name}=...), or declare it with a default (see laminar.parameters)"
+                ) from None
             raise AttributeError(f"{where} has no artifact {name!r}: {hint}") from None
         self.__dict__[name] = value
         return value
 
     def __repr__(self) -> str:
-        split = f"[{self.index}]" if self.index is not None else ""
-        return f"<{type(self).__name__}{split} {self.state.phase}>"
+        context = self._laminar  # not self.index or self.state: a parameter may bear those names
+        split = f"[{context.index}]" if context.index is not None else ""
+        return f"<{type(self).__name__}{split} {context.state.phase}>"
 
 
 def assigned(layer: Layer) -> dict[str, Any]:
@@ -168,4 +175,35 @@ def assigned(layer: Layer) -> dict[str, Any]:
 
 
 class Parameters(Layer):
-    """The flow's parameters: ``flow(foo=1)`` is read as ``p.foo`` by ``def __call__(self, p: Parameters)``."""
+    """The flow's parameters: ``flow(foo=1)`` is read as ``p.foo`` by ``def __call__(self, p: Parameters)``.
+
+    A parameter always reads back as given, also one named like a layer's own attribute (``name``,
+    ``state``, ``index``, ``splits``, ``configuration``, ``shard``, ``execution``): on a ``Parameters``
+    those names are the parameters'. A subclass with annotated attributes declares typed parameters with
+    defaults (see :mod:`laminar.parameters`); built by hand, it reads its defaults.
+
+    >>> p = Parameters(name="given", shard=3)
+    >>> p.name, p.shard
+    ('given', 3)
+    """
+
+    def __init__(self, **attributes: Any) -> None:
+        self._laminar = Context()
+        self.__dict__.update(attributes)  # not setattr: `name` and `state` are read-only properties of a layer
+
+    def __getattribute__(self, name: str) -> Any:
+        if name[:1] != "_":  # laminar's own names and dunders as usual; every other name may be a parameter
+            own = object.__getattribute__(self, "__dict__")
+            if name in own:
+                return own[name]
+            context = own.get(RESERVED)
+            artifacts = context.artifacts if context is not None else None
+            if artifacts is not None:
+                try:
+                    value = artifacts.get(name)
+                except KeyError:
+                    pass
+                else:
+                    own[name] = value
+                    return value
+        return object.__getattribute__(self, name)

@@ -15,23 +15,34 @@ laminar.errors.ConfigurationError: Container: cpu: Input should be greater than 
 
 from __future__ import annotations
 
+import difflib
 import math
 import random
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from laminar.errors import ConfigurationError
 
 OptionsT = TypeVar("OptionsT", bound="Options")
 
 
-def _explain(model: str, error: ValidationError) -> ConfigurationError:
+#: The longest wait between two attempts that ``Retry`` accepts: the driver waits for it.
+MAX_WAIT = 7 * 24 * 3600.0
+
+
+def _explain(model: type[BaseModel], error: ValidationError) -> ConfigurationError:
     lines = []
     for detail in error.errors():
-        where = ".".join(str(part) for part in detail["loc"]) or "value"
-        lines.append(f"{where}: {detail['msg']} (got {detail.get('input')!r})")
-    return ConfigurationError(f"{model}: " + "; ".join(lines))
+        where = ".".join(str(part) for part in detail["loc"])
+        message = detail["msg"].removeprefix("Value error, ")
+        line = f"{where}: {message} (got {detail.get('input')!r})" if where else message
+        if detail["type"] == "extra_forbidden":  # a misspelt field: say which one was meant
+            fields = list(model.model_fields)
+            close = difflib.get_close_matches(where, fields, n=1)
+            line += (f"; did you mean {close[0]!r}?" if close else "") + f" (its fields: {', '.join(fields)})"
+        lines.append(line)
+    return ConfigurationError(f"{model.__name__}: " + "; ".join(lines))
 
 
 class Options(BaseModel):
@@ -43,13 +54,13 @@ class Options(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as error:
-            raise _explain(type(self).__name__, error) from None
+            raise _explain(type(self), error) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
         try:
             super().__setattr__(name, value)
         except ValidationError as error:
-            raise _explain(type(self).__name__, error) from None
+            raise _explain(type(self), error) from None
 
     def _deep_copy(self: OptionsT) -> OptionsT:
         """A deep copy without ``copy.deepcopy``'s generic machinery: nested models, dicts and lists are
@@ -76,18 +87,21 @@ class Container(Options):
     rounded up); ``resources`` holds custom resource amounts; ``env`` is set in
     the layer's process. ``image`` runs each split in a container of that image
     (podman, on every executor; ``cpu`` and ``memory`` become its limits, and
-    ``workdir`` its working directory); ``pip`` gives the layer a Python
-    environment of its own with those requirements (Ray's runtime_env, without
-    an image).
+    ``workdir`` its working directory, default ``/laminar``); ``workdir``
+    without an image runs each split in a process of its own (this Python)
+    in that directory of the node, which must exist; ``pip`` gives the layer a
+    Python environment of its own with those requirements (Ray's runtime_env,
+    without an image).
     """
 
-    cpu: float = Field(default=1, ge=0)
+    # int | float: a whole number stays an int, as given (Container(cpu=4).cpu prints 4, as the original's)
+    cpu: int | float = Field(default=1, ge=0, allow_inf_nan=False)
     memory: int = Field(default=1500, ge=0)
-    gpu: float = Field(default=0, ge=0)
+    gpu: int | float = Field(default=0, ge=0, allow_inf_nan=False)
     resources: dict[str, float] = Field(default_factory=dict)
     image: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
-    workdir: str = "/laminar"
+    workdir: str | None = None
     pip: list[str] = Field(default_factory=list)
 
     def requested(self) -> dict[str, float]:
@@ -98,6 +112,8 @@ class Container(Options):
     @classmethod
     def _round_memory(cls, value: Any) -> Any:
         if isinstance(value, float) and math.isfinite(value):
+            if value < 0:  # rounded up first, -0.5 would pass as 0
+                raise ValueError("memory is in MB and must be >= 0")
             return math.ceil(value)
         return value
 
@@ -105,6 +121,8 @@ class Container(Options):
     @classmethod
     def _check_resources(cls, value: dict[str, float]) -> dict[str, float]:
         for name, amount in value.items():
+            if not math.isfinite(amount):
+                raise ValueError(f"resource {name!r} must be a finite number >= 0, got {amount!r}")
             if amount < 0:
                 raise ValueError(f"resource {name!r} must be >= 0")
             if name in {"CPU", "GPU", "memory"}:
@@ -129,14 +147,32 @@ class Container(Options):
 class Retry(Options):
     """Retry a failing layer: ``attempts`` in all, waiting with jittered exponential backoff.
 
+    ``Retry()`` makes 3 attempts; the original laminar's made 1 (no retry): write ``Retry(attempts=1)``
+    for that (README, "The original laminar").
+
     >>> Retry(attempts=3, delay=1, backoff=2, jitter=0).wait(2)
     2.0
     """
 
     attempts: int = Field(default=3, ge=1)
-    delay: float = Field(default=0.1, ge=0)
-    backoff: float = Field(default=2, ge=1)
-    jitter: float = Field(default=0.1, ge=0, le=1)
+    delay: float = Field(default=0.1, ge=0, allow_inf_nan=False)
+    backoff: float = Field(default=2, ge=1, allow_inf_nan=False)
+    jitter: float = Field(default=0.1, ge=0, le=1, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _check_longest_wait(self) -> Retry:
+        """The wait before the last attempt, ``delay * backoff ** (attempts - 2)`` jittered, must be at
+        most :data:`MAX_WAIT`: computed in logarithms, since ``backoff ** n`` overflows a float long before."""
+        if self.attempts < 2 or self.delay == 0:
+            return self
+        exponent = math.log10(self.delay) + (self.attempts - 2) * math.log10(self.backoff)
+        if exponent > math.log10(MAX_WAIT / (1 + self.jitter)):  # a jittered wait is up to (1 + jitter) x
+            raise ValueError(
+                f"the wait before attempt {self.attempts} would be delay * backoff ** {self.attempts - 2} = "
+                f"10**{exponent:.1f} s; the longest wait between attempts is {MAX_WAIT:.0f} s (a week): "
+                "lower delay, backoff or attempts"
+            )
+        return self
 
     def wait(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""

@@ -7,6 +7,7 @@ dependencies' artifacts come from (``artifacts``: the datastore for
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 import socket
@@ -15,12 +16,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from laminar.artifacts import Artifacts, Selected
+from laminar.artifacts import Artifacts, Joined, Selected
 from laminar.datastore import Datastore
-from laminar.errors import LaminarError, user_formatted
+from laminar.errors import LaminarError, UsageError, user_formatted
 from laminar.graph import PARAMETERS, BoundHook, Graph
 from laminar.hooks import Kind
-from laminar.layer import Context, Layer, Parameters, State, assigned
+from laminar.layer import Context, Layer, State, assigned
 from laminar.logs import Capture, LogPolicy, captured
 from laminar.options import LayerConfiguration
 from laminar.records import LOG_INLINE, SplitMeta, SplitRecord, attach, attempt_of, log_size
@@ -39,7 +40,7 @@ class Outcome:
 
 
 def _layer_class(graph: Graph, name: str) -> type[Layer]:
-    return Parameters if name == PARAMETERS and name not in graph.nodes else graph[name].layer
+    return graph.parameters if name == PARAMETERS and name not in graph.nodes else graph[name].layer
 
 
 def dependency(graph: Graph, name: str, read: Input, source: Artifacts | None, flow: str, execution: str) -> Layer:
@@ -57,6 +58,24 @@ def dependency(graph: Graph, name: str, read: Input, source: Artifacts | None, f
     return instance
 
 
+def _views(
+    graph: Graph, name: str, read: Input, source: Artifacts | None, flow: str, execution: str, hooks: bool
+) -> tuple[Layer, Layer]:
+    """A dependency as ``__call__`` sees it (a foreach split's own item of a parameter) and as hooks do:
+    whole, as a join sees it (a sharded attribute an Accessor, a foreach dependency over its splits),
+    so that ``memory[a.baz[self.index]]`` in a submission hook reads what the entry hooks read too.
+    ``hooks``: whether any hook will look (else the second is the first)."""
+    if read.pick is not None:  # sent whole for the execution hooks; __call__ reads split ``pick`` of it
+        split = source.split(read.pick) if isinstance(source, Joined) else source
+        call = dependency(graph, name, dataclasses.replace(read, split=read.pick, pick=None), split, flow, execution)
+        whole = dataclasses.replace(read, items={}, pick=None)
+        return call, dependency(graph, name, whole, source, flow, execution)
+    call = dependency(graph, name, read, source, flow, execution)
+    if not (hooks and read.items):
+        return call, call
+    return call, dependency(graph, name, dataclasses.replace(read, items={}), source, flow, execution)
+
+
 def _call(
     function: Callable[..., Any], instance: Layer, parameters: Mapping[str, str], deps: Mapping[str, Layer]
 ) -> Any:
@@ -65,6 +84,44 @@ def _call(
 
 def _hooks(hooks: tuple[BoundHook, ...], instance: Layer, deps: Mapping[str, Layer]) -> list[Any]:
     return [_call(bound.hook.function, instance, bound.parameters, deps) for bound in hooks]
+
+
+def _returned(instance: Layer, what: str, value: Any, expected: str) -> UsageError:
+    """The error for ``what`` (``__call__`` or a hook) returning ``value``, which laminar would drop."""
+    context = instance._laminar
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return UsageError(str(context.flow), type(instance).__name__, f"{what} returned {shown}; {expected}")
+
+
+def _entry(hooks: tuple[BoundHook, ...], instance: Layer, deps: Mapping[str, Layer]) -> bool:
+    """Whether every entry hook is truthy; a hook that returns None (a branch that falls through without
+    a return) is an error, not a silent skip."""
+    for bound, result in zip(hooks, _hooks(hooks, instance, deps), strict=True):
+        if result is None:
+            raise _returned(
+                instance,
+                f"entry hook {bound.hook.qualname}",
+                None,
+                "an entry hook returns True to run the layer or False to skip it: does a branch fall through "
+                "without a return?",
+            )
+        if not result:
+            return False
+    return True
+
+
+def _changed(kind: Kind, hooks: tuple[BoundHook, ...], instance: Layer, deps: Mapping[str, Layer]) -> None:
+    """Run submission or retry hooks, which change ``self.configuration.container`` and return nothing."""
+    for bound, result in zip(hooks, _hooks(hooks, instance, deps), strict=True):
+        if result is not None:
+            raise _returned(
+                instance,
+                f"{kind.value} hook {bound.hook.qualname}",
+                result,
+                f"{kind.value} hooks return nothing and change the request in place, e.g. "
+                "`self.configuration.container.memory = 2000`",
+            )
 
 
 def execute(
@@ -102,17 +159,20 @@ def execute(
         splits=task.splits,
         state=State("running", attempt=task.attempt, error=task.error),
     )
-    deps = {
-        name: dependency(
-            graph, name, read, artifacts(name, read) if read.state == "finished" else None, flow, execution
+    hooks = task.kind is not TaskKind.run or bool(node.hooks_of(Kind.execution))
+    views = {
+        name: _views(
+            graph, name, read, artifacts(name, read) if read.state == "finished" else None, flow, execution, hooks
         )
         for name, read in task.inputs.items()
     }
+    deps = {name: call for name, (call, _) in views.items()}
+    seen = {name: whole for name, (_, whole) in views.items()}  # what hooks see (see _views)
     if task.kind is TaskKind.entry:
-        return all(bool(result) for result in _hooks(node.hooks_of(Kind.entry), instance, deps))
+        return _entry(node.hooks_of(Kind.entry), instance, seen)
     if task.kind in (TaskKind.submission, TaskKind.retry):
         kind = Kind.submission if task.kind is TaskKind.submission else Kind.retry
-        _hooks(node.hooks_of(kind), instance, deps)
+        _changed(kind, node.hooks_of(kind), instance, seen)
         return instance.configuration.container
     where = {"host": socket.gethostname(), "pid": os.getpid(), **(worker or {})}
     policy = logs or LogPolicy()
@@ -120,7 +180,7 @@ def execute(
     started = time.time()
     with captured(policy, whole_process=whole_process, live=_live(datastore, label)) as capture:
         try:
-            return _run(node.name, graph, task, instance, deps, datastore, capture, where, started)
+            return _run(node.name, graph, task, instance, deps, seen, datastore, capture, where, started)
         except BaseException as error:
             ended = time.time()
             attach(error, {"started": started, "ended": ended, "worker": where, "traceback": user_formatted(error)})
@@ -136,6 +196,7 @@ def _run(
     task: Task,
     instance: Layer,
     deps: Mapping[str, Layer],
+    seen: Mapping[str, Layer],
     datastore: Datastore,
     capture: Capture,
     worker: Mapping[str, Any],
@@ -147,12 +208,18 @@ def _run(
     generators = []
     try:
         for bound in node.hooks_of(Kind.execution):
-            result = _call(bound.hook.function, instance, bound.parameters, deps)
+            result = _call(bound.hook.function, instance, bound.parameters, seen)
             if inspect.isgenerator(result):
                 next(result)
                 generators.append(result)
+            elif result is not None:
+                expected = "execution hooks return nothing, or yield once to run code after the call"
+                raise _returned(instance, f"execution hook {bound.hook.qualname}", result, expected)
         try:
-            _call(node.layer.__call__, instance, node.call, deps)
+            returned = _call(node.layer.__call__, instance, node.call, deps)
+            if returned is not None:
+                expected = "laminar keeps what a layer assigns to self, not what it returns: write self.result = ..."
+                raise _returned(instance, "__call__", returned, expected)
         except BaseException:
             for generator in reversed(generators):
                 generator.close()  # runs the hook's finally blocks

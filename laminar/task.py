@@ -46,6 +46,8 @@ class Input:
     ``split`` is the dependency's split to read, or None to read a foreach
     dependency whole (each attribute an Accessor over splits). ``items`` picks
     single shard items for a foreach split (None: the whole value, broadcast).
+    Only ``__call__`` sees the selection: a foreach layer's hooks see every
+    dependency whole, as a join does (see :func:`laminar.runner.execute`).
     """
 
     layer: str
@@ -53,6 +55,9 @@ class Input:
     split: int | None = 0
     items: Mapping[str, int | None] = field(default_factory=dict)
     splits: int | None = None  # the dependency's split count, when it is read whole
+    #: For a foreach dependency read whole (``split`` None) only because a foreach layer's execution hooks
+    #: see it so: the split its ``__call__`` reads (``items`` then selects within that split).
+    pick: int | None = None
 
 
 @dataclass(frozen=True)

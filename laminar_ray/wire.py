@@ -158,7 +158,7 @@ class Call:
         the values. The blob says which of those follow it.
         """
         inputs = tuple(
-            (name, read.layer, read.state, read.split, dict(read.items), read.splits)
+            (name, read.layer, read.state, read.split, dict(read.items), read.splits, read.pick)
             for name, read in self.inputs.items()
         )
         slots = tuple((name, tuple(positions)) for name, positions in self.slots.items())
@@ -205,7 +205,10 @@ class Call:
             index,
             splits,
             attempt,
-            {name: Input(layer, state, split, items, count) for name, layer, state, split, items, count in inputs},
+            {
+                name: Input(layer, state, split, items, count, pick)
+                for name, layer, state, split, items, count, pick in inputs
+            },
             error,
             container,
             dict(slots),

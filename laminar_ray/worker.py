@@ -123,10 +123,11 @@ def _execute(program: Program, args: Sequence[Any]) -> Any:
     graph = _graph(program)
     context = _context(call)
     task = call.task(graph[call.layer].configuration)
-    # A run in an image: this task only starts the split's container and waits for it (its resources
-    # stand for the container's); the container runs the same function and hands back the same outcome.
+    # A run in an image (or a workdir of its own): this task only starts the split's container (process)
+    # and waits for it (its resources stand for the container's); the container runs the same function
+    # and hands back the same outcome.
     source = _source(context, call.slots, values, shared)
-    if task.kind is TaskKind.run and task.configuration.container.image is not None:
+    if containers.isolated(task):
         return containers.execute(
             graph,
             task,

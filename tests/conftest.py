@@ -24,6 +24,9 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_enable_autoscaler_v2", "1")
 os.environ.setdefault("RAY_enable_infeasible_task_early_exit", "true")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# Workers' prints reach the driver each as printed: Ray's deduplication would hold back lines that differ
+# only in numbers ("0 1 a", "1 2 a"), which the documentation pages' tests (tests/original/) compare.
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 from backends import Backend
 from scheduling import Clock

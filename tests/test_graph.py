@@ -275,7 +275,7 @@ def test_an_invalid_flow_fails_before_any_work_runs() -> None:
     store = datastores.Memory()
     with pytest.raises(FlowDefinitionError):
         Everything(datastore=store, executor=executors.Thread())()
-    assert store.list_executions(flow=Everything) == []
+    assert store.execution_ids(Everything) == []
 
 
 def test_annotations_resolve_through_the_module_when_function_globals_are_partial() -> None:

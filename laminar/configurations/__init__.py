@@ -1,5 +1,6 @@
-"""The public configuration namespaces: ``layers``, ``hooks``, ``datastores``, ``executors``, ``serde``."""
+"""The public configuration namespaces: ``layers``, ``hooks``, ``datastores``, ``executors``, ``serde``,
+``schedulers``."""
 
-from laminar.configurations import datastores, executors, hooks, layers, serde
+from laminar.configurations import datastores, executors, hooks, layers, schedulers, serde
 
-__all__ = ["datastores", "executors", "hooks", "layers", "serde"]
+__all__ = ["datastores", "executors", "hooks", "layers", "schedulers", "serde"]

@@ -29,7 +29,7 @@ from laminar.containers.launch import (
     launch_for,
     run,
 )
-from laminar.containers.tasks import execute
+from laminar.containers.tasks import execute, isolated
 
 __all__ = [
     "ContainerError",
@@ -40,6 +40,7 @@ __all__ = [
     "RuntimeMissingError",
     "command",
     "execute",
+    "isolated",
     "launch_for",
     "run",
 ]

@@ -117,7 +117,7 @@ def launch_for(container: Container, datastore: Datastore, **more: Any) -> Launc
     return Launch(
         image=container.image,
         env=dict(container.env),
-        workdir=container.workdir,
+        workdir=container.workdir or "/laminar",
         cpus=container.cpu,
         memory=container.memory,
         gpus=container.gpu,
@@ -181,6 +181,46 @@ def run(launch: Launch, function: Callable[..., Any], /, *args: Any, label: str 
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def run_in(
+    workdir: str,
+    env: Mapping[str, str],
+    function: Callable[..., Any],
+    /,
+    *args: Any,
+    label: str = "task",
+    **kwargs: Any,
+) -> Any:
+    """Call ``function(*args, **kwargs)`` in a new process of this Python whose working directory is
+    ``workdir`` (``Container(workdir=...)`` without an image): a thread cannot have a working directory of
+    its own, and a worker that changed its own would move every task it runs later. Same outcome and
+    errors as :func:`run`; ``env`` is set in that process."""
+    if not os.path.isdir(workdir):
+        raise ConfigurationError(
+            f"{label}: Container(workdir={workdir!r}) is not a directory on this node, where the split runs "
+            "without an image; create it, point workdir at one that exists, or give the layer an image "
+            "(Container(image=...): workdir is then the container's working directory)"
+        )
+    import cloudpickle
+
+    module = own_module(getattr(function, "__module__", None))  # the new process never imported it
+    if module is not None:
+        cloudpickle.register_pickle_by_value(module)
+    directory = tempfile.mkdtemp(prefix="laminar-task-")
+    try:
+        _write_task(
+            Path(directory), Launch(image="", watch_parent=True), label, cloudpickle.dumps((function, args, kwargs))
+        )
+        argv = [sys.executable, "-m", "laminar.containers", directory]
+        code, tail = _wait(argv, None, "", cwd=workdir, env={**os.environ, **env})
+        outcome = Path(directory, "outcome.pkl")
+        if code == 0 and outcome.exists():
+            return _returned(cloudpickle.loads(outcome.read_bytes()))
+        told = f"\nthe last lines of its stderr:\n{tail.rstrip()}" if tail.strip() else " (its stderr was empty)"
+        raise ContainerError(f"{label}: its process (in {workdir}) exited with code {code}{told}", code, tail)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def _check_gpus(launch: Launch, label: str) -> None:
     if launch.gpus and not any(Path(d).is_dir() and any(Path(d).iterdir()) for d in CDI_SPECS):
         raise RuntimeMissingError(
@@ -201,18 +241,20 @@ def _write_task(directory: Path, launch: Launch, label: str, blob: bytes) -> Non
         (directory / "env").write_text("".join(f"{key}={value}\n" for key, value in launch.env.items()))
 
 
-def _wait(argv: list[str], podman: str, name: str) -> tuple[int, str]:
-    """Run the container to its end, its stdout passed through and its stderr passed through and kept
-    (the tail); if this thread is interrupted meanwhile (a cancelled task), remove the container."""
+def _wait(argv: list[str], podman: str | None, name: str, **popen: Any) -> tuple[int, str]:
+    """Run the container (or, without ``podman``, the process) to its end, its stdout passed through and
+    its stderr passed through and kept (the tail); if this thread is interrupted meanwhile (a cancelled
+    task), remove the container."""
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=None, stderr=subprocess.PIPE)
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=None, stderr=subprocess.PIPE, **popen)
     assert process.stderr is not None
     reader = threading.Thread(target=_forward, args=(process.stderr, tail), daemon=True, name=f"{name}-stderr")
     reader.start()
     try:
         code = process.wait()
     except BaseException:
-        subprocess.run([podman, "rm", "-f", "-t", "2", name], capture_output=True, check=False, timeout=60)
+        if podman is not None:
+            subprocess.run([podman, "rm", "-f", "-t", "2", name], capture_output=True, check=False, timeout=60)
         process.kill()
         raise
     reader.join(timeout=5)

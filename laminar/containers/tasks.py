@@ -15,11 +15,19 @@ from typing import Any
 
 from laminar import runner
 from laminar.artifacts import Artifacts
-from laminar.containers.launch import launch_for, run
+from laminar.containers.launch import launch_for, run, run_in
 from laminar.datastore import Datastore
+from laminar.errors import ConfigurationError
 from laminar.graph import Graph, own_modules
 from laminar.logs import LogPolicy
-from laminar.task import Input, Task
+from laminar.task import Input, Task, TaskKind
+
+
+def isolated(task: Task) -> bool:
+    """Whether ``task`` runs in a process of its own: a run whose ``Container`` has an image (its container)
+    or a ``workdir`` (a process of this Python in that directory)."""
+    container = task.configuration.container
+    return task.kind is TaskKind.run and (container.image is not None or container.workdir is not None)
 
 
 def execute(
@@ -32,14 +40,37 @@ def execute(
     artifacts: runner.ArtifactSource,
     logs: LogPolicy | None = None,
 ) -> Any:
-    """``runner.execute`` with the same arguments, in a container of the task's ``Container.image`` (which
-    runs one split: its stdout and stderr are the split's)."""
+    """``runner.execute`` with the same arguments, in a container of the task's ``Container.image``, or
+    without an image in a process of its own in ``Container.workdir`` (either runs one split: its stdout
+    and stderr are the split's)."""
     _ship_by_value(graph)
     # The inputs' views are made here and sent made: the executor's source may be a closure over its own
     # state (Ray's holds its worker's context), which an image without that executor could not unpickle.
     given = {name: artifacts(name, read) for name, read in task.inputs.items() if read.state == "finished"}
+    container = task.configuration.container
+    if container.image is None:
+        if datastore.process_local:
+            raise ConfigurationError(
+                f"{flow}.{task.label}: Container(workdir={container.workdir!r}) runs the split in a process of "
+                f"its own, and {datastore!r} lives in this process's memory; use datastores.Local(...) or S3"
+            )
+        return run_in(
+            str(container.workdir),
+            container.env,
+            runner.execute,
+            graph,
+            task,
+            flow=flow,
+            execution=execution,
+            datastore=datastore,
+            artifacts=partial(_given, given),
+            logs=logs,
+            whole_process=True,
+            worker={"workdir": str(container.workdir)},
+            label=f"{flow}.{task.label}",
+        )
     return run(
-        launch_for(task.configuration.container, datastore),
+        launch_for(container, datastore),
         runner.execute,
         graph,
         task,

@@ -69,7 +69,7 @@ class ArtifactReader:
             _check_digest(actual, digest, where, f"in {self._files.url}", "delete it and rerun the layer that wrote it")
             if protocol.writes_uris:
                 return _loaded(
-                    where, short, protocol_name, protocol.read, self._files.url_of(relative), dict(self._files.options)
+                    where, short, protocol_name, protocol.read_uri, self._files.url_of(relative), self._files.options
                 )
             return _loaded(where, short, protocol_name, protocol.load, file)
         raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow

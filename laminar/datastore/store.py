@@ -24,6 +24,8 @@ schema of every document and record is :mod:`laminar.records`'.
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import functools
 import json
 from collections.abc import Callable, Mapping
@@ -309,12 +311,32 @@ class Datastore:
 
     # -- listing (one listing call each, no per-item reads) ------------------------------------------
 
-    def list_executions(self, flow: Any) -> list[str]:
+    def list_executions(self, flow: Any) -> list[Any]:
+        """The executions of ``flow`` (a Flow, or a Flow class) in this datastore as ``Execution`` objects,
+        oldest first (generated ids sort by time), as the original laminar documents it; ids alone:
+        :meth:`execution_ids`."""
+        if isinstance(flow, str):
+            raise TypeError(
+                f"list_executions(flow={flow!r}) needs the flow (a Flow or Flow class) to return its Executions; "
+                "execution_ids(name) lists the ids of a flow known only by name"
+            )
+        owner = _reading(flow, self)
+        return [owner.execution(identifier) for identifier in self.execution_ids(owner)]
+
+    def list_layers(self, execution: Any) -> list[Any]:
+        """The layers of an ``Execution`` that started writing, as the layer objects ``execution.layer``
+        returns (artifacts as attributes, ``state``), sorted by name; names alone: :meth:`layer_names`.
+        A layer recorded by an earlier version of the flow, no longer in its graph, is left out."""
+        known = set(execution.flow.graph().nodes)
+        return [execution.layer(name) for name in self.layer_names(execution) if name in known or name == "Parameters"]
+
+    def execution_ids(self, flow: Any) -> list[str]:
         """Execution ids of ``flow`` (a Flow, a Flow class or a name), sorted: generated ids sort by time."""
         return [name for name in self.files.list_names(layout.flow(_name(flow))) if _is_segment(name)]
 
-    def list_layers(self, execution: Any) -> list[str]:
-        """Names of the layers of an ``Execution`` that started writing (finished, skipped, failed, running)."""
+    def layer_names(self, execution: Any) -> list[str]:
+        """Names of the layers of an execution (anything with ``flow.name`` and ``id``) that started writing
+        (finished, skipped, failed, running)."""
         flow, id_ = execution.flow.name, execution.id
         names = self.files.list_names(layout.execution(flow, id_))
         layers = {
@@ -331,6 +353,17 @@ class Datastore:
         if context.artifacts is None:
             return []
         return sorted(context.artifacts.names())
+
+
+def _reading(flow: Any, store: Datastore) -> Any:
+    """``flow`` reading from ``store``: a Flow class built on it, a Flow on another datastore copied onto it."""
+    if isinstance(flow, type):
+        return flow(datastore=store)
+    if flow.configuration.datastore is store:
+        return flow
+    clone = copy.copy(flow)
+    clone.configuration = dataclasses.replace(flow.configuration, datastore=store)
+    return clone
 
 
 def _is_segment(name: str) -> bool:

@@ -106,7 +106,8 @@ class ArtifactWriter:
             raise ArtifactError(
                 f"{where}: a value of type {type(value).__qualname__} cannot be serialized with {protocol.name!r}: "
                 f"{type(error).__name__}: {error}; store a value that protocol supports or register a protocol "
-                "for its type (@datastore.protocol(SomeType))"
+                "for its type (@datastore.protocol(SomeType)); a value not meant to be an artifact (a connection, "
+                "a client) is kept off self, or deleted from it before the layer ends (del self.name)"
             ) from error
 
     @staticmethod
@@ -247,9 +248,17 @@ class ArtifactWriter:
             if self._files.local:
                 os.makedirs(os.path.dirname(temporary), exist_ok=True)
             try:
-                protocol.write(value, self._files.url_of(relative), dict(self._files.options))
+                protocol.write_uri(value, self._files.url_of(relative), self._files.options)
             except Exception as error:
                 raise Unserializable(error) from error
+            if not self._files.fs.exists(temporary):  # e.g. kept in a cache of its own: nothing to address
+                raise Unserializable(
+                    ValueError(
+                        f"{type(protocol).__qualname__}.write wrote nothing at the URI it was given; the datastore "
+                        "keeps (content addressed) and reads back what a protocol's write puts there: write the "
+                        "value's bytes to it, e.g. with fsspec.open(uri, 'wb')"
+                    )
+                )
             with self._files.guard("write an artifact"):
                 with self._files.fs.open(temporary, "rb") as file:
                     digest = transfer.hash_file(file)

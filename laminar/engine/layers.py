@@ -77,7 +77,14 @@ def streams_from(graph: Graph, node: Node) -> str | None:
     if len(layers) != 1 or any(p.index is not None for p in config.parameters):
         return None
     (upstream,) = layers
+    if upstream in hooked(node):  # its hooks see the upstream whole: every split of it must have finished
+        return None
     return upstream if graph.nodes.get(upstream) and graph[upstream].foreach else None
+
+
+def hooked(node: Node) -> frozenset[str]:
+    """The layers ``node``'s hooks take (of every kind)."""
+    return frozenset(d for bounds in node.hooks.values() for bound in bounds for d in bound.parameters.values())
 
 
 #: The hooks each kind of task runs.

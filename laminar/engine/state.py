@@ -42,6 +42,7 @@ import collections
 import dataclasses
 import heapq
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +97,7 @@ class State:
     order: dict[str, int] = field(default_factory=dict)  # layer -> its position in graph order
     names: list[str] = field(default_factory=list)  # layers in graph order
     reads: dict[tuple[str, TaskKind], frozenset[str]] = field(default_factory=dict)  # see _sent
+    whole: dict[str, frozenset[str]] = field(default_factory=dict)  # see _seen_whole
 
     @classmethod
     def start(
@@ -313,6 +315,8 @@ class State:
             except (foreach_.GridError, LaminarError) as error:
                 self._fail_layer(layer, name, LayerError(self.graph.flow, name, str(error)), effects)
                 return
+            if (warning := layer.grid.one_split_of_whole_values(self.graph.flow, name)) is not None:
+                effects.append(Note(logging.WARNING, warning))
         layer.phase = Phase.open
         layer.inputs = None
         self._touch(name)
@@ -415,13 +419,44 @@ class State:
     def _sent(self, task: Task) -> Task:
         """``task`` as the session gets it: with only the inputs it reads (the layers its hooks of that kind
         take; for a run, those ``__call__`` and its execution hooks take). The engine keeps the whole
-        task: the run that follows a submission task reads others."""
+        task: the run that follows a submission task reads others.
+
+        A foreach layer's hooks see each dependency whole, as a join does (its entry hooks, which run
+        before there are splits, can see nothing else): its submission and retry tasks read the layer's
+        inputs without the split's selection, and a run whose execution hooks take a foreach dependency
+        it reads one split of gets that dependency whole, with the split its ``__call__`` reads
+        (``Input.pick``)."""
         reads = self.reads.get((task.layer, task.kind))
         if reads is None:
             reads = self.reads[(task.layer, task.kind)] = reading(self.graph[task.layer], task.kind)
-        if len(reads) == len(task.inputs):
+        inputs = task.inputs
+        if task.index is not None and self.graph[task.layer].hooks:
+            inputs = self._seen_whole(task)
+        if len(reads) == len(inputs) and inputs is task.inputs:
             return task
-        return dataclasses.replace(task, inputs={k: v for k, v in task.inputs.items() if k in reads})
+        return dataclasses.replace(task, inputs={k: v for k, v in inputs.items() if k in reads})
+
+    def _seen_whole(self, task: Task) -> Mapping[str, Input]:
+        """A foreach split's inputs as its hooks see them (see :meth:`_sent`)."""
+        layer = self.layers[task.layer]
+        if task.kind in (TaskKind.submission, TaskKind.retry):
+            if layer.inputs is None:
+                layer.inputs = self._inputs(layer)
+            return layer.inputs
+        whole = self.whole.get(task.layer)
+        if whole is None:  # the foreach dependencies its execution hooks take
+            node = layer.node
+            takes = {d for bound in node.hooks_of(Kind.execution) for d in bound.parameters.values()}
+            whole = self.whole[task.layer] = frozenset(
+                d for d in takes if d in self.layers and self.layers[d].node.foreach
+            )
+        inputs = task.inputs
+        for name in whole:
+            read = inputs.get(name)
+            if read is not None and read.split is not None:
+                count = self.layers[name].count
+                inputs = {**inputs, name: Input(name, read.state, None, read.items, count, pick=read.split)}
+        return inputs
 
     def _fire_timers(self, now: float) -> None:
         """Move due retries to ``ready``; once the flow is failing, abandon every waiting task."""

@@ -89,10 +89,11 @@ class Execution:
     def layer(self, layer: str) -> Layer: ...
     def layer(self, layer: type[L] | str) -> L | Layer:
         """The layer as it ended: artifacts as attributes (Accessors over splits for foreach layers)."""
-        name = layer if isinstance(layer, str) else layer.__name__
-        nodes = self.flow.graph().nodes
+        graph = self.flow.graph()
+        nodes = graph.nodes
+        name = PARAMETERS if isinstance(layer, type) and issubclass(layer, Parameters) else _named(layer)
         if name == PARAMETERS:
-            cls: type[Layer] = Parameters
+            cls: type[Layer] = graph.parameters  # the flow's declared parameters (or Parameters itself)
         elif name in nodes:
             cls = nodes[name].layer
         else:
@@ -193,6 +194,10 @@ class Execution:
         """Run ``flow`` under this execution's id with the parameters ``linker`` builds from this one."""
         parameters = linker(self)
         return flow(execution=self.id, **assigned(parameters))
+
+
+def _named(layer: type[Layer] | str) -> str:
+    return layer if isinstance(layer, str) else layer.__name__
 
 
 def summary(execution: Execution) -> list[LayerSummary]:

@@ -83,7 +83,7 @@ def execution_view(
     and parameters (at most :data:`PREVIEW_BYTES` each) to preview them."""
     record = store.read_execution(flow, execution)
     if record is None:
-        known = ", ".join(store.list_executions(flow)[-3:]) or "none"
+        known = ", ".join(store.execution_ids(flow)[-3:]) or "none"
         raise ExecutionNotFound(
             f"{flow} has no execution {execution!r} in {store.url} (its latest: {known}); list them with "
             "`laminar executions TARGET`, or pass the datastore it ran with (--datastore URL)"
@@ -137,8 +137,8 @@ def _state(layers: Iterable[LayerView]) -> str:
 
 def _recorded_shape(store: Datastore, flow: str, execution: str) -> tuple[GraphView, dict[str, Any]]:
     """The layers an execution's records name (in the order they started), without the flow's code."""
-    named = SimpleNamespace(flow=SimpleNamespace(name=flow), id=execution)  # what list_layers reads
-    names = [name for name in store.list_layers(named) if name != PARAMETERS]
+    named = SimpleNamespace(flow=SimpleNamespace(name=flow), id=execution)  # what layer_names reads
+    names = [name for name in store.layer_names(named) if name != PARAMETERS]
     records = {name: store.read_layer_record(flow, execution, name) for name in names}
     started = {name: float((records[name] or {}).get("started") or 0.0) for name in names}
     nodes = []
@@ -393,7 +393,7 @@ def summaries(
     graphs = graphs or {}
     found: list[tuple[float, str, str, Mapping[str, Any]]] = []
     for flow in flows(store):
-        for identifier in store.list_executions(flow):
+        for identifier in store.execution_ids(flow):
             record = store.read_execution(flow, identifier)
             if record is not None:
                 found.append((float(record.get("created") or 0.0), flow, identifier, record))

@@ -8,7 +8,8 @@ rest. The chosen protocol's name is stored beside the artifact's digest, so
 reading needs no guessing.
 
 cloudpickle runs code when it loads: never load artifacts from a datastore you
-do not trust. ``Serde(allow_pickle=False)`` refuses pickle both ways.
+do not trust. ``Serde(allow_pickle=False)`` refuses pickle both ways, and stores
+plain JSON values (numbers, strings, lists and string-keyed dicts of them) as JSON.
 
 >>> Serde().choose([1, 2]).name
 'cloudpickle'
@@ -16,6 +17,7 @@ do not trust. ``Serde(allow_pickle=False)`` refuses pickle both ways.
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import os
@@ -52,6 +54,16 @@ class Protocol:
         super().__init_subclass__(**kwargs)
         if not cls.__dict__.get("name"):
             cls.name = f"{cls.__module__}.{cls.__qualname__}"
+        # cloudpickle rebuilds a class sent by value (a protocol defined in a notebook or a test, in a Ray
+        # worker) as an empty skeleton first and fills it in after: only a class with a body is checked
+        # here; registration checks every protocol again, whole.
+        if set(cls.__dict__) - {"__module__", "__doc__", "name"}:
+            cls.check()
+        cls._uri_calls = (_calling(cls, "write", 2), _calling(cls, "read", 1))
+
+    @classmethod
+    def check(cls) -> None:
+        """Refuse a protocol that defines too little to write or read a value."""
         for one, other, uri in (("dumps", "dump", "write"), ("loads", "load", "read")):
             if all(getattr(cls, name) is getattr(Protocol, name) for name in (one, other, uri)):
                 raise TypeError(f"serde protocol {cls.__qualname__} must define {one}(), {other}() or {uri}()")
@@ -86,17 +98,64 @@ class Protocol:
         """Read a value from a binary file (seekable, positioned at 0); override to stream."""
         return self.loads(file.read())
 
-    def write(self, value: Any, uri: str, storage_options: Mapping[str, Any]) -> None:
+    def write(self, value: Any, uri: str) -> None:
         """Write ``value`` to ``uri`` (an fsspec URL) yourself, e.g. with a library's own Parquet writer.
 
         Define it together with ``read``; the datastore writes to a temporary URI, then hashes what
-        was written and moves it to its content address.
+        was written and moves it to its content address. The original laminar's signature,
+        ``write(self, value, uri)``, is enough for local paths; declare a third parameter,
+        ``storage_options``, to be given the datastore's (credentials, endpoint) for object stores. A
+        ``write(value, uri)`` without ``self`` (or a staticmethod), as the original's serde page writes
+        it, is called without the instance.
         """
         raise NotImplementedError(f"{type(self).__qualname__}.write")
 
-    def read(self, uri: str, storage_options: Mapping[str, Any]) -> Any:
-        """Read the value at ``uri`` (checked against its digest first); pairs with ``write``."""
+    def read(self, uri: str) -> Any:
+        """Read the value at ``uri`` (checked against its digest first); pairs with ``write``, and like it
+        may declare ``storage_options`` and may be written without ``self``."""
         raise NotImplementedError(f"{type(self).__qualname__}.read")
+
+    _uri_calls: ClassVar[tuple[tuple[bool, bool], tuple[bool, bool]]] = ((True, False), (True, False))
+
+    def write_uri(self, value: Any, uri: str, storage_options: Mapping[str, Any]) -> None:
+        """Call ``write`` as it was declared (see :meth:`write`)."""
+        self._uri_call("write", self._uri_calls[0], (value, uri), storage_options)
+
+    def read_uri(self, uri: str, storage_options: Mapping[str, Any]) -> Any:
+        """Call ``read`` as it was declared (see :meth:`read`)."""
+        return self._uri_call("read", self._uri_calls[1], (uri,), storage_options)
+
+    def _uri_call(self, name: str, how: tuple[bool, bool], args: tuple[Any, ...], options: Mapping[str, Any]) -> Any:
+        takes_self, takes_options = how
+        function = getattr(self, name) if takes_self else _unbound(type(self), name)
+        return function(*args, *((dict(options),) if takes_options else ()))
+
+
+def _unbound(cls: type, name: str) -> Any:
+    """The function ``cls`` defines as ``name``, without binding it (a staticmethod's function)."""
+    found = inspect.getattr_static(cls, name)
+    return found.__func__ if isinstance(found, (staticmethod, classmethod)) else found
+
+
+def _calling(cls: type, name: str, documented: int) -> tuple[bool, bool]:
+    """How to call ``cls.<name>``: (with the instance?, with the storage options?), told from its signature:
+    ``documented`` positional parameters besides ``self`` (``write(self, value, uri)``, ``read(self, uri)``),
+    one more for ``storage_options`` (or ``**kwargs``/``*args``); no ``self`` when it is a staticmethod or
+    its first parameter is not named ``self`` and there are no more than the documented ones."""
+    found = inspect.getattr_static(cls, name)
+    static = isinstance(found, staticmethod)
+    function = found.__func__ if isinstance(found, (staticmethod, classmethod)) else found
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):  # a builtin or a callable object: as documented
+        return True, False
+    variadic = any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters)
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    takes_self = not static and not (
+        positional and positional[0].name != "self" and len(positional) <= documented and not variadic
+    )
+    rest = len(positional) - (1 if takes_self else 0)
+    return takes_self, variadic or rest > documented or any(p.name == "storage_options" for p in parameters)
 
 
 class Pickle(Protocol):
@@ -157,6 +216,40 @@ class Json(Protocol):
 
     def loads(self, data: bytes) -> Any:
         return json.loads(data)
+
+
+class PlainJson(Json):
+    """JSON for a value that is plain JSON as it stands (see :func:`_json_plain`), keys in their order:
+    what a datastore with ``allow_pickle=False`` stores such values with (``flow(n=3)``), since they need
+    no pickle and read back equal, of the same types."""
+
+    name = "json-plain"
+
+    def dumps(self, value: Any) -> bytes:
+        return json.dumps(value, allow_nan=True).encode()
+
+    def quick(self, value: Any) -> bytes | None:
+        return self.dumps(value)
+
+
+def _json_plain(value: Any, budget: list[int]) -> bool:
+    """Whether ``value`` reads back from JSON equal and of the same types: None, bools, ints, floats,
+    strings, and lists and string-keyed dicts of them (exact types: a tuple would come back a list, a
+    subclass as its base), at most ``budget[0]`` items (counted down)."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        return False
+    kind = type(value)
+    if value is None or kind in (bool, int, float, str):
+        return True
+    if kind is list:
+        return all(_json_plain(item, budget) for item in value)
+    if kind is dict:
+        return all(type(key) is str and _json_plain(item, budget) for key, item in value.items())
+    return False
+
+
+JSON_ITEMS = 1_000_000  # items checked at most before a value is taken as not plain JSON
 
 
 class Arrow(Protocol):
@@ -220,7 +313,7 @@ class Numpy(Protocol):
         return np.load(file, allow_pickle=False)
 
 
-_BUILTIN: tuple[Protocol, ...] = (Pickle(), Json(), Arrow(), Pandas(), Numpy())
+_BUILTIN: tuple[Protocol, ...] = (Pickle(), Json(), PlainJson(), Arrow(), Pandas(), Numpy())
 
 
 def _default_for(value: Any) -> str | None:
@@ -255,6 +348,7 @@ class Serde:
         """Use ``protocol`` for values whose type is exactly one of ``types``; read it back by name."""
         if not isinstance(protocol, Protocol):
             raise TypeError(f"{protocol!r} is not a laminar serde.Protocol (subclass serde.Protocol)")
+        type(protocol).check()
         known = self._by_name.get(protocol.name)
         if known is not None and type(known) is not type(protocol):
             raise ValueError(
@@ -271,7 +365,10 @@ class Serde:
         """The protocol for ``value``: its exact type's registration, else a default."""
         protocol = self._by_type.get(type(value))
         if protocol is None:
-            protocol = self._by_name[_default_for(value) or Pickle.name]
+            name = _default_for(value)
+            if name is None and not self.allow_pickle and _json_plain(value, [JSON_ITEMS]):
+                name = PlainJson.name  # plain data needs no pickle: flow(n=3) on allow_pickle=False
+            protocol = self._by_name[name or Pickle.name]
         if protocol.executes_code and not self.allow_pickle:
             raise ArtifactError(
                 f"{where}: a value of type {type(value).__qualname__} needs protocol {protocol.name!r}, which runs "

@@ -246,7 +246,11 @@ def test_the_readme_jupyter_cells_run_the_tour_with_the_driver_in_the_notebook_a
     from nbclient import NotebookClient
 
     text = (REPOSITORY / "README.md").read_text()
-    tour = text.split("## A tour", 1)[1].split("```python\n", 1)[1].split("\nif flow := Tour():", 1)[0]
+    tour = (
+        text.split("## A tour", 1)[1]
+        .split("```python\n", 1)[1]
+        .split('\nif __name__ == "__main__" and (flow := Tour()):', 1)[0]
+    )
     in_notebook, in_a_job = cluster_blocks("python")
     client, dashboard = ray_head.client, ray_head.dashboard
     cells = [

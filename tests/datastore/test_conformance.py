@@ -243,7 +243,7 @@ def test_finished_layers_committed_together_are_one_file_and_read_as_if_each_had
     flows = [f for f in subject.files("flows") if not f.endswith("/execution.json")]
     assert len(flows) == 1 and layout.is_layer_batch(flows[0].rpartition("/")[2]), flows  # no directory per layer
     reader = subject.make()
-    assert reader.list_layers(_Execution()) == ["A", "B"]
+    assert reader.layer_names(_Execution()) == ["A", "B"]
     assert reader.read_layer_record("F", "e", "B") == records["B"][0]  # without the documents
     assert reader.split("F", "e", "A", 0).get("x") == 1
     assert subject.make().finished_splits("F", "e", "B") == {0}
@@ -253,7 +253,7 @@ def test_finished_layers_committed_together_are_one_file_and_read_as_if_each_had
     store.commit_layers("F", "e", {name: _finished(store, name, value) for name, value in (("C", 3), ("D", 4))})
     assert reader.read_layer_record("F", "e", "C") == {"state": "finished", "splits": None, "names": ["x"]}
     assert reader.split("F", "e", "D", 0).get("x") == 4
-    assert reader.list_layers(_Execution()) == ["A", "B", "C", "D"]
+    assert reader.layer_names(_Execution()) == ["A", "B", "C", "D"]
 
 
 def test_one_finished_layer_committed_alone_is_its_layer_json(subject: Subject) -> None:
@@ -274,7 +274,7 @@ def test_a_layer_that_failed_then_finished_in_a_batch_reads_as_finished(subject:
     assert reader.read_layer_record("F", "e", "A") == records["A"][0]
     assert reader.finished_splits("F", "e", "A") == {0}
     assert reader.split("F", "e", "A", 0).get("x") == 1
-    assert reader.list_layers(_Execution()) == ["A", "B"]
+    assert reader.layer_names(_Execution()) == ["A", "B"]
 
 
 def test_a_damaged_batch_of_layer_records_is_an_error_naming_it(subject: Subject) -> None:
@@ -388,9 +388,9 @@ def test_listing_many_executions_in_one_call(subject: Subject) -> None:
     ids = [f"2026{i:06d}Z-run" for i in range(count)]
     subject.raw.pipe({f"{subject.base}/flows/Big/{i}/execution.json": b"{}" for i in ids})
     subject.raw.pipe({f"{subject.base}/flows/Other/x/execution.json": b"{}"})
-    listed = subject.make().list_executions("Big")
+    listed = subject.make().execution_ids("Big")
     assert listed == ids
-    assert subject.make().list_executions("Nothing") == []
+    assert subject.make().execution_ids("Nothing") == []
 
 
 def test_listing_splits_and_layers(subject: Subject) -> None:
@@ -410,7 +410,7 @@ def test_listing_splits_and_layers(subject: Subject) -> None:
         class flow:
             name = "F"
 
-    assert store.list_layers(Execution()) == ["L", "M"]
+    assert store.layer_names(Execution()) == ["L", "M"]
 
 
 def test_records_read_back_as_none_when_absent(subject: Subject) -> None:
@@ -429,8 +429,9 @@ def test_allow_pickle_false_refuses_pickle_both_ways(subject: Subject) -> None:
     assert "F.L[0] artifact 'a'" in str(refused.value)
     before = subject.files()
     with pytest.raises(ArtifactError, match="allow_pickle=False"):
-        careful.put_value({"a": 2}, where="F.L[0] artifact 'a'")
+        careful.put_value({"a": (2,)}, where="F.L[0] artifact 'a'")  # a tuple: JSON would read back a list
     assert subject.files() == before
+    assert careful.put_value({"a": 2})[0] == "json-plain"  # plain JSON needs no pickle
     assert "allow_pickle=False" in repr(careful)
 
 

@@ -41,4 +41,4 @@ def test_equal_values_from_layers_and_executions_are_stored_once(subject: Subjec
     fresh = Twice(datastore=subject.make())  # reading needs only the datastore
     assert fresh.execution(two.id).layer(Second).blob == BLOB
     assert fresh.execution(one.id).layer(Second).size == len(BLOB)
-    assert subject.make().list_executions(Twice) == sorted([one.id, two.id])
+    assert subject.make().execution_ids(Twice) == sorted([one.id, two.id])

@@ -57,7 +57,7 @@ def test_a_missing_bucket_is_named_on_read_write_and_list(s3_server: S3Server) -
     store = datastores.S3(root="s3://no-such-bucket-here/runs", **s3_server.options())
     for attempt in (
         lambda: store.read_execution("F", "e"),  # would otherwise look like "no such execution"
-        lambda: store.list_executions("F"),  # would otherwise look like "no executions"
+        lambda: store.execution_ids("F"),  # would otherwise look like "no executions"
         lambda: store.write_execution("F", "e", {}),
         lambda: store.put_value(b"x" * 100),
     ):
@@ -153,7 +153,7 @@ def test_listing_executions_is_one_request(faulty_s3: FaultyS3) -> None:
     for index in range(30):
         store.write_execution("F", f"e{index:03d}", {})
     faulty_s3.faults.seen.clear()
-    assert store.list_executions("F") == [f"e{index:03d}" for index in range(30)]
+    assert store.execution_ids("F") == [f"e{index:03d}" for index in range(30)]
     assert len(faulty_s3.faults.seen) == 1 and faulty_s3.faults.seen[0].startswith("GET ")
 
 

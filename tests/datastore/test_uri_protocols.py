@@ -55,3 +55,60 @@ def test_a_uri_protocol_read_is_verified_against_the_digest(subject: Subject) ->
     subject.write(path, subject.read(path)[:-3] + b"xyz")
     with pytest.raises(ArtifactError, match="corrupt"):
         store.get_value(protocol, digest, where="t")
+
+
+# -- the original's signatures: write(self, value, uri) and read(self, uri); without self, as its
+# serde page writes them; storage_options only when declared --------------------------------------
+
+
+class Documented(Protocol):
+    """``write(self, value, uri)``/``read(self, uri)``: fsspec finds the file system from the URL alone."""
+
+    name = "test-documented-uri"
+
+    def write(self, value: Any, uri: str) -> None:
+        with fsspec.open(uri, "wb") as file:
+            file.write(repr(value).encode())
+
+    def read(self, uri: str) -> Any:
+        with fsspec.open(uri, "rb") as file:
+            return eval(file.read().decode())
+
+
+class WithoutSelf(Protocol):
+    """The original's serde page as written: ``def read(uri)`` and ``def write(value, uri)`` in the class."""
+
+    name = "test-no-self-uri"
+
+    def write(value: Any, uri: str) -> None:  # type: ignore[misc]
+        with fsspec.open(uri, "wb") as file:
+            file.write(repr(value).encode())
+
+    def read(uri: str) -> Any:  # type: ignore[misc]
+        with fsspec.open(uri, "rb") as file:
+            return eval(file.read().decode())
+
+
+class Static(Protocol):
+    name = "test-static-uri"
+
+    @staticmethod
+    def write(value: Any, uri: str, storage_options: Mapping[str, Any]) -> None:
+        with fsspec.open(uri, "wb", **storage_options) as file:
+            file.write(repr(value).encode())
+
+    @staticmethod
+    def read(uri: str, storage_options: Mapping[str, Any]) -> Any:
+        with fsspec.open(uri, "rb", **storage_options) as file:
+            return eval(file.read().decode())
+
+
+@pytest.mark.parametrize("protocol", [Documented, WithoutSelf, Static])
+def test_read_and_write_with_the_documented_signatures(tmp_path: Any, protocol: type[Protocol]) -> None:
+    from laminar.configurations import datastores
+
+    store = datastores.Local(root=str(tmp_path / "store"))
+    store.protocol(list)(protocol)
+    stored = store.put_value([1, 2, "three"], where="t")
+    assert stored[0] == protocol.name
+    assert store.get_value(*stored) == [1, 2, "three"]

@@ -130,7 +130,7 @@ class SessionContract:
             assert done.task.key == 0 and done.error is None
             assert isinstance(done.value, SplitMeta) and done.value.names == ("x",)
             assert done.value.document is not None  # for the journal: nothing was committed
-            (execution,) = datastore.list_executions("Contract")
+            (execution,) = datastore.execution_ids("Contract")
             assert datastore.finished_splits("Contract", execution, "Source") == set()
 
     def test_a_dependent_submitted_after_its_dependency_finished_reads_its_output(

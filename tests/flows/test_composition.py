@@ -55,7 +55,7 @@ def test_next_chains_flows_under_one_execution_id(backend):
     assert third.layer(AddOne).foo == 31
     assert first.id == second.id == third.id == "chain"
     assert third.flow.name == "Third"
-    assert backend.datastore.list_executions(flow=Second) == ["chain"]
+    assert backend.datastore.execution_ids(Second) == ["chain"]
 
 
 # -- inheritance ---------------------------------------------------------------------------------
@@ -89,6 +89,8 @@ class C(Layer):
 
 
 def test_inherited_flow_has_every_layer_of_both(backend):
+    assert sorted(BothFlows.registry) == ["A", "B", "C", "Parameters"]  # as the original's test_combination
+    assert BothFlows.registry["Parameters"].layer is Parameters and sorted(Flow1.registry) == ["A", "Parameters"]
     assert BothFlows.registry["A"].layer is A
     assert BothFlows.registry["B"].layer is B
     assert "C" not in Flow1.registry and "C" not in Flow2.registry

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from laminar import Flow, Layer, Parameters
 from laminar.configurations import hooks
 from laminar.configurations.layers import Container, ForEach, Parameter, Retry
+from laminar.types import unwrap
 
 # -- execution hooks: generator (around) and plain (before), flow-wide first, definition order -------
 
@@ -90,7 +91,8 @@ class Sized(Layer):
 
     @hooks.submission
     def memory_from_input(self, sizes: Sizes) -> None:
-        self.configuration.container.memory = 100 * sizes.size
+        # hooks see a dependency whole, as a join does: this split's item is sizes.size[self.index]
+        self.configuration.container.memory = 100 * sizes.size[unwrap(self.index)]
 
     @hooks.submission
     def tag(self) -> None:

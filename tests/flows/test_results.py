@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from laminar import Accessor, Flow, Layer, Parameters
+from laminar import Accessor, Execution, Flow, Layer, Parameters
 from laminar.configurations.layers import ForEach, Parameter
 from laminar.errors import LaminarError
 
@@ -60,11 +60,22 @@ def test_datastore_listings(backend):
     flow = backend.flow(ResultsFlow)
     execution = flow(title="t")
     store = flow.configuration.datastore
-    assert store.list_executions(flow=flow) == [execution.id]
-    assert store.list_executions(flow=ResultsFlow) == [execution.id]
-    assert set(store.list_layers(execution=execution)) == {"Parameters", "Make", "Each"}
+    # the original's results page: list_executions -> Execution objects, list_layers -> layer objects,
+    # list_artifacts -> names
+    assert store.list_executions(flow=flow) == [execution]
+    (listed,) = store.list_executions(flow=ResultsFlow)
+    assert isinstance(listed, Execution) and listed.id == execution.id
+    assert listed.layer(Make).title == "t"
+    layers = store.list_layers(execution=execution)
+    assert [type(layer) for layer in layers] == [Each, Make, Parameters]
+    assert [layer.name for layer in layers] == ["Each", "Make", "Parameters"]
+    assert layers[1].title == "t" and layers[0].state.finished
     assert store.list_artifacts(layer=execution.layer(Make)) == ["numbers", "title"]
     assert store.list_artifacts(layer=execution.layer(Each)) == ["double", "label"]
+    assert store.execution_ids(flow) == [execution.id]
+    assert store.layer_names(execution) == ["Each", "Make", "Parameters"]
+    with pytest.raises(TypeError, match="execution_ids"):
+        store.list_executions(flow="ResultsFlow")
 
 
 def test_generated_ids_are_unique_and_sorted_by_creation(backend):
@@ -72,7 +83,7 @@ def test_generated_ids_are_unique_and_sorted_by_creation(backend):
     ids = [flow(title=str(i)).id for i in range(5)]
     assert len(set(ids)) == 5
     assert ids == sorted(ids)
-    assert flow.configuration.datastore.list_executions(flow=flow) == ids
+    assert [e.id for e in flow.configuration.datastore.list_executions(flow=flow)] == ids
     assert [flow.execution(i).layer(Make).title for i in ids] == ["0", "1", "2", "3", "4"]
 
 

@@ -14,6 +14,7 @@ from laminar import Flow, Layer, Parameters
 from laminar.configurations import datastores, hooks, layers
 from laminar.containers import ContainerError
 from laminar.errors import ConfigurationError, LayerError, ResourceError
+from laminar.types import unwrap
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
 
@@ -53,9 +54,10 @@ class Work(Layer):
     @hooks.submission
     def size(self, sizes: Sizes) -> None:
         container = self.configuration.container
-        container.cpu = 0.25 * sizes.n
-        container.memory = 100 * sizes.n
-        container.resources = {"laminar_test": sizes.n}
+        n = sizes.n[unwrap(self.index)]  # hooks see sizes whole; this split's item is at self.index
+        container.cpu = 0.25 * n
+        container.memory = 100 * n
+        container.resources = {"laminar_test": n}
         container.env = {"HOOK_PID": str(os.getpid())}
 
 
@@ -244,7 +246,7 @@ class Scaled(Layer):
 
     @hooks.submission
     def size(self, counts: Counts) -> None:
-        self.configuration.container.cpu = 0.25 * counts.n
+        self.configuration.container.cpu = 0.25 * counts.n[unwrap(self.index)]
 
 
 def test_running_a_flow_again_reuses_its_remote_functions(tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ def test_parameters_that_cannot_be_serialized_fail_before_anything_is_written(ba
     flow = backend.flow(Uses)
     with pytest.raises(ArtifactError, match=r"Uses\.Parameters\[0\].*artifact 'value'.*cannot be serialized"):
         flow(execution="bad-parameters", value=threading.Lock())
-    assert "bad-parameters" not in flow.configuration.datastore.list_executions(flow)
+    assert "bad-parameters" not in flow.configuration.datastore.execution_ids(flow)
     assert flow(execution="bad-parameters", value=3).layer(Reads).value == 3  # the id is still free
 
 
@@ -124,7 +124,7 @@ def test_hooks_with_wrong_signatures_are_reported_together_before_any_work() -> 
     assert "2 problems" in message
     assert "Second hook Second.unannotated: parameter 'first' has no annotation" in message
     assert "Second hook Second.variadic: parameter 'layers': *args/**kwargs cannot name a layer" in message
-    assert flow.configuration.datastore.list_executions(flow) == []
+    assert flow.configuration.datastore.execution_ids(flow) == []
 
 
 def test_an_entry_hook_cannot_yield() -> None:

@@ -61,5 +61,5 @@ def test_two_processes_running_executions_of_one_flow_on_one_local_datastore(tmp
     flow = Left(datastore=datastores.Local(str(root)), executor=executors.Thread())
     for factor in (2, 3, 4):
         _check(flow, f"p{factor}", 40, factor)
-    assert sorted(flow.configuration.datastore.list_executions(flow)) == ["p2", "p3", "p4"]
+    assert sorted(flow.configuration.datastore.execution_ids(flow)) == ["p2", "p3", "p4"]
     assert not list(root.rglob("*.tmp-*"))  # no temporary file left behind

@@ -15,6 +15,7 @@ from ray.cluster_utils import Cluster
 
 from laminar import Flow, Layer
 from laminar.configurations import datastores, hooks, layers
+from laminar.types import unwrap
 from laminar_ray import Ray
 
 
@@ -38,7 +39,7 @@ class Place(Layer):
     def pick(self, plan: Plan) -> None:
         self.configuration.container.cpu = 0.5
         self.configuration.container.memory = 0
-        self.configuration.container.resources = {plan.zone: 1}
+        self.configuration.container.resources = {plan.zone[unwrap(self.index)]: 1}  # hooks see plan whole
 
 
 def main(root: str) -> None:

@@ -1,0 +1,1 @@
+"""The original laminar's documentation pages (rchui/laminar docs/source/), every example run as a test."""
