@@ -126,28 +126,18 @@ def _execute(program: Program, args: Sequence[Any]) -> Any:
     # A run in an image (or a workdir of its own): this task only starts the split's container (process)
     # and waits for it (its resources stand for the container's); the container runs the same function
     # and hands back the same outcome.
-    source = _source(context, call.slots, values, shared)
+    where: dict[str, Any] = {
+        "flow": context.flow,
+        "execution": context.execution,
+        "datastore": context.datastore,
+        "artifacts": _source(context, call.slots, values, shared),
+        "logs": context.logs,
+    }
     if containers.isolated(task):
-        return containers.execute(
-            graph,
-            task,
-            flow=context.flow,
-            execution=context.execution,
-            datastore=context.datastore,
-            artifacts=source,
-            logs=context.logs,
-        )
-    return runner.execute(
-        graph,
-        task,
-        flow=context.flow,
-        execution=context.execution,
-        datastore=context.datastore,
-        artifacts=source,
-        logs=context.logs,
-        whole_process=True,  # a Ray worker runs one task at a time: its stdout and stderr are the split's
-        worker=cluster.worker_info() if task.kind is TaskKind.run else None,
-    )
+        return containers.execute(graph, task, **where)
+    # a Ray worker runs one task at a time: its stdout and stderr are the split's (whole_process)
+    worker = cluster.worker_info() if task.kind is TaskKind.run else None
+    return runner.execute(graph, task, **where, whole_process=True, worker=worker)
 
 
 def layer_function(program: Program) -> Callable[..., tuple[MetaWire | str, Produced | None]]:

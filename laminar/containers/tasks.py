@@ -9,7 +9,7 @@ document, values) comes back as if the split had run here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -54,23 +54,13 @@ def execute(
                 f"{flow}.{task.label}: Container(workdir={container.workdir!r}) runs the split in a process of "
                 f"its own, and {datastore!r} lives in this process's memory; use datastores.Local(...) or S3"
             )
-        return run_in(
-            str(container.workdir),
-            container.env,
-            runner.execute,
-            graph,
-            task,
-            flow=flow,
-            execution=execution,
-            datastore=datastore,
-            artifacts=partial(_given, given),
-            logs=logs,
-            whole_process=True,
-            worker={"workdir": str(container.workdir)},
-            label=f"{flow}.{task.label}",
-        )
-    return run(
-        launch_for(container, datastore),
+        where: dict[str, str] = {"workdir": str(container.workdir)}
+        start: Callable[..., Any] = partial(run_in, str(container.workdir), container.env)
+    else:
+        where = {"image": str(container.image)}
+        start = partial(run, launch_for(container, datastore))
+    # its stdout and stderr are the split's (whole_process): the process (container) runs nothing else
+    return start(
         runner.execute,
         graph,
         task,
@@ -80,7 +70,7 @@ def execute(
         artifacts=partial(_given, given),
         logs=logs,
         whole_process=True,
-        worker={"image": task.configuration.container.image},
+        worker=where,
         label=f"{flow}.{task.label}",
     )
 
