@@ -85,7 +85,8 @@ class ArtifactReader:
         inline: Mapping[str, str] | None = None,
     ) -> Any:
         """Load the value ``digest`` stored at ``span`` (offset, length) in the pack artifact ``pack``
-        (kept in ``inline`` or a file of its own)."""
+        (kept in ``inline`` or a file of its own). Only the span is read (a ranged read on object stores,
+        a slice in memory): reading one item of a large shard costs that item, not its pack."""
         protocol = self.serde.get(protocol_name, where=where)
         try:
             relative = layout.artifact(pack)
@@ -102,10 +103,7 @@ class ArtifactReader:
                 "delete the pack and rerun the layer that wrote it",
             )
             try:
-                with self._files.guard(f"read artifact {short}", missing_ok=True):
-                    with self._reader(self._files.path(relative)) as source:
-                        source.seek(offset)
-                        data = source.read(length)
+                data = self._files.get_range(relative, offset, length, action=f"read artifact {short}")
             except FileNotFoundError:
                 raise ArtifactError(
                     f"{where}: artifact {short} is missing from {self._files.url} (its pack {pack[:12]} was expected "
