@@ -17,7 +17,8 @@ subclass or a Flow instance (``flow`` in ``if flow := HelloFlow(): ...``) and
 may be left out when the module defines exactly one flow. ``--datastore`` and
 ``--executor`` override what the flow was built with (default: the flow's own,
 else ``LAMINAR_DATASTORE``, a ``laminar.toml``, ``.laminar``, and Ray: see
-``laminar.settings``). Exit status 0 on success; otherwise 1 (2 for bad
+``laminar.settings``); a ``--datastore`` keeps the flow's datastore settings (its
+serde protocols, ``allow_pickle=False``, storage options for the same scheme). Exit status 0 on success; otherwise 1 (2 for bad
 arguments) with a one-line reason on stderr.
 """
 
@@ -97,13 +98,22 @@ def load(target: str) -> Flow:
     raise CommandError(f"{target} is {found!r}, not a Flow subclass or instance")
 
 
-def _datastore(value: str) -> Datastore:
-    return settings.from_url(value)
+def _datastore(value: str, like: Datastore | None = None) -> Datastore:
+    """The datastore at ``value`` with the settings of ``like`` (the flow's own): its serialization (its
+    protocols; ``allow_pickle=False`` is never loosened) and, for a URL of the same scheme, its storage
+    options (endpoint, credentials)."""
+    if like is None:
+        return settings.from_url(value)
+    scheme = value.partition("://")[0] if "://" in value else "file"
+    same = (like.root.partition("://")[0] if "://" in like.root else "file") == scheme
+    store = settings.from_url(value, **(like.files.options if same else {}))
+    store.follow(like)
+    return store
 
 
 def _configure(flow: Flow, arguments: argparse.Namespace) -> Flow:
     if getattr(arguments, "datastore", None):
-        flow.configuration.datastore = _datastore(arguments.datastore)
+        flow.configuration.datastore = _datastore(arguments.datastore, flow.configuration.datastore)
     executor = getattr(arguments, "executor", None)
     if executor is not None:
         flow.configuration.executor = registry.create(executor)
@@ -223,7 +233,7 @@ def _ui(arguments: argparse.Namespace) -> int:
 
     flows = [load(target) for target in arguments.targets]
     if arguments.datastore:
-        store = _datastore(arguments.datastore)
+        store = _datastore(arguments.datastore, flows[0].configuration.datastore if flows else None)
     else:  # the first flow's own datastore, else the default one in the working directory
         store = flows[0].configuration.datastore if flows else settings.default_datastore("laminar ui", check=False)
     serve(views.Catalog(store, {flow.name: flow.graph() for flow in flows}), host=arguments.host, port=arguments.port)

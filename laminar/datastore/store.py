@@ -66,6 +66,13 @@ class Datastore:
         self.writer = ArtifactWriter(self.files, self.serde)
         self.index = Index(self.files)
 
+    def follow(self, other: Datastore) -> None:
+        """Serialize as ``other`` does: its registered protocols, and ``allow_pickle=False`` if either has it.
+        A datastore named on a command line (``--datastore``) follows the flow's own this way, so it reads
+        what the flow's protocols wrote and never loosens the flow's refusal of pickle."""
+        serde = other.serde.copy(allow_pickle=self.allow_pickle and other.allow_pickle)
+        self.serde = self.reader.serde = self.writer.serde = serde
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         del state["index"]  # each process learns its own
