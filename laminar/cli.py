@@ -5,7 +5,7 @@
     laminar run examples/hello.py:HelloFlow --param name=world
     laminar executions examples/hello.py:HelloFlow
     laminar show examples/hello.py:HelloFlow 20260101T000000000000Z-abc123
-    laminar resume examples/hello.py:HelloFlow 20260101T000000000000Z-abc123
+    laminar resume examples/hello.py:HelloFlow 20260101T000000000000Z-abc123 [--rerun LAYER]
     laminar graph examples/hello.py:HelloFlow
     laminar submit examples/hello.py:HelloFlow --no-wait --address http://127.0.0.1:8265
     laminar stop 20260101T000000000000Z-abc123
@@ -18,8 +18,9 @@ may be left out when the module defines exactly one flow. ``--datastore`` and
 ``--executor`` override what the flow was built with (default: the flow's own,
 else ``LAMINAR_DATASTORE``, a ``laminar.toml``, ``.laminar``, and Ray: see
 ``laminar.settings``); a ``--datastore`` keeps the flow's datastore settings (its
-serde protocols, ``allow_pickle=False``, storage options for the same scheme). Exit status 0 on success; otherwise 1 (2 for bad
-arguments) with a one-line reason on stderr.
+serde protocols, ``allow_pickle=False``, storage options for the same scheme).
+Exit status 0 on success; otherwise 1 (2 for bad arguments) with a one-line
+reason on stderr.
 """
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ def _resume(arguments: argparse.Namespace) -> int:
     settings.refuse_ephemeral(flow.name, flow.configuration.datastore)
     execution = flow.execution(arguments.execution_id)
     try:
-        execution.resume(progress=_progress(arguments))
+        execution.resume(progress=_progress(arguments), rerun=arguments.rerun)
     except Exception as error:
         raise CommandError(f"{flow.name} execution {execution.id} failed again: {_reason(error)}") from error
     print(f"{flow.name} {execution.id} finished")
@@ -327,12 +328,19 @@ def parser() -> argparse.ArgumentParser:
         help="show an execution's layers",
         description="Show an execution: its layers, their states, splits, timings and artifacts.",
     ).set_defaults(handler=_show)
-    commands.add_parser(
+    resume = commands.add_parser(
         "resume",
         parents=[flow, identifier, store, runs],
         help="resume a failed execution",
-        description="Run an execution again, skipping every layer and split that already finished.",
-    ).set_defaults(handler=_resume)
+        description="Run an execution again, skipping every layer and split that already finished (damaged "
+        "records are set aside and what they recorded runs again).",
+    )
+    resume.add_argument(
+        "--rerun", action="append", default=[], metavar="LAYER",
+        help="run this finished layer again, with every layer downstream of it (e.g. after one of its artifacts "
+        "was found corrupt); repeatable",
+    )  # fmt: skip
+    resume.set_defaults(handler=_resume)
     commands.add_parser(
         "graph", parents=[flow], help="print a flow's Mermaid diagram", description="Print a flow's Mermaid diagram."
     ).set_defaults(handler=_graph)

@@ -69,6 +69,10 @@ class ExecutionNotFound(LaminarError):
     """An execution id that the datastore does not know."""
 
 
+class ExecutionExists(ConfigurationError):
+    """A new execution's id is taken: it exists, or another start claimed it at the same moment."""
+
+
 class ResourceError(LaminarError):
     """A layer asked for resources that no node of the cluster can ever provide."""
 

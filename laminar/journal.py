@@ -1,8 +1,8 @@
 """The journal: the one writer of an execution's records, off the engine's critical path.
 
 Every record of a run goes through here, in order, on one writer thread: the
-execution's own record and its parameters (at :meth:`Journal.begin`, before any
-layer starts), finished splits' documents, layers' records (finished, skipped,
+execution's own record, which claims its id, and its parameters (at
+:meth:`Journal.begin`, before any layer starts), finished splits' documents, layers' records (finished, skipped,
 failed) and splits' failures. Every executor hands back a finished split's
 document uncommitted; the journal commits documents in batches, one file for
 many splits (``splits-*.json``), and a finished layer's record carries the
@@ -21,6 +21,7 @@ the last of them); dependents start without waiting for either to be written.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from laminar.datastore import Datastore
+from laminar.errors import ExecutionExists
 from laminar.graph import PARAMETERS
 from laminar.records import Documents, ExecutionRecord, FailureRecord, LayerRecord, SplitDocument
 
@@ -60,12 +62,23 @@ class Journal:
         self._timer: threading.Timer | None = None
 
     def begin(self, record: ExecutionRecord, parameters: SplitDocument) -> None:
-        """Write the execution's parameters (the Parameters layer, finished) and its record, now: both
-        are in the datastore before this returns, so before any layer starts (tasks read them there)."""
+        """Claim the execution's id and write its parameters (the Parameters layer, finished), now: both
+        are in the datastore before this returns, so before any layer starts (tasks read them there).
+
+        The claim is the execution's record, created only if there is none (atomically: of two starts
+        of one id at once, exactly one wins; the other raises :class:`ExecutionExists` before it writes
+        anything else). It carries the parameters' document, so an execution that exists has its
+        parameters even if the driver dies before their layer's record is written (resume writes it)."""
         finished = LayerRecord("finished", splits=None, names=tuple(sorted(parameters["artifacts"])))
         store, flow, execution = self._datastore, self._flow, self._execution
+        claim = dataclasses.replace(record, document=parameters)
+        if not store.claim_execution(flow, execution, claim.to_json()):
+            raise ExecutionExists(
+                f"{flow} already has an execution {execution!r} in {store.url} (another start claimed the id "
+                f"first, perhaps at the same moment); resume it with {flow}().execution({execution!r}).resume() "
+                "or choose another id"
+            )
         store.write_layer_record(flow, execution, PARAMETERS, finished.to_json(), {0: parameters})
-        store.write_execution(flow, execution, record.to_json())
 
     def split(self, layer: str, index: int, document: SplitDocument) -> None:
         """A finished split's document, to commit with others of its layer."""

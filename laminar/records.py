@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from laminar.errors import ArtifactError
 
@@ -64,7 +64,10 @@ def checked_document(content: Any, label: str, relative: str, url: str) -> Split
         or not all(_valid_entry(e) for e in entries.values())
         or not isinstance(content.get("record"), dict)
     ):
-        raise ArtifactError(f"{label}: {relative} in {url} is damaged; delete it to rerun the split")
+        raise ArtifactError(
+            f"{label}: {relative} in {url} is damaged; resume the execution to run the split again (a resume "
+            "sets damaged records aside)"
+        )
     checked: SplitDocument = content
     return checked
 
@@ -115,23 +118,30 @@ def _optional_float(value: Any) -> float | None:
 
 @dataclass(frozen=True)
 class ExecutionRecord:
-    """An execution's own record, written before any of its layers runs."""
+    """An execution's own record, written before any of its layers runs: the claim of its id, carrying the
+    Parameters layer's document (``document``), so that what claims the id also holds its parameters."""
 
     flow: str
     id: str
     created: float
     parameters: tuple[str, ...] = ()
+    document: SplitDocument | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"flow": self.flow, "id": self.id, "created": self.created, "parameters": list(self.parameters)}
+        content = {"flow": self.flow, "id": self.id, "created": self.created, "parameters": list(self.parameters)}
+        if self.document is not None:
+            content["document"] = self.document
+        return content
 
     @classmethod
     def from_json(cls, content: Mapping[str, Any]) -> ExecutionRecord:
+        document = content.get("document")
         return cls(
             flow=str(content.get("flow", "")),
             id=str(content.get("id", "")),
             created=_optional_float(content.get("created")) or 0.0,
             parameters=tuple(str(name) for name in content.get("parameters", ())),
+            document=cast(SplitDocument, document) if isinstance(document, dict) else None,
         )
 
 

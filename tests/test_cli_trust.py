@@ -1,5 +1,6 @@
 """``laminar ... --datastore URL`` keeps the flow's own datastore settings: its registered protocols, and
-``allow_pickle=False``, which a command line never loosens (the CLI as a subprocess)."""
+``allow_pickle=False``, which a command line never loosens; ``laminar resume --rerun`` (the CLI as a
+subprocess)."""
 
 from __future__ import annotations
 
@@ -114,3 +115,16 @@ def test_a_datastore_url_never_loosens_allow_pickle_false(project: Path) -> None
     assert resumed.returncode == 1, resumed.stdout
     assert "allow_pickle=False" in resumed.stderr, resumed.stderr
     assert not marker.exists()  # the crafted pickle never ran
+
+
+def test_resume_rerun_runs_a_finished_layer_and_its_dependents_again(project: Path) -> None:
+    _failed_run(project)
+    assert laminar(project, "resume", "trusty.py:flow", "e", "--no-progress").returncode == 0
+    store = datastores.Local(str(project / "store"), allow_pickle=False)
+    before = store.read_layer_record("Trusty", "e", "Make")
+    rerun = laminar(project, "resume", "trusty.py:flow", "e", "--rerun", "Make", "--no-progress")
+    assert rerun.returncode == 0, rerun.stderr
+    after = store.read_layer_record("Trusty", "e", "Make")
+    assert before is not None and after is not None and after["started"] > before["started"]
+    unknown = laminar(project, "resume", "trusty.py:flow", "e", "--rerun", "Nope", "--no-progress")
+    assert unknown.returncode == 1 and "cannot rerun 'Nope'" in unknown.stderr, unknown.stderr
