@@ -35,7 +35,7 @@ from laminar_ray.cluster import Cluster
 from laminar_ray.inflight import InFlight
 from laminar_ray.outputs import Outputs
 from laminar_ray.placement import Placement
-from laminar_ray.wire import Again, Call, Context, meta_of
+from laminar_ray.wire import Again, Call, Context, Raised, meta_of
 
 #: What Ray raises when the process running a task died.
 _WORKER_LOST = (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.LocalRayletDiedError)
@@ -177,6 +177,8 @@ class Session:
             message = f"its Python environment ({what}) could not be set up: {raised}"
             return LayerError(flow, label, message), Cause.own
         if isinstance(raised, ray.exceptions.RayTaskError):
+            if isinstance(raised.cause, Raised):  # SystemExit, KeyboardInterrupt: what the layer raised
+                return raised.cause.error, Cause.own
             return (raised.cause if isinstance(raised.cause, BaseException) else raised), Cause.own
         return raised, Cause.own
 
