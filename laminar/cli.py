@@ -146,6 +146,8 @@ def _run(arguments: argparse.Namespace) -> int:
     identifier = arguments.execution or new_execution_id()
     try:
         execution = flow(execution=identifier, progress=_progress(arguments), **dict(arguments.param))
+    except KeyboardInterrupt:
+        return _interrupted(flow, identifier, arguments.target)
     except Exception as error:
         raise CommandError(
             f"{flow.name} execution {identifier} failed: {_reason(error)} "
@@ -161,10 +163,22 @@ def _resume(arguments: argparse.Namespace) -> int:
     execution = flow.execution(arguments.execution_id)
     try:
         execution.resume(progress=_progress(arguments), rerun=arguments.rerun)
+    except KeyboardInterrupt:
+        return _interrupted(flow, execution.id, arguments.target)
     except Exception as error:
         raise CommandError(f"{flow.name} execution {execution.id} failed again: {_reason(error)}") from error
     print(f"{flow.name} {execution.id} finished")
     return 0
+
+
+def _interrupted(flow: Flow, identifier: str, target: str) -> int:
+    """Ctrl-C stopped a run: say what is kept and how to go on."""
+    print(
+        f"laminar: interrupted: {flow.name} execution {identifier} stopped; what finished is kept "
+        f"(resume it with: laminar resume {target} {identifier})",
+        file=sys.stderr,
+    )
+    return 130
 
 
 def _when(stamp: Any) -> str:

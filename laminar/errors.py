@@ -57,6 +57,17 @@ class LayerError(LaminarError):
         return type(self), (self.flow, self.layer, self.message)
 
 
+class LayerTimeout(LayerError, TimeoutError):
+    """A split ran longer than its ``Container(timeout=...)`` and was stopped: one failed attempt."""
+
+    def __init__(self, flow: str, layer: str, message: str, seconds: float = 0.0) -> None:
+        super().__init__(flow, layer, message)
+        self.seconds = seconds
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str, float]]:  # type: ignore[override]
+        return type(self), (self.flow, self.layer, self.message, self.seconds)
+
+
 class ArtifactError(LaminarError):
     """An artifact cannot be serialized, is missing, or is corrupt."""
 

@@ -78,7 +78,10 @@ class Container(Options):
     (podman, on every executor; ``cpu`` and ``memory`` become its limits, and
     ``workdir`` its working directory); ``pip`` gives the layer a Python
     environment of its own with those requirements (Ray's runtime_env, without
-    an image).
+    an image). ``timeout`` is the seconds one attempt of a split may run (from
+    its start on a worker to its artifacts stored): one over it is stopped and
+    fails with ``LayerTimeout``, an attempt ``Retry`` retries (its retry hooks
+    may raise the next attempt's timeout, as its memory).
     """
 
     cpu: float = Field(default=1, ge=0)
@@ -89,6 +92,14 @@ class Container(Options):
     env: dict[str, str] = Field(default_factory=dict)
     workdir: str = "/laminar"
     pip: list[str] = Field(default_factory=list)
+    timeout: float | None = Field(default=None, gt=0)
+
+    @field_validator("timeout")
+    @classmethod
+    def _check_timeout(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("timeout must be a finite number of seconds > 0, or None for no timeout")
+        return value
 
     @field_validator("memory", mode="before")
     @classmethod

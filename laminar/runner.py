@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from laminar import deadline
 from laminar.artifacts import Artifacts, Selected
 from laminar.datastore import Datastore
 from laminar.errors import LaminarError
@@ -105,7 +106,8 @@ def execute(
         kind = Kind.submission if task.kind is TaskKind.submission else Kind.retry
         _hooks(node.hooks_of(kind), instance, deps)
         return instance.configuration.container
-    return _run(node.name, graph, task, instance, deps, flow=flow, execution=execution, datastore=datastore)
+    with deadline.limit(task.configuration.container.timeout, flow, task.label):
+        return _run(node.name, graph, task, instance, deps, flow=flow, execution=execution, datastore=datastore)
 
 
 def _run(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 import ray
 import ray.exceptions
 
-from laminar import runner
+from laminar import deadline, runner
 from laminar.artifacts import Artifacts
 from laminar.errors import LayerError, ResourceError
 from laminar.executors.base import Run
@@ -67,6 +68,7 @@ class Session:
         self._failed: set[int] = set()  # keys of run tasks that failed (their dependents fail with their error)
         self._max_in_flight = max_in_flight
         self._completed = self._trimmed = 0
+        self._timed: dict[int, float] = {}  # key -> when it was submitted, of run tasks with a timeout
 
     def capacity(self) -> int:
         return self._max_in_flight
@@ -75,7 +77,18 @@ class Session:
         self._outputs.release(layer)
 
     def close(self) -> None:
+        """Drop the refs held; tasks still in flight (only after an interruption: a run ends once nothing
+        is) are cancelled, by force, so that they stop now, also in C code (their workers are ended).
+        A task started ahead of upstream tasks still in flight is left to fail with their cancellation:
+        cancelling a task while its arguments are resolved can crash the driver (Ray's
+        reference_counter.cc check ``submitted_task_ref_count > 0``, ray-project/ray#56123)."""
         self._outputs = Outputs(self._run.graph, 1, self._key)
+        keys = list(self._in_flight)
+        for key in keys:
+            task = self._in_flight.item(key)
+            if task is not None and not any(upstream in self._in_flight for upstream in task.after):
+                with contextlib.suppress(Exception):
+                    ray.cancel(self._in_flight.ref(key), force=True)
 
     # -- submission ------------------------------------------------------------------------------
 
@@ -93,6 +106,8 @@ class Session:
         call = Call.of(self._key, self._context, boxed, task, default, slots, task.inputs, error)
         name = f"{self._run.flow}.{task.label}"
         if task.kind is TaskKind.run:
+            if task.configuration.container.timeout is not None:
+                self._timed[task.key] = time.monotonic()
             meta, produced = self._placement.layer(task, name)(name, call.wire(values))
             if task.feeds:  # a layer nothing reads needs no ref kept
                 self._outputs.keep(task.layer, task.split, produced)
@@ -147,10 +162,11 @@ class Session:
     def _completion(self, task: Task, ref: Any) -> Completion | None:
         """What a finished task's ref holds, Ray's failures told as laminar's; None if it ran nothing
         (it is submitted again: see :meth:`_received`)."""
+        submitted = self._timed.pop(task.key, None)
         try:
             value = ray.get(ref)
         except Exception as raised:
-            error, cause = self._failure(task, raised)
+            error, cause = self._failure(task, raised, submitted)
             if task.kind is TaskKind.run:
                 self._failed.add(task.key)
             if task.after and self._upstream_failed(task):
@@ -159,11 +175,17 @@ class Session:
             return Completion(task, error=error, cause=cause, out_of_memory=out_of_memory)
         return self._received(task, value)
 
-    def _failure(self, task: Task, raised: Exception) -> tuple[BaseException, Cause]:
-        """The error to report for what ``ray.get`` raised, and its cause."""
+    def _failure(self, task: Task, raised: Exception, submitted: float | None = None) -> tuple[BaseException, Cause]:
+        """The error to report for what ``ray.get`` raised, and its cause. A task with a timeout whose
+        worker died once that long had passed since it was submitted was ended by its own watchdog
+        (:mod:`laminar.deadline`): its attempt timed out."""
         flow, label = self._run.flow, task.label
         if isinstance(raised, ray.exceptions.OutOfMemoryError):
             return MemoryError(f"{flow}.{label} was killed by Ray's memory monitor: {raised}"), Cause.worker_lost
+        seconds = task.configuration.container.timeout
+        if isinstance(raised, _WORKER_LOST) and seconds and submitted and time.monotonic() - submitted >= seconds:
+            stopped = f"stopped by ending its worker process (it did not stop within {deadline.GRACE:g} s)"
+            return deadline.timed_out(flow, label, seconds, stopped=stopped), Cause.worker_lost
         if isinstance(raised, _WORKER_LOST):
             message = f"its worker process died ({type(raised).__name__}): {raised}"
             return LayerError(flow, label, message), Cause.worker_lost
@@ -202,6 +224,7 @@ class Session:
         task (a join), whose output it now takes from the task sent again. Completions come oldest first,
         so that task was mostly sent again already; one handled in the same batch after this one makes it
         come back stale once more, and go again."""
+        self._timed.pop(task.key, None)
         again = _again(value)
         if again is not None:
             if again is Again.dropped:  # the workers do not keep what they are sent: send it all

@@ -63,9 +63,17 @@ def execute(
             epoch=time.time() - time.monotonic(),
         )
         _Loop(state, session, journal, execution, observer).run()
+    except KeyboardInterrupt as interrupt:  # Ctrl-C: stop now; what finished is committed below
+        message = (
+            f"laminar: {flow} execution {execution!r} was interrupted; what finished is kept: resume it with "
+            f"{flow}().execution({execution!r}).resume()"
+        )
+        if hasattr(interrupt, "add_note"):  # Python 3.11+
+            interrupt.add_note(message)
+        raise
     finally:
         journal.close()
-        session.close()
+        session.close()  # stops what still runs (after an interruption), without waiting for it
     journal.check()
     if state.failures:
         label, error = state.failures[0]
