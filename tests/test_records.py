@@ -68,3 +68,31 @@ def test_a_full_batch_of_layer_records_is_committed_at_once(tmp_path: Path) -> N
     finally:
         writing.close()
     writing.check()
+
+
+def test_a_layers_record_is_committed_after_its_splits_documents(tmp_path: Path) -> None:
+    """A full batch of documents handed in while a commit waits for its window goes before the layer's
+    record handed in after it: a record that says finished never precedes its splits' documents."""
+    store = datastores.Local(str(tmp_path))
+    order: list[str] = []
+    commit_splits, commit_layers = store.commit_splits, store.commit_layers
+
+    def splits(flow: str, execution: str, layer: str, documents: dict[int, object]) -> None:
+        order.append(f"splits {layer} {sorted(documents)}")
+        commit_splits(flow, execution, layer, documents)  # type: ignore[arg-type]
+
+    def layers(flow: str, execution: str, records: dict[str, object]) -> None:
+        order.append(f"layers {sorted(records)}")
+        commit_layers(flow, execution, records)  # type: ignore[arg-type]
+
+    store.commit_splits, store.commit_layers = splits, layers  # type: ignore[method-assign]
+    writing = Journal(store, "F", "e", Policy(seconds=60.0, splits=2))
+    for index in range(3):
+        document = store.write_split("F", "e", "A", index, {"x": index}, set(), commit=False).document
+        assert document is not None
+        writing.split("A", index, document)
+    writing.layer("A", LayerRecord("finished", splits=3, names=("x",)))
+    writing.close()
+    writing.check()
+    assert order[0] == "splits A [0, 1]" and order[-1] == "layers ['A']"
+    assert datastores.Local(str(tmp_path)).finished_splits("F", "e", "A") == {0, 1, 2}
