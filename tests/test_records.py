@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from laminar.configurations import datastores
 from laminar.datastore import Datastore, layout
 from laminar.journal import Journal, Policy
-from laminar.records import LayerRecord
+from laminar.records import Documents, LayerRecord, SplitDocument
 
 FINISHED = {"state": "finished", "splits": None, "names": ["x"]}
 RECORD = LayerRecord("finished", names=("x",))
@@ -77,15 +79,15 @@ def test_a_layers_record_is_committed_after_its_splits_documents(tmp_path: Path)
     order: list[str] = []
     commit_splits, commit_layers = store.commit_splits, store.commit_layers
 
-    def splits(flow: str, execution: str, layer: str, documents: dict[int, object]) -> None:
+    def splits(flow: str, execution: str, layer: str, documents: Mapping[int, SplitDocument]) -> None:
         order.append(f"splits {layer} {sorted(documents)}")
-        commit_splits(flow, execution, layer, documents)  # type: ignore[arg-type]
+        commit_splits(flow, execution, layer, documents)
 
-    def layers(flow: str, execution: str, records: dict[str, object]) -> None:
-        order.append(f"layers {sorted(records)}")
-        commit_layers(flow, execution, records)  # type: ignore[arg-type]
+    def records(flow: str, execution: str, layers: Mapping[str, tuple[Mapping[str, Any], Documents | None]]) -> None:
+        order.append(f"layers {sorted(layers)}")
+        commit_layers(flow, execution, layers)
 
-    store.commit_splits, store.commit_layers = splits, layers  # type: ignore[method-assign]
+    store.commit_splits, store.commit_layers = splits, records  # type: ignore[method-assign]
     writing = Journal(store, "F", "e", Policy(seconds=60.0, splits=2))
     for index in range(3):
         document = store.write_split("F", "e", "A", index, {"x": index}, set(), commit=False).document
