@@ -5,7 +5,7 @@
     laminar run examples/hello.py:HelloFlow --param name=world
     laminar executions examples/hello.py:HelloFlow
     laminar show examples/hello.py:HelloFlow 20260101T000000000000Z-abc123
-    laminar resume examples/hello.py:HelloFlow 20260101T000000000000Z-abc123
+    laminar resume examples/hello.py:HelloFlow 20260101T000000000000Z-abc123 [--rerun LAYER]
     laminar graph examples/hello.py:HelloFlow
     laminar submit examples/hello.py:HelloFlow --no-wait --address http://127.0.0.1:8265
     laminar stop 20260101T000000000000Z-abc123
@@ -19,8 +19,10 @@ declared parameters (:mod:`laminar.parameters`) and ``-p KEY=VALUE`` is read by 
 undeclared flow's values are JSON when they are JSON, else text. ``--datastore`` and
 ``--executor`` override what the flow was built with (default: the flow's own,
 else ``LAMINAR_DATASTORE``, a ``laminar.toml``, ``.laminar``, and Ray: see
-``laminar.settings``). Exit status 0 on success; otherwise 1 (2 for bad
-arguments) with a one-line reason on stderr.
+``laminar.settings``); a ``--datastore`` keeps the flow's datastore settings (its
+serde protocols, ``allow_pickle=False``, storage options for the same scheme).
+Exit status 0 on success; otherwise 1 (2 for bad arguments) with a one-line
+reason on stderr.
 """
 
 from __future__ import annotations
@@ -106,13 +108,22 @@ def load(target: str) -> Flow:
     raise CommandError(f"{target} is {found!r}, not a Flow subclass or instance")
 
 
-def _datastore(value: str) -> Datastore:
-    return settings.from_url(value)
+def _datastore(value: str, like: Datastore | None = None) -> Datastore:
+    """The datastore at ``value`` with the settings of ``like`` (the flow's own): its serialization (its
+    protocols; ``allow_pickle=False`` is never loosened) and, for a URL of the same scheme, its storage
+    options (endpoint, credentials)."""
+    if like is None:
+        return settings.from_url(value)
+    scheme = value.partition("://")[0] if "://" in value else "file"
+    same = (like.root.partition("://")[0] if "://" in like.root else "file") == scheme
+    store = settings.from_url(value, **(like.files.options if same else {}))
+    store.follow(like)
+    return store
 
 
 def _configure(flow: Flow, arguments: argparse.Namespace) -> Flow:
     if getattr(arguments, "datastore", None):
-        flow.configuration.datastore = _datastore(arguments.datastore)
+        flow.configuration.datastore = _datastore(arguments.datastore, flow.configuration.datastore)
     executor = getattr(arguments, "executor", None)
     if executor is not None:
         flow.configuration.executor = registry.create(executor)
@@ -185,6 +196,8 @@ def _run(arguments: argparse.Namespace) -> int:
     identifier = arguments.execution or new_execution_id()
     try:
         execution = flow(execution=identifier, progress=_progress(arguments), **_values(flow, arguments.param))
+    except KeyboardInterrupt:
+        return _interrupted(flow, identifier, arguments.target)
     except Exception as error:
         hint = _resume_hint(flow, identifier, arguments.target, error)
         raise CommandError(f"{flow.name} execution {identifier} failed: {_reason(error)}{hint}") from error
@@ -211,11 +224,23 @@ def _resume(arguments: argparse.Namespace) -> int:
     settings.refuse_ephemeral(flow.name, flow.configuration.datastore)
     execution = flow.execution(arguments.execution_id)
     try:
-        execution.resume(progress=_progress(arguments))
+        execution.resume(progress=_progress(arguments), rerun=arguments.rerun)
+    except KeyboardInterrupt:
+        return _interrupted(flow, execution.id, arguments.target)
     except Exception as error:
         raise CommandError(f"{flow.name} execution {execution.id} failed again: {_reason(error)}") from error
     print(f"{flow.name} {execution.id} finished")
     return 0
+
+
+def _interrupted(flow: Flow, identifier: str, target: str) -> int:
+    """Ctrl-C stopped a run: say what is kept and how to go on."""
+    print(
+        f"laminar: interrupted: {flow.name} execution {identifier} stopped; what finished is kept "
+        f"(resume it with: laminar resume {target} {identifier})",
+        file=sys.stderr,
+    )
+    return 130
 
 
 def _executions(arguments: argparse.Namespace) -> int:
@@ -324,7 +349,7 @@ def _ui(arguments: argparse.Namespace) -> int:
 
     flows = [load(target) for target in arguments.targets]
     if arguments.datastore:
-        store = _datastore(arguments.datastore)
+        store = _datastore(arguments.datastore, flows[0].configuration.datastore if flows else None)
     else:  # the first flow's own datastore, else the default one in the working directory
         store = flows[0].configuration.datastore if flows else settings.default_datastore("laminar ui", check=False)
     serve(views.Catalog(store, {flow.name: flow.graph() for flow in flows}), host=arguments.host, port=arguments.port)
@@ -438,12 +463,19 @@ def parser() -> argparse.ArgumentParser:
     logs.add_argument("--stderr", action="store_true", help="stderr only")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing while the split runs")
     logs.set_defaults(handler=_logs)
-    commands.add_parser(
+    resume = commands.add_parser(
         "resume",
         parents=[flow, identifier, store, runs],
         help="resume a failed execution",
-        description="Run an execution again, skipping every layer and split that already finished.",
-    ).set_defaults(handler=_resume)
+        description="Run an execution again, skipping every layer and split that already finished (damaged "
+        "records are set aside and what they recorded runs again).",
+    )
+    resume.add_argument(
+        "--rerun", action="append", default=[], metavar="LAYER",
+        help="run this finished layer again, with every layer downstream of it (e.g. after one of its artifacts "
+        "was found corrupt); repeatable",
+    )  # fmt: skip
+    resume.set_defaults(handler=_resume)
     commands.add_parser(
         "graph", parents=[flow], help="print a flow's Mermaid diagram", description="Print a flow's Mermaid diagram."
     ).set_defaults(handler=_graph)

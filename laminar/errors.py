@@ -73,6 +73,17 @@ class UsageError(LayerError):
     retryable = False
 
 
+class LayerTimeout(LayerError, TimeoutError):
+    """A split ran longer than its ``Container(timeout=...)`` and was stopped: one failed attempt."""
+
+    def __init__(self, flow: str, layer: str, message: str, seconds: float = 0.0) -> None:
+        super().__init__(flow, layer, message)
+        self.seconds = seconds
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str, float]]:  # type: ignore[override]
+        return type(self), (self.flow, self.layer, self.message, self.seconds)
+
+
 class ArtifactError(LaminarError):
     """An artifact cannot be serialized, is missing, or is corrupt."""
 
@@ -83,6 +94,10 @@ class DatastoreError(LaminarError):
 
 class ExecutionNotFound(LaminarError):
     """An execution id that the datastore does not know."""
+
+
+class ExecutionExists(ConfigurationError):
+    """A new execution's id is taken: it exists, or another start claimed it at the same moment."""
 
 
 class ResourceError(LaminarError):

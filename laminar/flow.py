@@ -17,7 +17,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar, TypeVar, overload
@@ -27,9 +27,9 @@ from laminar import parameters as parameters_
 from laminar.datastore import Datastore, layout
 from laminar.display import jupyter, mermaid
 from laminar.display import progress as progress_
-from laminar.engine import loop
+from laminar.engine import loop, prior
 from laminar.engine.snapshot import Observer
-from laminar.errors import ConfigurationError, ExecutionNotFound
+from laminar.errors import ConfigurationError, ExecutionExists, ExecutionNotFound
 from laminar.executors import registry
 from laminar.executors.base import Executor
 from laminar.graph import PARAMETERS, Graph, Registration, build
@@ -334,14 +334,17 @@ class Flow:
         parameters: dict[str, Any],
         progress: bool | None = None,
         observer: Observer | None = None,
+        rerun: Collection[type[Layer] | str] = (),
     ) -> Execution:
         graph = self.graph()
         store = self.configuration.datastore
-        exists = store.read_execution(self.name, identifier) is not None
+        again = [layer if isinstance(layer, str) else layer.__name__ for layer in rerun]
+        prior.rerun_closure(graph, again)  # an unknown layer is refused before anything changes
+        exists = store.has_execution(self.name, identifier)
         if resume and not exists:
             raise ExecutionNotFound(f"{self.name} has no execution {identifier!r} in {store.url}")
         if not resume and exists:
-            raise ConfigurationError(
+            raise ExecutionExists(
                 f"{self.name} already has an execution {identifier!r} in {store.url}; resume it with "
                 f"{self.name}().execution({identifier!r}).resume() or choose another id"
             )
@@ -356,5 +359,6 @@ class Flow:
                 observer=observe,
                 policy=self.configuration.journal,
                 logs=self.configuration.logs,
+                rerun=again,
             )
         return self.execution(identifier)

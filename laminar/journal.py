@@ -1,33 +1,43 @@
 """The journal: the one writer of an execution's records, off the engine's critical path.
 
 Every record of a run goes through here, in order, on one writer thread: the
-execution's own record and its parameters (at :meth:`Journal.begin`, before any
-layer starts), finished splits' documents, layers' records (finished, skipped,
-failed) and splits' failures. Every executor hands back a finished split's
-document uncommitted; the journal commits documents in batches, one file for
-many splits (``splits-*.json``), and a finished layer's record carries the
-documents still pending (a plain layer's one document), one file for both. The
-records of layers that finish close together are committed together too (one
-``layers-*.json``). When a batch is committed is the :class:`Policy`'s: at the
-latest once it holds ``splits`` documents or ``layers`` records, and at most
-``seconds`` after the first thing it holds came (a timer: something finishing
-alone is not kept waiting for the run to end).
+execution's own record, which claims its id, and its parameters (at
+:meth:`Journal.begin`, before any layer starts), finished splits' documents,
+layers' records (finished, skipped, failed) and splits' failures. Every executor
+hands back a finished split's document uncommitted; the journal commits
+documents in batches, one file for many splits (``splits-*.json``), and a
+finished layer's record carries the documents still pending (a plain layer's one
+document), one file for both. The records of layers that finish close together
+are committed together too (one ``layers-*.json``). When a batch is committed is
+the :class:`Policy`'s: at the latest once it holds ``splits`` documents or
+``layers`` records, and at most ``seconds`` (10 ms) after the first thing it
+holds came. Commits are grouped: the writer takes everything pending when it
+gets to it, so while one batch is written the next gathers what finishes
+meanwhile (on a store whose writes are slow, such as S3, batches grow instead of
+queueing up).
 
 Until committed, a split or a layer has no record: if the driver dies first,
-resume runs it again. Records go to the datastore in the order they were handed
-in, so a layer's record always comes after its splits' documents (or carries
-the last of them); dependents start without waiting for either to be written.
+resume runs it again. So a driver that dies loses the records of what finished
+within the last ``seconds`` (and the write under way), and of what it had not
+heard of yet (on Ray a completion may be seen up to
+:data:`laminar_ray.inflight.SWEEP_MAX`, 50 ms, late while many tasks are in
+flight). Records go to the datastore in the order they were handed in, so a
+layer's record always comes after its splits' documents (or carries the last of
+them); dependents start without waiting for either to be written.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from laminar.datastore import Datastore
+from laminar.errors import ExecutionExists
 from laminar.graph import PARAMETERS
 from laminar.records import Documents, ExecutionRecord, FailureRecord, LayerRecord, SplitDocument
 
@@ -35,11 +45,13 @@ from laminar.records import Documents, ExecutionRecord, FailureRecord, LayerReco
 @dataclass(frozen=True)
 class Policy:
     """When the journal commits what it holds: at the latest at ``splits`` documents of one layer or
-    ``layers`` finished layers' records, and at most ``seconds`` after the first of them came."""
+    ``layers`` finished layers' records, and at most ``seconds`` after the first of them came. The window
+    bounds what a driver that dies loses (the records of what finished within it); a longer one writes
+    fewer, larger batches."""
 
     splits: int = 256
     layers: int = 256
-    seconds: float = 1.0
+    seconds: float = 0.01
 
 
 class Journal:
@@ -52,33 +64,46 @@ class Journal:
         self.policy = policy or Policy()
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="laminar-records")
         self._written: list[Future[None]] = []
-        # What the timer's thread shares with the engine's: documents and finished layers' records not
-        # committed yet, and the timer that commits them.
+        # What the writer's thread shares with the engine's: documents and finished layers' records not
+        # committed yet, whether a commit of them is queued on the writer, and what cuts its wait short.
         self._lock = threading.Lock()
         self._documents: dict[str, dict[int, SplitDocument]] = {}  # layer -> split -> its document
+        self._full: list[tuple[str, dict[int, SplitDocument]]] = []  # full batches of documents, in order
         self._layers: dict[str, tuple[dict[str, Any], Documents | None]] = {}
-        self._timer: threading.Timer | None = None
+        self._queued = False
+        self._hurry = threading.Event()
+        self._closed = False
 
     def begin(self, record: ExecutionRecord, parameters: SplitDocument) -> None:
-        """Write the execution's parameters (the Parameters layer, finished) and its record, now: both
-        are in the datastore before this returns, so before any layer starts (tasks read them there)."""
+        """Claim the execution's id and write its parameters (the Parameters layer, finished), now: both
+        are in the datastore before this returns, so before any layer starts (tasks read them there).
+
+        The claim is the execution's record, created only if there is none (atomically: of two starts
+        of one id at once, exactly one wins; the other raises :class:`ExecutionExists` before it writes
+        anything else). It carries the parameters' document, so an execution that exists has its
+        parameters even if the driver dies before their layer's record is written (resume writes it)."""
         finished = LayerRecord("finished", splits=None, names=tuple(sorted(parameters["artifacts"])))
         store, flow, execution = self._datastore, self._flow, self._execution
+        claim = dataclasses.replace(record, document=parameters)
+        if not store.claim_execution(flow, execution, claim.to_json()):
+            raise ExecutionExists(
+                f"{flow} already has an execution {execution!r} in {store.url} (another start claimed the id "
+                f"first, perhaps at the same moment); resume it with {flow}().execution({execution!r}).resume() "
+                "or choose another id"
+            )
         store.write_layer_record(flow, execution, PARAMETERS, finished.to_json(), {0: parameters})
-        store.write_execution(flow, execution, record.to_json())
 
     def split(self, layer: str, index: int, document: SplitDocument) -> None:
         """A finished split's document, to commit with others of its layer."""
         with self._lock:
             pending = self._documents.setdefault(layer, {})
             pending[index] = document
-            full = len(pending) >= self.policy.splits
-            if full:
-                del self._documents[layer]
-            else:
+            if len(pending) < self.policy.splits:
                 self._arm()
-        if full:
-            self._submit(self._datastore.commit_splits, layer, pending)
+                return
+            # Full: committed by the next flush, before anything handed in after it (its layer's record).
+            self._full.append((layer, self._documents.pop(layer)))
+        self._commit()
 
     def layer(self, layer: str, record: LayerRecord) -> None:
         """A layer's record: a finished layer's carries its documents still pending and is committed with
@@ -106,6 +131,9 @@ class Journal:
 
     def close(self) -> None:
         """Commit what is pending (what finished is kept, whatever ends the run); wait for every write."""
+        with self._lock:
+            self._closed = True
+            self._hurry.set()  # a commit waiting for its window goes now
         self._commit()
         self._writer.shutdown(wait=True)
 
@@ -115,25 +143,37 @@ class Journal:
             written.result()
 
     def _arm(self) -> None:
-        """Start the timer that commits what is pending, unless it runs already (under the lock)."""
-        if self._timer is None:
-            self._timer = threading.Timer(self.policy.seconds, self._commit)
-            self._timer.daemon = True
-            self._timer.start()
+        """Queue a commit of what is pending for ``seconds`` from now, unless one is queued (under the lock)."""
+        if not self._queued:
+            self._queued = True
+            self._written.append(self._writer.submit(self._flush, time.monotonic() + self.policy.seconds))
 
     def _commit(self) -> None:
-        """Commit everything pending: each layer's documents, then the finished layers' records (on the
-        timer's thread, or the caller's)."""
+        """Commit everything pending now: the queued commit stops waiting, or one is queued."""
         with self._lock:
+            if self._queued:
+                self._hurry.set()
+                return
+            self._queued = True
+            self._written.append(self._writer.submit(self._flush, None))
+
+    def _flush(self, due: float | None) -> None:
+        """On the writer's thread: wait until ``due`` (unless hurried), then write what is pending then:
+        full batches of documents, then each layer's others, then the finished layers' records (so a
+        layer's record comes after its splits' documents)."""
+        if due is not None:
+            self._hurry.wait(max(0.0, due - time.monotonic()))
+        with self._lock:
+            full, self._full = self._full, []
             documents, self._documents = self._documents, {}
             layers, self._layers = self._layers, {}
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            for layer, pending in documents.items():
-                self._submit(self._datastore.commit_splits, layer, pending)
-            if layers:
-                self._submit(self._datastore.commit_layers, layers)
+            self._queued = False
+            if not self._closed:
+                self._hurry.clear()
+        for layer, pending in [*full, *documents.items()]:
+            self._datastore.commit_splits(self._flow, self._execution, layer, pending)
+        if layers:
+            self._datastore.commit_layers(self._flow, self._execution, layers)
 
     def _submit(self, write: Callable[..., None], *values: Any) -> None:
         self._written.append(self._writer.submit(write, self._flow, self._execution, *values))

@@ -91,7 +91,10 @@ class Container(Options):
     without an image runs each split in a process of its own (this Python)
     in that directory of the node, which must exist; ``pip`` gives the layer a
     Python environment of its own with those requirements (Ray's runtime_env,
-    without an image).
+    without an image). ``timeout`` is the seconds one attempt of a split may
+    run (from its start on a worker to its artifacts stored): one over it is
+    stopped and fails with ``LayerTimeout``, an attempt ``Retry`` retries (its
+    retry hooks may raise the next attempt's timeout, as its memory).
     """
 
     # int | float: a whole number stays an int, as given (Container(cpu=4).cpu prints 4, as the original's)
@@ -103,6 +106,14 @@ class Container(Options):
     env: dict[str, str] = Field(default_factory=dict)
     workdir: str | None = None
     pip: list[str] = Field(default_factory=list)
+    timeout: float | None = Field(default=None, gt=0)
+
+    @field_validator("timeout")
+    @classmethod
+    def _check_timeout(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("timeout must be a finite number of seconds > 0, or None for no timeout")
+        return value
 
     def requested(self) -> dict[str, float]:
         """What it asks for, as records keep it: ``cpu``, ``memory`` (MB), ``gpu`` and custom resources."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from laminar.errors import ArtifactError
 
@@ -65,7 +65,10 @@ def checked_document(content: Any, label: str, relative: str, url: str) -> Split
         or not all(_valid_entry(e) for e in entries.values())
         or not isinstance(content.get("record"), dict)
     ):
-        raise ArtifactError(f"{label}: {relative} in {url} is damaged; delete it to rerun the split")
+        raise ArtifactError(
+            f"{label}: {relative} in {url} is damaged; resume the execution to run the split again (a resume "
+            "sets damaged records aside)"
+        )
     checked: SplitDocument = content
     return checked
 
@@ -116,27 +119,33 @@ def _optional_float(value: Any) -> float | None:
 
 @dataclass(frozen=True)
 class ExecutionRecord:
-    """An execution's own record, written before any of its layers runs."""
+    """An execution's own record, written before any of its layers runs: the claim of its id, carrying the
+    Parameters layer's document (``document``), so that what claims the id also holds its parameters."""
 
     flow: str
     id: str
     created: float
     parameters: tuple[str, ...] = ()
+    document: SplitDocument | None = None  # the parameters' document: a copy, so either mends the other
     executor: str | None = None  # what it runs on (the executor's repr)
 
     def to_json(self) -> dict[str, Any]:
         content = {"flow": self.flow, "id": self.id, "created": self.created, "parameters": list(self.parameters)}
+        if self.document is not None:
+            content["document"] = self.document
         if self.executor is not None:
             content["executor"] = self.executor
         return content
 
     @classmethod
     def from_json(cls, content: Mapping[str, Any]) -> ExecutionRecord:
+        document = content.get("document")
         return cls(
             flow=str(content.get("flow", "")),
             id=str(content.get("id", "")),
             created=_optional_float(content.get("created")) or 0.0,
             parameters=tuple(str(name) for name in content.get("parameters", ())),
+            document=cast(SplitDocument, document) if isinstance(document, dict) else None,
             executor=str(content["executor"]) if content.get("executor") is not None else None,
         )
 

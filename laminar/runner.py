@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from laminar import deadline
 from laminar.artifacts import Artifacts, Joined, Selected
 from laminar.datastore import Datastore
 from laminar.errors import LaminarError, UsageError, user_formatted
@@ -180,7 +181,8 @@ def execute(
     started = time.time()
     with captured(policy, whole_process=whole_process, live=_live(datastore, label)) as capture:
         try:
-            return _run(node.name, graph, task, instance, deps, seen, datastore, capture, where, started)
+            with deadline.limit(task.configuration.container.timeout, flow, task.label):
+                return _run(node.name, graph, task, instance, deps, seen, datastore, capture, where, started)
         except BaseException as error:
             ended = time.time()
             attach(error, {"started": started, "ended": ended, "worker": where, "traceback": user_formatted(error)})

@@ -163,6 +163,12 @@ def in_worker() -> bool:
     return bool(ray._private.worker.global_worker.mode == ray.WORKER_MODE)
 
 
+def cancelled() -> bool:
+    """Whether Ray cancelled the task this worker runs (``ray.cancel``, which raises KeyboardInterrupt in
+    it): told apart from a KeyboardInterrupt the layer raised itself (``core_worker.is_canceled``, private)."""
+    return bool(ray._private.worker.global_worker.core_worker.is_canceled())  # type: ignore[attr-defined]
+
+
 def trim() -> None:
     """Give freed heap memory back to the OS (glibc only; elsewhere nothing).
 

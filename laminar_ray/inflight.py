@@ -73,14 +73,19 @@ class InFlight(Generic[T]):
     def __len__(self) -> int:
         return len(self._refs)
 
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._refs)
-
     def __contains__(self, key: object) -> bool:
         return key in self._refs
 
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._refs)
+
     def add(self, key: int, item: T, ref: Any) -> None:
         self._refs[key] = (item, ref)
+
+    def item(self, key: int) -> T | None:
+        """What the owner keeps of a task in flight, or None once it finished."""
+        found = self._refs.get(key)
+        return None if found is None else found[0]
 
     def ref(self, key: int) -> Any:
         """The ref of a task in flight, or None once it finished."""

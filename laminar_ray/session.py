@@ -26,7 +26,7 @@ from typing import Any
 import ray
 import ray.exceptions
 
-from laminar import runner
+from laminar import deadline, runner
 from laminar.artifacts import Artifacts
 from laminar.datastore import layout
 from laminar.errors import LayerError, RemoteTraceback, ResourceError, with_source
@@ -39,7 +39,7 @@ from laminar_ray.cluster import Cluster
 from laminar_ray.inflight import InFlight
 from laminar_ray.outputs import Outputs
 from laminar_ray.placement import Placement
-from laminar_ray.wire import Again, Call, Context, meta_of
+from laminar_ray.wire import Again, Call, Context, Raised, meta_of
 
 #: What Ray raises when the process running a task died.
 _WORKER_LOST = (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.LocalRayletDiedError)
@@ -75,6 +75,7 @@ class Session:
         self._withdrawing = False  # the run left its withdrawal mark
         self._requests: dict[int, tuple[Container, dict[str, float]]] = {}  # id(container) -> its request
         self._completed = self._trimmed = 0
+        self._timed: dict[int, float] = {}  # key -> when it was submitted, of run tasks with a timeout
 
     def capacity(self) -> int:
         return self._max_in_flight
@@ -103,7 +104,18 @@ class Session:
         self._outputs.release(layer)
 
     def close(self) -> None:
+        """Drop the refs held; tasks still in flight (only after an interruption: a run ends once nothing
+        is) are cancelled, by force, so that they stop now, also in C code (their workers are ended).
+        A task started ahead of upstream tasks still in flight is left to fail with their cancellation:
+        cancelling a task while its arguments are resolved can crash the driver (Ray's
+        reference_counter.cc check ``submitted_task_ref_count > 0``, ray-project/ray#56123)."""
         self._outputs = Outputs(self._run.graph, 1, self._key)
+        keys = list(self._in_flight)
+        for key in keys:
+            task = self._in_flight.item(key)
+            if task is not None and not any(upstream in self._in_flight for upstream in task.after):
+                with contextlib.suppress(Exception):
+                    ray.cancel(self._in_flight.ref(key), force=True)
 
     # -- submission ------------------------------------------------------------------------------
 
@@ -121,6 +133,8 @@ class Session:
         call = Call.of(self._key, self._context, boxed, task, default, slots, task.inputs, error)
         name = f"{self._run.flow}.{task.label}"
         if task.kind is TaskKind.run:
+            if task.configuration.container.timeout is not None:
+                self._timed[task.key] = time.monotonic()
             meta, produced = self._placement.layer(task, name)(name, call.wire(values))
             if task.feeds:  # a layer nothing reads needs no ref kept
                 self._outputs.keep(task.layer, task.split, produced)
@@ -180,10 +194,11 @@ class Session:
     def _completion(self, task: Task, ref: Any) -> Completion | None:
         """What a finished task's ref holds, Ray's failures told as laminar's; None if it ran nothing
         (it is submitted again: see :meth:`_received`)."""
+        submitted = self._timed.pop(task.key, None)
         try:
             value = ray.get(ref)
         except Exception as raised:
-            error, cause = self._failure(task, raised)
+            error, cause = self._failure(task, raised, submitted)
             if task.kind is TaskKind.run:
                 self._failed.add(task.key)
                 _handled(self._produced.pop(task.key, None))
@@ -193,11 +208,17 @@ class Session:
             return Completion(task, error=error, cause=cause, out_of_memory=out_of_memory)
         return self._received(task, value)
 
-    def _failure(self, task: Task, raised: Exception) -> tuple[BaseException, Cause]:
-        """The error to report for what ``ray.get`` raised, and its cause."""
+    def _failure(self, task: Task, raised: Exception, submitted: float | None = None) -> tuple[BaseException, Cause]:
+        """The error to report for what ``ray.get`` raised, and its cause. A task with a timeout whose
+        worker died once that long had passed since it was submitted was ended by its own watchdog
+        (:mod:`laminar.deadline`): its attempt timed out."""
         flow, label = self._run.flow, task.label
         if isinstance(raised, ray.exceptions.OutOfMemoryError):
             return MemoryError(f"{flow}.{label} was killed by Ray's memory monitor: {raised}"), Cause.worker_lost
+        seconds = task.configuration.container.timeout
+        if isinstance(raised, _WORKER_LOST) and seconds and submitted and time.monotonic() - submitted >= seconds:
+            stopped = f"stopped by ending its worker process (it did not stop within {deadline.GRACE:g} s)"
+            return deadline.timed_out(flow, label, seconds, stopped=stopped), Cause.worker_lost
         if isinstance(raised, _WORKER_LOST):
             message = f"its worker process died ({type(raised).__name__}): {raised}"
             return LayerError(flow, label, message), Cause.worker_lost
@@ -213,7 +234,8 @@ class Session:
         if isinstance(raised, ray.exceptions.RayTaskError):
             if not isinstance(raised.cause, BaseException):
                 return raised, Cause.own
-            error = raised.cause
+            # SystemExit, KeyboardInterrupt come wrapped (wire.Raised): what the layer raised is reported
+            error = raised.cause.error if isinstance(raised.cause, Raised) else raised.cause
             noted = attempt_of(error)
             if isinstance(noted, dict) and noted.get("traceback"):  # the record's, with this driver's sources
                 noted["traceback"] = with_source(noted["traceback"])
@@ -247,6 +269,7 @@ class Session:
         task (a join), whose output it now takes from the task sent again. Completions come oldest first,
         so that task was mostly sent again already; one handled in the same batch after this one makes it
         come back stale once more, and go again."""
+        self._timed.pop(task.key, None)
         again = _again(value)
         if again is Again.withdrawn:
             error = LayerError(self._run.flow, task.label, "it was withdrawn: the run was failing when its inputs came")

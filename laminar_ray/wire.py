@@ -8,7 +8,8 @@
   Ray serializes cheaply (bytes and lists, which it packs with msgpack).
 - What a layer task returns: its split's meta for the driver (:data:`MetaWire`)
   and its artifacts for dependent tasks (:data:`Produced`), lists and dicts only;
-  or, when it ran nothing, an :class:`Again` (as its value) and None.
+  or, when it ran nothing, an :class:`Again` (as its value) and None. What it
+  raised that is not an ``Exception`` travels as :class:`Raised`.
 
 ``tests/ray/test_wire.py`` round-trips each.
 """
@@ -44,6 +45,19 @@ class Again(str, enum.Enum):
     stale = "laminar: an upstream task this task was submitted ahead of ran nothing"
     #: it was submitted ahead of its inputs, and the run was failing when they came: it was withdrawn
     withdrawn = "laminar: withdrawn (the run was failing when its inputs came)"
+
+
+class Raised(Exception):
+    """Carries what a layer raised that is not an ``Exception`` (``SystemExit``, ``KeyboardInterrupt``) out
+    of its task: raised in a Ray worker, those would end the worker or read as Ray's own cancellation, and
+    the driver would never learn what the layer raised. The session reports :attr:`error` itself."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(repr(error))
+        self.error = error
+
+    def __reduce__(self) -> tuple[type, tuple[BaseException]]:
+        return type(self), (self.error,)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from laminar.graph import Graph
 from laminar.task import Input, TaskKind
 from laminar_ray import cluster
 from laminar_ray.kept import Kept
-from laminar_ray.wire import Again, Call, Context, MetaWire, Produced, Program, meta_wire
+from laminar_ray.wire import Again, Call, Context, MetaWire, Produced, Program, Raised, meta_wire
 
 if cluster.in_worker():  # Ray imports this module in a worker to load its task functions
     runtime.mark_worker()  # before any user module loads there (the payload, task arguments)
@@ -110,7 +110,17 @@ def _withdrawn(call: Call) -> bool:
 
 
 def _execute(program: Program, args: Sequence[Any]) -> Any:
-    """Run the task sent as ``args``: its outcome, or an :class:`Again` (having run nothing)."""
+    """Run the task sent as ``args``: its outcome, or an :class:`Again` (having run nothing). What the
+    layer raises that is not an ``Exception`` is raised as :class:`Raised` (but Ray's own cancellation)."""
+    try:
+        return _run(program, args)
+    except (SystemExit, KeyboardInterrupt) as error:
+        if isinstance(error, KeyboardInterrupt) and cluster.cancelled():
+            raise  # ray.cancel: Ray reports it as the task cancelled
+        raise Raised(error) from None
+
+
+def _run(program: Program, args: Sequence[Any]) -> Any:
     call, values = Call.unwire(args)
     if call.ahead and _withdrawn(call):
         return Again.withdrawn

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from laminar.configurations import datastores
 from laminar.datastore import Datastore, layout
 from laminar.journal import Journal, Policy
-from laminar.records import LayerRecord
+from laminar.records import Documents, LayerRecord, SplitDocument
 
 FINISHED = {"state": "finished", "splits": None, "names": ["x"]}
 RECORD = LayerRecord("finished", names=("x",))
@@ -68,3 +70,31 @@ def test_a_full_batch_of_layer_records_is_committed_at_once(tmp_path: Path) -> N
     finally:
         writing.close()
     writing.check()
+
+
+def test_a_layers_record_is_committed_after_its_splits_documents(tmp_path: Path) -> None:
+    """A full batch of documents handed in while a commit waits for its window goes before the layer's
+    record handed in after it: a record that says finished never precedes its splits' documents."""
+    store = datastores.Local(str(tmp_path))
+    order: list[str] = []
+    commit_splits, commit_layers = store.commit_splits, store.commit_layers
+
+    def splits(flow: str, execution: str, layer: str, documents: Mapping[int, SplitDocument]) -> None:
+        order.append(f"splits {layer} {sorted(documents)}")
+        commit_splits(flow, execution, layer, documents)
+
+    def records(flow: str, execution: str, layers: Mapping[str, tuple[Mapping[str, Any], Documents | None]]) -> None:
+        order.append(f"layers {sorted(layers)}")
+        commit_layers(flow, execution, layers)
+
+    store.commit_splits, store.commit_layers = splits, records  # type: ignore[method-assign]
+    writing = Journal(store, "F", "e", Policy(seconds=60.0, splits=2))
+    for index in range(3):
+        document = store.write_split("F", "e", "A", index, {"x": index}, set(), commit=False).document
+        assert document is not None
+        writing.split("A", index, document)
+    writing.layer("A", LayerRecord("finished", splits=3, names=("x",)))
+    writing.close()
+    writing.check()
+    assert order[0] == "splits A [0, 1]" and order[-1] == "layers ['A']"
+    assert datastores.Local(str(tmp_path)).finished_splits("F", "e", "A") == {0, 1, 2}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 import threading
 from collections.abc import Callable
@@ -162,6 +163,33 @@ def flush_and_move(descriptor: int, temporary: str, target: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def settle(descriptor: int, temporary: str, target: str, digest: str) -> None:
+    """Put the file open as ``descriptor`` at ``target`` (content addressed by ``digest``): if an intact
+    copy is there already, drop this one (no flush needed); otherwise, also when what is there is damaged,
+    flush it and rename it into place over whatever was there."""
+    if holds(target, digest, size=os.fstat(descriptor).st_size):
+        os.close(descriptor)
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        return
+    flush_and_move(descriptor, temporary, target)
+
+
+def holds(path: str, digest: str, *, size: int | None = None) -> bool:
+    """Whether the file at ``path`` exists and its bytes hash to ``digest`` (of ``size`` bytes, when known:
+    a file of another size is told damaged without reading it)."""
+    try:
+        if size is not None and os.stat(path).st_size != size:
+            return False
+        with open(path, "rb") as file:
+            sha = hashlib.sha256()
+            while chunk := file.read(1 << 20):
+                sha.update(chunk)
+    except OSError:  # missing (or unreadable): written anew
+        return False
+    return sha.hexdigest() == digest.lower()
 
 
 def create_descriptor(path: str) -> int:

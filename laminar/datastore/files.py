@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -153,6 +154,28 @@ class Files:
             else:
                 self.fs.pipe_file(path, data)
 
+    def create_bytes(self, relative: str, data: bytes) -> bool:
+        """Write ``data`` whole at ``relative`` only if nothing is there; False (nothing written) if
+        something is, even when another process creates it at the same moment: of racing creates,
+        exactly one returns True. A local disk links a flushed temporary file to the name (a hard link
+        fails if the name exists; where links are not supported, an exclusive create); S3 puts with
+        ``If-None-Match: *`` (a conditional write: the store refuses a second); memory holds a lock;
+        other fsspec stores use their ``pipe_file(mode="create")`` (atomic where the store offers
+        conditional writes, as GCS does)."""
+        path = self.path(relative)
+        with self.guard(f"create {relative}"):
+            if self._local:
+                return _create_local(path, self.path(layout.temporary_beside(relative)), data)
+            try:
+                if "memory" in self.fs.protocol:
+                    with _memory_creates:
+                        self.fs.pipe_file(path, data, mode="create")
+                else:
+                    self.fs.pipe_file(path, data, mode="create")
+            except FileExistsError:
+                return False
+            return True
+
     def url_of(self, relative: str) -> str:
         return str(self.fs.unstrip_protocol(self.path(relative)))
 
@@ -160,6 +183,28 @@ class Files:
         """The file's bytes; FileNotFoundError when it does not exist."""
         with self.guard(f"read {relative}", missing_ok=True):
             return bytes(self.fs.cat_file(self.path(relative)))
+
+    def get_range(self, relative: str, offset: int, length: int, *, action: str) -> bytes:
+        """``length`` bytes of the file from ``offset`` (fewer if it is shorter): a seek on a local disk, a
+        ranged GET on object stores, a slice in memory; FileNotFoundError when it does not exist."""
+        path = self.path(relative)
+        with self.guard(action, missing_ok=True):
+            if self.local:
+                with open(path, "rb") as file:
+                    file.seek(offset)
+                    return file.read(length)
+            if length <= 0:  # an empty range is no range to ask for; the file must still exist
+                if not self.fs.exists(path):
+                    raise FileNotFoundError(path)
+                return b""
+            try:
+                return bytes(self.fs.cat_file(path, start=offset, end=offset + length))
+            except FileNotFoundError:
+                raise
+            except OSError as error:
+                if "InvalidRange" in str(error) or "416" in str(error):
+                    return b""  # past the end of a file cut short: its digest check names the damage
+                raise
 
     def exists(self, relative: str) -> bool:
         with self.guard(f"check {relative}"):
@@ -190,8 +235,36 @@ class Files:
         except ValueError as error:
             raise ArtifactError(
                 f"{relative} in {self.url} is not valid JSON ({error}); laminar writes it atomically, so it was "
-                "damaged by something else: delete it to rerun what it records"
+                "damaged by something else: resume its execution to run again what it records (a resume sets damaged "
+                "records aside)"
             ) from None
+
+
+_memory_creates = threading.Lock()  # fsspec's memory store checks, then creates: one at a time
+
+
+def _create_local(path: str, temporary: str, data: bytes) -> bool:
+    """Create ``path`` holding ``data`` unless it exists: the data is written and flushed to a temporary
+    file, then hard-linked to ``path`` (atomic and exclusive: a reader sees all of it or no file)."""
+    try:
+        in_directory(temporary, lambda: transfer.fsync_write(temporary, lambda file: file.write(data)))
+        try:
+            in_directory(path, lambda: os.link(temporary, path))
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links here (some network and FUSE file systems): an exclusive create
+            try:
+                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                return False
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+        return True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
 
 
 def in_directory(path: str, action: Callable[[], T]) -> T:

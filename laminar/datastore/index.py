@@ -100,7 +100,8 @@ class Index:
                 found = records.layer_batch_records(self._files.read_json(batch))
                 if found is None:
                     raise ArtifactError(
-                        f"{batch} in {self._files.url} is damaged (or was removed); delete it to rerun its layers"
+                        f"{batch} in {self._files.url} is damaged (or was removed); resume its execution to run "
+                        "its layers again (a resume sets damaged records aside)"
                     )
                 with _lock:
                     known.records.update(found)
@@ -149,6 +150,15 @@ class Index:
         with _lock:
             self._recent.pop(relative, None)
 
+    def reset(self, flow: str, execution: str) -> None:
+        """Forget all that was learnt of ``execution``: records of it were removed or set aside (a resume)."""
+        prefix = f"{layout.execution(flow, execution)}/"
+        with _lock:
+            for kept in (self._layers, self._recent):
+                for key in [key for key in kept if key.startswith(prefix)]:
+                    del kept[key]
+            self._executions.pop(prefix[:-1], None)
+
     def _layer(self, relative: str) -> _Layer:
         with _lock:
             return self._layers.setdefault(relative, _Layer())
@@ -188,7 +198,7 @@ class Index:
                 return
         documents = records.carried(content) if is_record else records.split_batch_documents(content)
         if documents is None or (is_record and not all(i.isdigit() for i in documents)):
-            remedy = "delete it to rerun its splits"
+            remedy = "resume its execution to run its splits again (a resume sets damaged records aside)"
             raise ArtifactError(f"{source} in {self._files.url} is damaged (or was removed); {remedy}")
         self._keep(source, documents)
         with _lock:
@@ -211,7 +221,10 @@ class Index:
         else:
             documents = records.carried(self._files.read_json(source))
         if documents is None:
-            raise ArtifactError(f"{source} in {self._files.url} is damaged (or was removed); delete it to rerun")
+            raise ArtifactError(
+                f"{source} in {self._files.url} is damaged (or was removed); resume its execution to run again "
+                "what it records (a resume sets damaged records aside)"
+            )
         self._keep(source, documents)
         return documents
 

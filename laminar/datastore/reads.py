@@ -23,6 +23,13 @@ from laminar.datastore.files import Files
 from laminar.errors import ArtifactError
 from laminar.serde import Serde
 
+#: What an error about a damaged or missing artifact tells the user to do: the rerun's write of the same
+#: content replaces whatever sits at its address (``writes``).
+RERUN = (
+    "rerun the layer that wrote it: resume its execution with rerun=[that layer] "
+    "(Execution.resume(rerun=[...]), laminar resume --rerun LAYER)"
+)
+
 
 class ArtifactReader:
     """Loading stored artifacts from ``files``: ``get_value`` and ``get_packed``."""
@@ -46,7 +53,7 @@ class ArtifactReader:
         short = digest[:12]
         if inline and digest in inline:
             data = _decoded(inline[digest], where)
-            place, remedy = f"kept in its split's document in {self._files.url}", "rerun the layer that wrote it"
+            place, remedy = f"kept in its split's document in {self._files.url}", RERUN
             _check_digest(hashlib.sha256(data).hexdigest(), digest, where, place, remedy)
             return _loaded(where, short, protocol_name, protocol.load, io.BytesIO(data))
         try:
@@ -55,7 +62,7 @@ class ArtifactReader:
         except FileNotFoundError:
             raise ArtifactError(
                 f"{where}: artifact {short} is missing from {self._files.url} (expected at {relative}); "
-                "the datastore was cleaned or damaged: rerun the layer that wrote it"
+                f"the datastore was cleaned or damaged: {RERUN}"
             ) from None
         with contextlib.ExitStack() as stack:
             stack.enter_context(source)
@@ -66,7 +73,7 @@ class ArtifactReader:
                 else:  # one pass over the network into a spool, hashed on the way
                     spool, actual = stack.enter_context(transfer.spooled(source))
                     file = spool.reader()
-            _check_digest(actual, digest, where, f"in {self._files.url}", "delete it and rerun the layer that wrote it")
+            _check_digest(actual, digest, where, f"in {self._files.url}", RERUN)
             if protocol.writes_uris:
                 return _loaded(
                     where, short, protocol_name, protocol.read_uri, self._files.url_of(relative), self._files.options
@@ -85,7 +92,8 @@ class ArtifactReader:
         inline: Mapping[str, str] | None = None,
     ) -> Any:
         """Load the value ``digest`` stored at ``span`` (offset, length) in the pack artifact ``pack``
-        (kept in ``inline`` or a file of its own)."""
+        (kept in ``inline`` or a file of its own). Only the span is read (a ranged read on object stores,
+        a slice in memory): reading one item of a large shard costs that item, not its pack."""
         protocol = self.serde.get(protocol_name, where=where)
         try:
             relative = layout.artifact(pack)
@@ -95,21 +103,15 @@ class ArtifactReader:
         short = digest[:12]
         if inline and pack in inline:
             data = _decoded(inline[pack], where)[offset : offset + length]
-            place, remedy = f"kept in its split's document in {self._files.url}", "rerun the layer that wrote it"
+            place, remedy = f"kept in its split's document in {self._files.url}", RERUN
         else:
-            place, remedy = (
-                f"in {self._files.url} (pack {pack[:12]})",
-                "delete the pack and rerun the layer that wrote it",
-            )
+            place, remedy = f"in {self._files.url} (pack {pack[:12]})", RERUN
             try:
-                with self._files.guard(f"read artifact {short}", missing_ok=True):
-                    with self._reader(self._files.path(relative)) as source:
-                        source.seek(offset)
-                        data = source.read(length)
+                data = self._files.get_range(relative, offset, length, action=f"read artifact {short}")
             except FileNotFoundError:
                 raise ArtifactError(
                     f"{where}: artifact {short} is missing from {self._files.url} (its pack {pack[:12]} was expected "
-                    f"at {relative}); the datastore was cleaned or damaged: rerun the layer that wrote it"
+                    f"at {relative}); the datastore was cleaned or damaged: {RERUN}"
                 ) from None
         _check_digest(hashlib.sha256(data).hexdigest(), digest, where, place, remedy)
         return _loaded(where, short, protocol_name, protocol.load, io.BytesIO(data))

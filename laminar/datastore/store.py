@@ -28,12 +28,12 @@ import copy
 import dataclasses
 import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from laminar import records
 from laminar.artifacts import Artifacts, Joined
-from laminar.datastore import disk, layout
+from laminar.datastore import disk, layout, recovery
 from laminar.datastore.files import Files
 from laminar.datastore.index import Index
 from laminar.datastore.reads import ArtifactReader
@@ -67,6 +67,13 @@ class Datastore:
         self.reader = ArtifactReader(self.files, self.serde)
         self.writer = ArtifactWriter(self.files, self.serde)
         self.index = Index(self.files)
+
+    def follow(self, other: Datastore) -> None:
+        """Serialize as ``other`` does: its registered protocols, and ``allow_pickle=False`` if either has it.
+        A datastore named on a command line (``--datastore``) follows the flow's own this way, so it reads
+        what the flow's protocols wrote and never loosens the flow's refusal of pickle."""
+        serde = other.serde.copy(allow_pickle=self.allow_pickle and other.allow_pickle)
+        self.serde = self.reader.serde = self.writer.serde = serde
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -207,7 +214,8 @@ class Datastore:
         if document is None:
             raise ArtifactError(
                 f"{flow}.{layer}[{index}] of execution {execution!r} has no archive in {self.url} (expected at "
-                f"{layout.split(flow, execution, layer, index)}); did it finish?"
+                f"{layout.split(flow, execution, layer, index)}); did it finish? If it did, its record was removed: "
+                "resume the execution to run it again"
             )
         return document
 
@@ -218,6 +226,12 @@ class Datastore:
         """A finished split's artifacts, loaded lazily."""
         entries = self.document(flow, execution, layer, index)["artifacts"]
         return StoredSplit(self.reader, f"{flow}.{layer}[{index}] of execution {execution!r}", entries)
+
+    def split_of(self, flow: str, execution: str, layer: str, index: int, document: Any) -> Artifacts:
+        """The artifacts of a split's ``document`` found elsewhere (checked first), loaded lazily."""
+        label = f"{flow}.{layer}[{index}] of execution {execution!r}"
+        entries = records.checked_document(document, label, "its document", self.url)["artifacts"]
+        return StoredSplit(self.reader, label, entries)
 
     def layer(self, flow: str, execution: str, layer: str, splits: int | None) -> Artifacts:
         """A whole layer: its one split, or for a foreach layer every split joined."""
@@ -306,8 +320,42 @@ class Datastore:
     def write_execution(self, flow: str, execution: str, record: Mapping[str, Any]) -> None:
         self.files.write_json(f"{layout.execution(flow, execution)}/{layout.EXECUTION}", dict(record))
 
+    def has_execution(self, flow: str, execution: str) -> bool:
+        """Whether ``execution`` was started: it has a record (damaged or not), or records of its layers
+        (its own may have been removed since: a resume writes it again from its parameters')."""
+        relative = layout.execution(flow, execution)
+        return self.files.exists(f"{relative}/{layout.EXECUTION}") or bool(self.files.list_names(relative))
+
+    def claim_execution(self, flow: str, execution: str, record: Mapping[str, Any]) -> bool:
+        """Write the execution's record only if it has none: False if it has one, also when another
+        process writes it at the same moment (exactly one of racing claims wins; see
+        :meth:`Files.create_bytes <laminar.datastore.files.Files.create_bytes>`)."""
+        data = json.dumps(dict(record), sort_keys=True, default=str).encode()
+        return self.files.create_bytes(f"{layout.execution(flow, execution)}/{layout.EXECUTION}", data)
+
     def read_execution(self, flow: str, execution: str) -> dict[str, Any] | None:
         return self.files.read_json(f"{layout.execution(flow, execution)}/{layout.EXECUTION}")
+
+    # -- recovery (resume) -----------------------------------------------------------------------------
+
+    def survey(self, flow: str, execution: str, layers: Iterable[str]) -> recovery.Survey:
+        """Every record and document of ``layers`` that can be read and checked, and the damaged files
+        (see :mod:`laminar.datastore.recovery`)."""
+        return recovery.survey(self.files, flow, execution, layers)
+
+    def set_aside(self, flow: str, execution: str, relative: str) -> str:
+        """Rename a damaged file of ``execution`` to a name no reader reads; return that name."""
+        try:
+            return recovery.set_aside(self.files, relative)
+        finally:
+            self.index.reset(flow, execution)
+
+    def void_layer(self, flow: str, execution: str, layer: str) -> None:
+        """Remove a layer's records and documents from ``execution`` (to rerun it); its artifacts stay."""
+        try:
+            recovery.void(self.files, flow, execution, layer)
+        finally:
+            self.index.reset(flow, execution)
 
     # -- listing (one listing call each, no per-item reads) ------------------------------------------
 

@@ -4,10 +4,11 @@ The artifact write side of :class:`laminar.datastore.Datastore` (``reads`` is th
 read side; ``store`` holds splits, layers and executions). An artifact is
 named by the SHA-256 of its serialized bytes and stored once per content: on a
 local disk written to a temporary file, flushed and renamed into place (in the
-background while a split's next values are written); on object stores one
-whole-object put from a spool. A split's artifact of at most :data:`INLINE`
-bytes is kept in its document instead, and the small items of a shard share
-one pack.
+background while a split's next values are written) unless an intact copy is
+there already; on object stores one whole-object put from a spool. What sits at
+an artifact's address is never trusted unchecked: a damaged file is replaced.
+A split's artifact of at most :data:`INLINE` bytes is kept in its document
+instead, and the small items of a shard share one pack.
 """
 
 from __future__ import annotations
@@ -152,12 +153,15 @@ class ArtifactWriter:
         return disk.Staging(self._files.path(layout.temporary())) if self._files.local else transfer.Spool()
 
     def _keep(self, sink: disk.Staging | transfer.Spool, digest: str, writes: SplitWrites | None) -> str:
-        """Store the bytes in ``sink`` as the artifact ``digest``, unless it is stored already.
+        """Store the bytes in ``sink`` as the artifact ``digest``, verifying or replacing what sits there.
 
         A split's artifact of at most ``INLINE`` bytes is kept for its document (``writes``) instead.
         On a local disk the file is flushed and renamed into place (in the background with
-        ``writes.moves``); on object stores it is one whole-object put, or a multipart upload visible
-        only once complete.
+        ``writes.moves``), unless a file that hashes to ``digest`` is there already: content addressed,
+        it is stored once, but a damaged file at the address (bytes changed or cut by something else)
+        is replaced, never trusted, so a later run storing an equal value mends it. On object stores
+        it is one whole-object put, or a multipart upload visible only once complete, whatever is there
+        (checking an object's content would mean reading it back).
         """
         if writes is not None and (small := sink.held(INLINE)) is not None:
             writes.keep(digest, small)
@@ -166,17 +170,15 @@ class ArtifactWriter:
         path = self._files.path(layout.artifact(digest))
         with self._files.guard(f"write artifact {digest[:12]}"):
             if isinstance(sink, disk.Staging):
-                if os.path.exists(path):  # content addressed: stored already
-                    return digest
                 # Small values are still in memory: their file is created beside its target, where
                 # creating and renaming it touches one directory instead of two.
                 descriptor = sink.release(self._files.path(layout.temporary_beside(layout.artifact(digest))))
-                move = functools.partial(disk.flush_and_move, descriptor, sink.path, path)
+                move = functools.partial(disk.settle, descriptor, sink.path, path, digest)
                 if moves is not None:
                     moves.add(move)
                 else:
                     move()
-            elif not self._files.fs.exists(path):
+            else:
                 data = sink.in_memory
                 if data is not None:
                     self._files.fs.pipe_file(path, data)
@@ -263,12 +265,12 @@ class ArtifactWriter:
                 with self._files.fs.open(temporary, "rb") as file:
                     digest = transfer.hash_file(file)
                 target = self._files.path(layout.artifact(digest))
-                if not self._files.fs.exists(target):
-                    if self._files.local:
+                if self._files.local:
+                    if not disk.holds(target, digest):  # stored once, but never a damaged file trusted
                         disk.fsync_path(temporary)
                         in_directory(target, lambda: os.replace(temporary, target))
-                    else:  # a server-side copy: the target appears only once complete
-                        self._files.fs.mv(temporary, target)
+                else:  # a server-side copy: the target appears only once complete, replacing what was there
+                    self._files.fs.mv(temporary, target)
             return digest
         finally:
             with contextlib.suppress(Exception):

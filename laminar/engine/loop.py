@@ -1,10 +1,10 @@
 """Running one execution: the only place the engine's decisions are carried out.
 
 :func:`execute` claims the execution (or, resuming, reads what an earlier run
-left), opens a session on the executor, and loops: the state's transitions
-decide, this module carries out the effects they return (tasks to the session,
-records to the journal, lines to the log), waits for completions, and hands
-them back to the state, until nothing is in flight, queued or timed. Then the
+left that it can trust: :mod:`laminar.engine.prior`), opens a session on the
+executor, and loops: the state's transitions decide, this module carries out
+the effects they return (tasks to the session, records to the journal, lines to
+the log), waits for completions, and hands them back to the state, until nothing is in flight, queued or timed. Then the
 journal is closed (what finished is committed, whatever ended the run) and the
 first failure, if any, is raised.
 """
@@ -14,12 +14,12 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from laminar.datastore import Datastore
+from laminar.engine import prior as prior_
 from laminar.engine.effects import Effect, Note, Release, Submit, Withdraw, WriteFailure, WriteLayer, WriteSplit
-from laminar.engine.layers import Prior
 from laminar.engine.snapshot import Observer, Started
 from laminar.engine.state import State
 from laminar.errors import LaminarError
@@ -27,7 +27,7 @@ from laminar.executors.base import Executor, Run, Session
 from laminar.graph import PARAMETERS, Graph
 from laminar.journal import Journal, Policy
 from laminar.logs import LogPolicy
-from laminar.records import ExecutionRecord, LayerRecord, SplitMeta, SplitRecord
+from laminar.records import ExecutionRecord, SplitMeta, SplitRecord
 from laminar.task import Completion
 
 log = logging.getLogger("laminar")
@@ -43,11 +43,13 @@ def execute(
     observer: Observer | None = None,
     policy: Policy | None = None,
     logs: LogPolicy | None = None,
+    rerun: Collection[str] = (),
 ) -> None:
     """Run an execution of ``graph`` to its end: a new one with ``parameters``, or (None) a resumed one,
-    skipping what its earlier runs finished. Raises the first failure of a layer."""
+    skipping what its earlier runs finished (but the layers ``rerun`` names and those downstream of
+    them: see :mod:`laminar.engine.prior`). Raises the first failure of a layer."""
     flow = graph.flow
-    prior = _prior(graph, datastore, execution) if parameters is None else None
+    prior = prior_.read(graph, datastore, execution, rerun) if parameters is None else None
     session = executor.open(Run(flow, execution, graph, datastore, logs or LogPolicy()))
     journal = Journal(datastore, flow, execution, policy)
     try:
@@ -63,9 +65,17 @@ def execute(
             epoch=time.time() - time.monotonic(),
         )
         _Loop(state, session, journal, execution, observer).run()
+    except KeyboardInterrupt as interrupt:  # Ctrl-C: stop now; what finished is committed below
+        message = (
+            f"laminar: {flow} execution {execution!r} was interrupted; what finished is kept: resume it with "
+            f"{flow}().execution({execution!r}).resume()"
+        )
+        if hasattr(interrupt, "add_note"):  # Python 3.11+
+            interrupt.add_note(message)
+        raise
     finally:
         journal.close()
-        session.close()
+        session.close()  # stops what still runs (after an interruption), without waiting for it
     journal.check()
     if state.failures:
         label, error = state.failures[0]
@@ -84,43 +94,9 @@ def _begin(
     them and the execution's record; return the Parameters layer's meta."""
     stored = store.write_split(flow, execution, PARAMETERS, 0, parameters, set(), SplitRecord().to_json(), commit=False)
     assert stored.document is not None
-    record = ExecutionRecord(flow, execution, time.time(), tuple(sorted(parameters)), executor)
+    record = ExecutionRecord(flow, execution, time.time(), tuple(sorted(parameters)), executor=executor)
     journal.begin(record, stored.document)
     return SplitMeta(stored.names, stored.shards)
-
-
-def _prior(graph: Graph, store: Datastore, execution: str) -> Prior:
-    """What the earlier runs of ``execution`` finished: layers, splits of the others, and the metas of
-    those that grids read (known from the graph: ``Parameter`` names the split it reads) or that name a
-    layer's artifacts (split 0)."""
-    flow = graph.flow
-    layers: dict[str, int | None] = {}
-    for name in [PARAMETERS, *graph.nodes]:
-        found = store.read_layer_record(flow, execution, name)
-        record = LayerRecord.from_json(found) if found is not None else None
-        if record is not None and record.finished:
-            layers[name] = record.splits
-    splits = {
-        name: frozenset(store.finished_splits(flow, execution, name)) for name in graph.nodes if name not in layers
-    }
-    # a layer's record names its artifacts: those of its split 0, which may have finished before
-    metas = {(name, 0): store.read_meta(flow, execution, name, 0) for name, done in splits.items() if 0 in done}
-    for node in graph.nodes.values():
-        for parameter in node.configuration.foreach.parameters if node.configuration.foreach else ():
-            name = parameter.layer.__name__
-            upstream = graph.nodes.get(name)
-            if parameter.index is None and upstream is not None and upstream.foreach:
-                continue  # 1:1: reads split counts only
-            index = parameter.index or 0
-            if name in layers or index in splits.get(name, ()):
-                metas[(name, index)] = store.read_meta(flow, execution, name, index)
-    attempts = {  # failed attempts recorded by earlier runs: a resume goes on counting
-        (name, split): max(files["failures"])
-        for name in splits
-        for split, files in store.attempts(flow, execution, name).items()
-        if files["failures"]
-    }
-    return Prior({n: s for n, s in layers.items() if n != PARAMETERS}, splits, metas, attempts)
 
 
 class _Loop:

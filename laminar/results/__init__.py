@@ -16,7 +16,7 @@ summaries that tables and pictures of it are drawn from.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Protocol, TypeVar, overload
 
 from laminar.datastore import Datastore
@@ -26,7 +26,7 @@ from laminar.display.summary import LayerSummary
 from laminar.errors import ExecutionNotFound, LaminarError
 from laminar.graph import PARAMETERS, Graph
 from laminar.layer import Context, Layer, Parameters, State, assigned
-from laminar.records import LayerRecord
+from laminar.records import ExecutionRecord, LayerRecord
 from laminar.results import views
 
 L = TypeVar("L", bound=Layer)
@@ -51,7 +51,13 @@ class Definition(Protocol):
     def __call__(self, *, execution: str | None = None, **parameters: Any) -> Execution: ...
 
     def _run(
-        self, identifier: str, *, resume: bool, parameters: dict[str, Any], progress: bool | None
+        self,
+        identifier: str,
+        *,
+        resume: bool,
+        parameters: dict[str, Any],
+        progress: bool | None,
+        rerun: Collection[type[Layer] | str] = (),
     ) -> Execution: ...
 
 
@@ -102,13 +108,18 @@ class Execution:
         store = self._store
         record = self._layer_record(name)
         phase, splits, attempt = record.state, record.splits, record.attempt
+        artifacts = store.layer(self.flow.name, self.id, name, splits) if phase == "finished" else None
+        if artifacts is None and name == PARAMETERS:  # its record not written yet: the claim holds a copy
+            claimed = ExecutionRecord.from_json(self.record).document
+            if claimed is not None:
+                phase, artifacts = "finished", store.split_of(self.flow.name, self.id, name, 0, claimed)
         instance = cls.__new__(cls)
         instance._laminar = Context(
             flow=self.flow.name,
             execution=self.id,
             splits=splits,
             state=State(phase, attempt=attempt),
-            artifacts=store.layer(self.flow.name, self.id, name, splits) if phase == "finished" else None,
+            artifacts=artifacts,
         )
         return instance
 
@@ -173,9 +184,14 @@ class Execution:
         """The flow's Mermaid diagram with each layer coloured by its state in this execution."""
         return mermaid.execution_mermaid(self.flow.graph(), self.summary())
 
-    def resume(self, *, progress: bool | None = None) -> Execution:
-        """Run again, skipping every layer and foreach split that already finished."""
-        return self.flow._run(self.id, resume=True, parameters={}, progress=progress)
+    def resume(self, *, progress: bool | None = None, rerun: Collection[type[Layer] | str] = ()) -> Execution:
+        """Run again, skipping every layer and foreach split that already finished and can be read back
+        (damaged records are set aside and what they recorded runs again).
+
+        ``rerun``: layers (classes or names) to run again although they finished, with every layer
+        downstream of them: ``execution.resume(rerun=[Train])`` after an artifact of ``Train`` was found
+        corrupt or removed, say (the new run's write replaces the damaged artifact)."""
+        return self.flow._run(self.id, resume=True, parameters={}, progress=progress, rerun=rerun)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         """Jupyter shows an execution as its graph coloured by state (SVG) beside a table of its layers."""

@@ -344,6 +344,13 @@ class Serde:
         self._by_type: dict[type, Protocol] = {}
         self._by_name: dict[str, Protocol] = {p.name: p for p in _BUILTIN}
 
+    def copy(self, *, allow_pickle: bool | None = None) -> Serde:
+        """The same registrations (``allow_pickle`` as given, else as here)."""
+        copied = Serde(allow_pickle=self.allow_pickle if allow_pickle is None else allow_pickle)
+        copied._by_type = dict(self._by_type)
+        copied._by_name = dict(self._by_name)
+        return copied
+
     def register(self, protocol: Protocol, *types: type) -> None:
         """Use ``protocol`` for values whose type is exactly one of ``types``; read it back by name."""
         if not isinstance(protocol, Protocol):

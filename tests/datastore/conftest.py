@@ -110,6 +110,7 @@ class Faults:
     remaining: int = 0  # fail this many matching requests, then forward (-1: fail all)
     method: str = "PUT"
     seen: list[str] = field(default_factory=list)  # "METHOD path status" of every request
+    sent: int = 0  # bytes of the response bodies forwarded to the client
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def should_fail(self, method: str) -> bool:
@@ -160,6 +161,8 @@ def _handler(target: tuple[str, int], faults: Faults) -> type[http.server.BaseHT
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(data)
+                with faults.lock:
+                    faults.sent += len(data)
             connection.close()
 
         do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _relay

@@ -144,7 +144,7 @@ def test_a_corrupt_pack_fails_the_read_of_the_item_it_damaged(subject: Subject) 
     split = subject.make().split("F", "e", "L", 0)
     assert split.item("items", 0) == items[0] and split.item("items", 2) == items[2]
     with pytest.raises(
-        ArtifactError, match=r"F\.L\[0\] of execution 'e' artifact 'items' item 1: .* is corrupt.*delete the pack"
+        ArtifactError, match=r"F\.L\[0\] of execution 'e' artifact 'items' item 1: .* is corrupt.*rerun=\[that layer\]"
     ):
         split.item("items", 1)
     subject.raw.rm_file(f"{subject.base}/{pack}")

@@ -107,6 +107,7 @@ def test_laminar_ui_lists_executions_and_opens_one(
 
 
 def test_a_run_elsewhere_is_watched_live(browser: Any, tmp_path: Path, screenshots: Path) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -127,7 +128,8 @@ def test_a_run_elsewhere_is_watched_live(browser: Any, tmp_path: Path, screensho
         browser.get(f"{served.url}flows/Live/live")
         from selenium.common.exceptions import StaleElementReferenceException
 
-        # the page replaces its table as the run goes on: an element found may be gone when read, so try again
+        # The live page replaces its picture on every update (each commit of the journal, 10 ms apart at
+        # most): an element found just before one is stale by the time its text is read; look again.
         wait = WebDriverWait(browser, 60, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,))
         first = wait.until(lambda b: re.fullmatch(r"\d+/80", count(b, "Work")) and count(b, "Work"))
         browser.save_screenshot(str(screenshots / "ui-live-1.png"))

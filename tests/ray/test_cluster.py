@@ -3,6 +3,9 @@ one fails here, by name, instead of silently slowing every task down."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
@@ -29,6 +32,39 @@ def test_this_process_is_told_apart_from_a_worker() -> None:
 
     assert cluster.in_worker() is False
     assert ray.get(ray.remote(cluster.in_worker).remote()) is True
+
+
+def test_a_worker_tells_ray_cancelling_its_task_from_a_keyboard_interrupt_of_its_own(tmp_path: Path) -> None:
+    import ray
+
+    from laminar_ray import cluster
+
+    def waits(started: str) -> None:
+        Path(started).touch()
+        try:
+            for _ in range(6000):  # Ray's cancel interrupts Python code, not a sleep in C: short sleeps
+                time.sleep(0.01)
+        except KeyboardInterrupt:
+            Path(f"{started}-told").write_text(str(cluster.cancelled()))
+            raise
+
+    def raises() -> bool:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            return cluster.cancelled()
+
+    assert ray.get(ray.remote(raises).remote()) is False
+    started = tmp_path / "started"
+    ref = ray.remote(waits).remote(str(started))
+    deadline = time.monotonic() + 60
+    while not started.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    ray.cancel(ref)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(ref, timeout=60)
+    assert Path(f"{started}-told").read_text() == "True"
 
 
 def test_freed_heap_memory_can_be_given_back() -> None:
