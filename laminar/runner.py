@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from laminar.artifacts import Artifacts, Selected
+from laminar.artifacts import Artifacts, Selected, Traced
 from laminar.datastore import Datastore
 from laminar.errors import LaminarError, user_formatted
 from laminar.graph import PARAMETERS, BoundHook, Graph
@@ -102,10 +102,9 @@ def execute(
         splits=task.splits,
         state=State("running", attempt=task.attempt, error=task.error),
     )
+    reads: dict[str, set[str]] = {}  # what a run reads of each dependency, for its record (the cache's)
     deps = {
-        name: dependency(
-            graph, name, read, artifacts(name, read) if read.state == "finished" else None, flow, execution
-        )
+        name: dependency(graph, name, read, _source(task, name, read, artifacts, reads), flow, execution)
         for name, read in task.inputs.items()
     }
     if task.kind is TaskKind.entry:
@@ -120,7 +119,7 @@ def execute(
     started = time.time()
     with captured(policy, whole_process=whole_process, live=_live(datastore, label)) as capture:
         try:
-            return _run(node.name, graph, task, instance, deps, datastore, capture, where, started)
+            return _run(node.name, graph, task, instance, deps, datastore, capture, where, started, reads)
         except BaseException as error:
             ended = time.time()
             attach(error, {"started": started, "ended": ended, "worker": where, "traceback": user_formatted(error)})
@@ -140,6 +139,7 @@ def _run(
     capture: Capture,
     worker: Mapping[str, Any],
     started: float,
+    reads: Mapping[str, set[str]],
 ) -> Outcome:
     node = graph[name]
     flow, execution = instance._laminar.flow or "", instance._laminar.execution or ""
@@ -181,11 +181,22 @@ def _run(
             caught=repr(caught) if caught is not None else None,
             resources=container.requested(),
             worker=worker,
+            reads={dependency: tuple(sorted(names)) for dependency, names in reads.items() if names},
             **_kept_log(capture, datastore, (flow, execution, name, task.split, task.attempt)),
         ).to_json(),
         commit=False,
     )
     return Outcome(meta=meta, values=values, shards=shards)
+
+
+def _source(
+    task: Task, name: str, read: Input, artifacts: ArtifactSource, reads: dict[str, set[str]]
+) -> Artifacts | None:
+    """A finished dependency's artifacts as the task sees them; a run's reads are noted (``Traced``)."""
+    if read.state != "finished":
+        return None
+    found = artifacts(name, read)
+    return Traced(found, reads.setdefault(name, set())) if task.kind is TaskKind.run else found
 
 
 #: Where a split's attempt's log goes: (flow, execution, layer, split, attempt).

@@ -1,0 +1,219 @@
+"""The cache as the engine sees it: looks a unit up before it runs, learns from every completion.
+
+:class:`Memo` is :class:`laminar.engine.loop.Memo` for one run of an execution. Before a cached
+unit's first task goes to the executor the loop asks :meth:`Memo.lookup`: the unit's key
+(:mod:`laminar.cache.key`) names a file of entries (:mod:`laminar.cache.index`); an entry whose
+reads have the same digests now, and whose artifacts exist and verify, is a hit, handed back as the
+run's completion: its split document names the entry's artifacts (no copy) and its record says
+``cached_from``. Entry hooks still run first (the engine decides the layer as always); submission
+hooks, which only choose resources, do not run for a hit. A miss runs as it would without a cache;
+when it finishes, its entry is kept and written once the run ended (:meth:`Memo.close`).
+
+The digests a key needs are those of the splits this run finished (from their completions), of a hit
+(its entry), or else read from the datastore (the parameters; what a resumed execution's earlier
+runs finished). Cached layers are never started ahead of their dependencies (``layers``): their
+inputs' digests must be known first. That costs pipelining on Ray: a cached chain takes a driver
+round trip per layer.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+from laminar.cache import index, key
+from laminar.cache.index import CacheWarning, Variant
+from laminar.datastore import Datastore
+from laminar.errors import LaminarError
+from laminar.graph import Graph
+from laminar.options import Cache
+from laminar.records import ArtifactEntry, SplitMeta, SplitRecord, reads_of
+from laminar.task import Completion, Input, Task, TaskKind
+
+Entries = dict[str, ArtifactEntry]
+
+
+class Memo:
+    """One run's cache: ``caches`` (layer -> its Cache) are kept; all but ``refresh`` are looked up."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        store: Datastore,
+        execution: str,
+        caches: Mapping[str, Cache],
+        refresh: frozenset[str] = frozenset(),
+    ) -> None:
+        self.graph = graph
+        self.store = store
+        self.execution = execution
+        self.caches = dict(caches)
+        self.layers = frozenset(self.caches) - refresh
+        self._needed = {d for name in self.caches for d in key.run_reads(graph[name])}
+        self._entries: dict[tuple[str, int], Entries] = {}
+        self._joined: dict[tuple[str, str, int], str] = {}  # (foreach dependency, attribute, splits) -> digest
+        self._listed: dict[str, set[str]] = {}
+        self._new: list[tuple[str, str, Variant]] = []
+        self._uncommitted: set[str] = set()  # layers with hits since the journal was last flushed
+        #: What the run did with the cache: units looked up, hits, entries written.
+        self.counts = {"lookups": 0, "hits": 0, "written": 0}
+
+    # -- the engine's seam -------------------------------------------------------------------------
+
+    def lookup(self, task: Task) -> Completion | None:
+        node = self.graph[task.layer]
+        cache = self.caches[task.layer]
+        inputs = self._inputs(task)
+        self.counts["lookups"] += 1
+        try:
+            unit = self._key(task, inputs)
+            if unit not in self._keys(task.layer):
+                return None
+            variants = index.read(self.store, self.graph.flow, task.layer, unit)
+        except LaminarError as error:
+            self._warn(task, f"its entry cannot be read ({error})")
+            return None
+        for variant in variants:
+            if not self._matches(variant, inputs):
+                continue
+            trouble = index.problem(self.store, variant.artifacts, verify=cache.verify)
+            if trouble is not None:
+                self._warn(task, f"the entry from execution {variant.execution!r} cannot be used: {trouble}")
+                continue
+            self.counts["hits"] += 1
+            return self._hit(task, variant, node.name)
+        return None
+
+    def completed(self, completion: Completion) -> None:
+        task = completion.task
+        if completion.error is not None or completion.cached or task.kind is not TaskKind.run:
+            return
+        meta = completion.value
+        document = meta.document if isinstance(meta, SplitMeta) else None
+        if document is None:
+            return
+        if task.layer in self._needed:
+            self._entries[(task.layer, task.split)] = document["artifacts"]
+        if task.layer not in self.caches:
+            return
+        inputs = self._inputs(task)
+        try:
+            reads = {
+                dependency: {attribute: self._digest(dependency, inputs[dependency], attribute) for attribute in names}
+                for dependency, names in reads_of(document["record"]).items()
+            }
+            unit = self._key(task, inputs)
+        except (KeyError, LaminarError):  # a read of something it was not given: not cacheable
+            return
+        caught = document["record"].get("caught")
+        variant = Variant(
+            reads, self.execution, task.split, document["artifacts"], str(caught) if caught else None, time.time()
+        )
+        self._new.append((task.layer, unit, variant))
+
+    def uncommitted(self, task: Task) -> bool:
+        if not self._uncommitted or self._uncommitted.isdisjoint(task.inputs):
+            return False
+        self._uncommitted.clear()  # the loop flushes the journal: every hit so far is committed
+        return True
+
+    def close(self) -> None:
+        """Write the entries of the units that ran (the journal committed their records already)."""
+        if not self._new:
+            return
+        with ThreadPoolExecutor(min(8, len(self._new)), thread_name_prefix="laminar-cache") as pool:
+            futures = [
+                pool.submit(index.write, self.store, self.graph.flow, layer, unit, variant)
+                for layer, unit, variant in self._new
+            ]
+        for (layer, _, _), future in zip(self._new, futures, strict=True):
+            error = future.exception()
+            if error is not None:
+                warnings.warn(
+                    f"{self.graph.flow}.{layer}: its cache entry could not be written ({error}); "
+                    "a later run computes it again",
+                    CacheWarning,
+                    stacklevel=2,
+                )
+            else:
+                self.counts["written"] += 1
+        self._new = []
+
+    # -- keys and digests ----------------------------------------------------------------------------
+
+    def _inputs(self, task: Task) -> dict[str, Input]:
+        reads = key.run_reads(self.graph[task.layer])
+        return {name: read for name, read in task.inputs.items() if name in reads}
+
+    def _key(self, task: Task, inputs: Mapping[str, Input]) -> str:
+        items = {
+            f"{name}.{attribute}": key.split_digest(self._split(name, read.split), attribute, item)
+            for name, read in inputs.items()
+            if read.split is not None and read.state == "finished"
+            for attribute, item in read.items.items()
+        }
+        node = self.graph[task.layer]
+        return key.unit_key(self.graph.flow, node, self.caches[task.layer], task.index, inputs, items)
+
+    def _matches(self, variant: Variant, inputs: Mapping[str, Input]) -> bool:
+        for dependency, attributes in variant.reads.items():
+            read = inputs.get(dependency)
+            if read is None or read.state != "finished":
+                return False
+            for attribute, digest in attributes.items():
+                if self._digest(dependency, read, attribute) != digest:
+                    return False
+        return True
+
+    def _digest(self, dependency: str, read: Input, attribute: str) -> str:
+        if read.split is not None:
+            return key.read_digest(read, attribute, [self._split(dependency, read.split)])
+        splits = read.splits or 0
+        found = self._joined.get((dependency, attribute, splits))
+        if found is None:
+            found = key.read_digest(read, attribute, [self._split(dependency, i) for i in range(splits)])
+            self._joined[(dependency, attribute, splits)] = found
+        return found
+
+    def _split(self, layer: str, split: int) -> Entries:
+        """A finished split's archive entries: seen in this run, else read from the datastore."""
+        found = self._entries.get((layer, split))
+        if found is None:
+            found = self.store.document(self.graph.flow, self.execution, layer, split)["artifacts"]
+            self._entries[(layer, split)] = found
+        return found
+
+    def _keys(self, layer: str) -> set[str]:
+        """The keys ``layer`` has entries under: one listing per layer and run."""
+        found = self._listed.get(layer)
+        if found is None:
+            found = self._listed[layer] = index.keys(self.store, self.graph.flow, layer)
+        return found
+
+    # -- hits --------------------------------------------------------------------------------------
+
+    def _hit(self, task: Task, variant: Variant, layer: str) -> Completion:
+        now = time.time()
+        record = SplitRecord(
+            attempt=task.attempt,
+            started=now,
+            ended=now,
+            caught=variant.caught,
+            reads={name: tuple(sorted(attributes)) for name, attributes in variant.reads.items()},
+            cached_from=variant.execution,
+        )
+        document = {"artifacts": variant.artifacts, "record": record.to_json()}
+        if layer in self._needed:
+            self._entries[(layer, task.split)] = variant.artifacts
+        self._uncommitted.add(layer)
+        meta = SplitMeta.of(document, keep=True)  # type: ignore[arg-type]  # a SplitDocument
+        return Completion(task, value=meta, cached=True)
+
+    def _warn(self, task: Task, why: str) -> None:
+        warnings.warn(
+            f"{self.graph.flow}.{task.label}: cache miss: {why}; it runs again",
+            CacheWarning,
+            stacklevel=3,
+        )
