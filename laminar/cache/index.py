@@ -229,3 +229,44 @@ def _open(store: Datastore, where: str) -> Iterator[IO[bytes]]:
 
 def as_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+# -- inspecting ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One cached layer of a datastore: its keys, their entries, the newest entry and what made it."""
+
+    flow: str
+    layer: str
+    keys: int
+    entries: int
+    newest: float | None
+    execution: str | None
+
+
+def listed(store: Datastore, flow: str | None = None) -> list[Listed]:
+    """Every cached layer (of ``flow``, or of every flow) with its entries: what ``laminar cache ls``
+    prints. Reads every entry file; a damaged one counts as a key without entries."""
+    found = []
+    for name in [flow] if flow is not None else flows(store):
+        for layer in layers(store, name):
+            variants = []
+            unit_keys = keys(store, name, layer)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CacheWarning)
+                for unit in sorted(unit_keys):
+                    variants.extend(read(store, name, layer, unit))
+            newest = max(variants, key=lambda v: v.created, default=None)
+            found.append(
+                Listed(
+                    name,
+                    layer,
+                    len(unit_keys),
+                    len(variants),
+                    newest.created if newest else None,
+                    newest.execution if newest else None,
+                )
+            )
+    return found

@@ -9,6 +9,8 @@ import pytest
 
 from laminar.cache import CacheWarning
 from laminar.cache import index as cache_index
+from laminar.display.progress import headline, rows
+from laminar.engine.snapshot import Snapshot
 from tests.backends import Backend
 from tests.cache.cachedflows import (
     ALL,
@@ -35,8 +37,12 @@ def test_a_second_execution_with_the_same_inputs_runs_nothing(backend: Backend, 
     flow = backend.flow(Pipeline)
     first = flow(progress=False, **parameters(log))
     assert runs(log) == ALL
-    second = flow(progress=False, **parameters(log))
+    seen: list[Snapshot] = []
+    second = flow(progress=False, observer=seen.append, **parameters(log))
     assert runs(log) == []
+    assert {name: view.cached for name, view in seen[-1].layers.items()} == dict.fromkeys(ALL_LAYERS, 1) | {"Square": 3}
+    assert "7/7 splits done" in headline("Pipeline", second.id, rows(seen[-1]))
+    assert headline("Pipeline", second.id, rows(seen[-1])).endswith(", 7 cached")
     assert second.layer(Report).text == first.layer(Report).text == "b:28"
     assert list(second.layer(Square).value) == [1, 4, 9]
     assert second.layer(Load).blob == "x" * 10_000
