@@ -2,20 +2,28 @@
 
 ::
 
-    cache/<flow>/<layer>/<key>.json     entries of one unit key (laminar.cache.key): newest first, each
-                                        the reads it was made with, the execution and split that made
-                                        it, and that split's archive (attribute -> digests)
+    cache/<flow>/<layer>/entries-<stamp>-<random>.json   the entries a run added to a layer (or several
+                                                         runs', merged): unit key -> its entries,
+                                                         newest first, each the reads it was made with,
+                                                         the execution and split that made it, and that
+                                                         split's archive (attribute -> digests)
 
 Entries live in the datastore they describe, so any later execution in it (any process, Local,
-Memory or S3) finds them. An entry names artifacts by digest: a hit copies nothing, it writes a new
-split document pointing at them. It is used only if every artifact it names exists and (with
-``Cache(verify=True)``) still hashes to its digest, and if this datastore may load its protocols
-(``allow_pickle=False`` refuses pickled ones); otherwise, as for an entry that cannot be read, the
-lookup is a miss and says why in a :class:`CacheWarning` (a corrupt artifact file is removed, so that
-the run the miss causes stores it whole again: a content-addressed store never rewrites a file that
-exists). Entries are written once the run ended and
-its records were committed (:meth:`laminar.journal.Journal.close`); two runs writing one key at once
-may lose one's entry, which costs a later run a miss, never a wrong result.
+Memory or S3) finds them. They are kept per layer, in a few files rather than one per unit: a run
+reads a layer's files once (one listing, one read each, in parallel) when it first looks a unit of
+it up, and adds one file per layer at its end, so a fan-out of 1,000 splits costs a few requests,
+not thousands. Once a layer has more than :data:`MERGE_AT` files, or one that cannot be read, the
+run that read them writes them merged into one and deletes them. A file removed by another run
+meanwhile reads as empty: runs never wait for each other, and a lost entry costs a later run a
+miss, never a wrong result.
+
+An entry names artifacts by digest: a hit copies nothing, it writes a new split document pointing
+at them. It is used only if every artifact it names exists and (with ``Cache(verify=True)``) still
+hashes to its digest, and if this datastore may load its protocols (``allow_pickle=False`` refuses
+pickled ones); otherwise, as for a file of entries that cannot be read, the lookup is a miss and says
+why in a :class:`CacheWarning` (a corrupt artifact file is removed, so that the run the miss causes
+stores it whole again: a content-addressed store never rewrites a file that exists). Entries are
+written once the run ended and its records were committed (:meth:`laminar.journal.Journal.close`).
 """
 
 from __future__ import annotations
@@ -25,10 +33,12 @@ import binascii
 import contextlib
 import hashlib
 import io
-import json
+import secrets
+import time
 import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from laminar.datastore import Datastore, layout, transfer
@@ -36,9 +46,12 @@ from laminar.errors import ArtifactError, LaminarError
 from laminar.records import ArtifactEntry, checked_document
 
 ROOT = "cache"
+PREFIX = "entries-"
 #: Entries kept per key: the same code on the same selected items read differently (other parameters).
 KEPT = 8
-FORMAT = 1
+#: A layer's files of entries beyond which the run that read them merges them into one.
+MERGE_AT = 8
+FORMAT = 2
 
 
 class CacheWarning(UserWarning):
@@ -52,8 +65,10 @@ def directory(flow: str, layer: str | None = None) -> str:
     return "/".join(parts)
 
 
-def path(flow: str, layer: str, key: str) -> str:
-    return f"{directory(flow, layer)}/{key}.json"
+def new_file(flow: str, layer: str) -> str:
+    """A new file of entries: its name sorts by time (newer files' entries come first)."""
+    stamp = f"{time.time_ns():020d}"
+    return f"{directory(flow, layer)}/{PREFIX}{stamp}-{secrets.token_hex(4)}.json"
 
 
 @dataclass(frozen=True)
@@ -95,40 +110,89 @@ class Variant:
         )
 
 
-def read(store: Datastore, flow: str, layer: str, key: str) -> list[Variant]:
-    """The entries of ``key``, newest first: [] when there are none; a damaged file warns and is []."""
-    relative = path(flow, layer, key)
+Entries = dict[str, list[Variant]]  # unit key -> its entries, newest first
+
+
+@dataclass
+class Loaded:
+    """A layer's entries as one run read them: by key, the files they came from, whether one was damaged."""
+
+    entries: Entries = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    damaged: bool = False
+
+    @property
+    def merge(self) -> bool:
+        """Whether the run that read these should write them merged (and delete the files)."""
+        return self.damaged or len(self.files) > MERGE_AT
+
+
+def load(store: Datastore, flow: str, layer: str) -> Loaded:
+    """Every entry of ``layer``: one listing and a read of each file (in parallel). A file that cannot
+    be read warns and counts as damaged (its entries are misses); one gone meanwhile is empty."""
+    base = directory(flow, layer)
+    names = [n for n in store.files.list_names(base) if n.startswith(PREFIX) and n.endswith(".json")]
+    files = [f"{base}/{name}" for name in names]
+    loaded = Loaded(files=files)
+    if not files:
+        return loaded
+    with ThreadPoolExecutor(min(8, len(files)), thread_name_prefix="laminar-cache") as pool:
+        contents = list(pool.map(lambda relative: _read(store, relative), files))
+    for relative, content in sorted(zip(files, contents, strict=True), reverse=True):  # newest first
+        if isinstance(content, BaseException):
+            loaded.damaged = True
+            warnings.warn(
+                f"{flow}.{layer}: the cache entries in {relative} in {store.url} cannot be used ({content}); "
+                f"their units run again and the file is replaced (laminar cache clear --flow {flow} --layer {layer} "
+                "removes them all)",
+                CacheWarning,
+                stacklevel=3,
+            )
+            continue
+        for unit, variants in content.items():
+            loaded.entries.setdefault(unit, []).extend(variants)
+    return loaded
+
+
+def _read(store: Datastore, relative: str) -> Entries | BaseException:
     try:
         content = store.files.read_json(relative)
-        if content is None:
-            return []
-        variants = content.get("variants") if isinstance(content, dict) else None
-        if content.get("format") != FORMAT or not isinstance(variants, list):
-            raise ArtifactError(f"{relative} is damaged (not a cache file of format {FORMAT})")
-        return [Variant.from_json(v, relative) for v in variants]
-    except (LaminarError, ValueError, TypeError, KeyError) as error:
-        warnings.warn(
-            f"{flow}.{layer}: the cache entry {relative} in {store.url} cannot be used ({error}); the layer runs "
-            f"again and its entry is rewritten (laminar cache clear --flow {flow} --layer {layer} removes them)",
-            CacheWarning,
-            stacklevel=2,
-        )
-        return []
+        if content is None:  # merged and removed by another run meanwhile
+            return {}
+        found = content.get("keys") if isinstance(content, dict) else None
+        if content.get("format") != FORMAT or not isinstance(found, dict):
+            raise ArtifactError(f"not a file of cache entries of format {FORMAT}")
+        return {
+            str(unit): [Variant.from_json(v, relative) for v in variants]
+            for unit, variants in found.items()
+            if isinstance(variants, list)
+        }
+    except (LaminarError, ValueError, TypeError, KeyError, AttributeError) as error:
+        return error
 
 
-def write(store: Datastore, flow: str, layer: str, key: str, variant: Variant) -> None:
-    """Add ``variant`` to the entries of ``key`` (replacing one made with the same reads)."""
-    relative = path(flow, layer, key)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CacheWarning)  # a damaged file is replaced
-        kept = [v for v in read(store, flow, layer, key) if v.reads != variant.reads]
-    variants = [variant, *kept][:KEPT]
-    store.files.write_json(relative, {"format": FORMAT, "variants": [v.to_json() for v in variants]})
+def add(entries: Entries, unit: str, variant: Variant) -> None:
+    """Put ``variant`` first among the entries of ``unit``, replacing one made with the same reads."""
+    kept = [v for v in entries.get(unit, []) if v.reads != variant.reads]
+    entries[unit] = [variant, *kept][:KEPT]
 
 
-def keys(store: Datastore, flow: str, layer: str) -> set[str]:
-    """The keys with entries of ``layer`` (one listing)."""
-    return {name[: -len(".json")] for name in store.files.list_names(directory(flow, layer)) if name.endswith(".json")}
+def write(store: Datastore, flow: str, layer: str, new: Entries, loaded: Loaded | None) -> None:
+    """Write the entries a run added to ``layer``: one new file; merged with what it had read (which is
+    then deleted) when ``loaded`` asks for it."""
+    if loaded is not None and loaded.merge:
+        merged = {unit: list(variants) for unit, variants in loaded.entries.items()}
+        for unit, variants in new.items():
+            for variant in reversed(variants):
+                add(merged, unit, variant)
+        new = merged
+    if new:
+        content = {"format": FORMAT, "keys": {unit: [v.to_json() for v in vs] for unit, vs in new.items()}}
+        store.files.write_json(new_file(flow, layer), content)
+    if loaded is not None and loaded.merge:
+        for relative in loaded.files:
+            with contextlib.suppress(FileNotFoundError, OSError):
+                store.files.fs.rm(store.files.path(relative))
 
 
 def flows(store: Datastore) -> list[str]:
@@ -146,11 +210,13 @@ def clear(store: Datastore, flow: str | None = None, layer: str | None = None) -
     removed = 0
     for name in targets:
         for each in [layer] if layer is not None else layers(store, name):
-            found = keys(store, name, each)
-            if found:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CacheWarning)
+                loaded = load(store, name, each)
+            if loaded.files:
                 with contextlib.suppress(FileNotFoundError):
                     store.files.fs.rm(store.files.path(directory(name, each)), recursive=True)
-            removed += len(found)
+            removed += len(loaded.entries)
     return removed
 
 
@@ -227,10 +293,6 @@ def _open(store: Datastore, where: str) -> Iterator[IO[bytes]]:
             yield file
 
 
-def as_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
-
-
 # -- inspecting ------------------------------------------------------------------------------------
 
 
@@ -248,22 +310,20 @@ class Listed:
 
 def listed(store: Datastore, flow: str | None = None) -> list[Listed]:
     """Every cached layer (of ``flow``, or of every flow) with its entries: what ``laminar cache ls``
-    prints. Reads every entry file; a damaged one counts as a key without entries."""
+    prints. A damaged file of entries counts for none."""
     found = []
     for name in [flow] if flow is not None else flows(store):
         for layer in layers(store, name):
-            variants = []
-            unit_keys = keys(store, name, layer)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", CacheWarning)
-                for unit in sorted(unit_keys):
-                    variants.extend(read(store, name, layer, unit))
+                loaded = load(store, name, layer)
+            variants = [v for vs in loaded.entries.values() for v in vs]
             newest = max(variants, key=lambda v: v.created, default=None)
             found.append(
                 Listed(
                     name,
                     layer,
-                    len(unit_keys),
+                    len(loaded.entries),
                     len(variants),
                     newest.created if newest else None,
                     newest.execution if newest else None,

@@ -7,7 +7,8 @@ reads have the same digests now, and whose artifacts exist and verify, is a hit,
 run's completion: its split document names the entry's artifacts (no copy) and its record says
 ``cached_from``. Entry hooks still run first (the engine decides the layer as always); submission
 hooks, which only choose resources, do not run for a hit. A miss runs as it would without a cache;
-when it finishes, its entry is kept and written once the run ended (:meth:`Memo.close`).
+when it finishes, its entry is kept and written once the run ended (:meth:`Memo.close`): one file of
+entries per layer, however many splits it has.
 
 The digests a key needs are those of the splits this run finished (from their completions), of a hit
 (its entry), or else read from the datastore (the parameters; what a resumed execution's earlier
@@ -54,8 +55,8 @@ class Memo:
         self._needed = {d for name in self.caches for d in key.run_reads(graph[name])}
         self._entries: dict[tuple[str, int], Entries] = {}
         self._joined: dict[tuple[str, str, int], str] = {}  # (foreach dependency, attribute, splits) -> digest
-        self._listed: dict[str, set[str]] = {}
-        self._new: list[tuple[str, str, Variant]] = []
+        self._loaded: dict[str, index.Loaded] = {}  # layer -> its entries, read on its first lookup
+        self._new: dict[str, index.Entries] = {}  # layer -> the entries this run adds
         self._uncommitted: set[str] = set()  # layers with hits since the journal was last flushed
         #: What the run did with the cache: units looked up, hits, entries written.
         self.counts = {"lookups": 0, "hits": 0, "written": 0}
@@ -69,11 +70,9 @@ class Memo:
         self.counts["lookups"] += 1
         try:
             unit = self._key(task, inputs)
-            if unit not in self._keys(task.layer):
-                return None
-            variants = index.read(self.store, self.graph.flow, task.layer, unit)
+            variants = self._entries_of(task.layer).entries.get(unit, [])
         except LaminarError as error:
-            self._warn(task, f"its entry cannot be read ({error})")
+            self._warn(task, f"its entries cannot be read ({error})")
             return None
         for variant in variants:
             if not self._matches(variant, inputs):
@@ -111,7 +110,7 @@ class Memo:
         variant = Variant(
             reads, self.execution, task.split, document["artifacts"], str(caught) if caught else None, time.time()
         )
-        self._new.append((task.layer, unit, variant))
+        index.add(self._new.setdefault(task.layer, {}), unit, variant)
 
     def uncommitted(self, task: Task) -> bool:
         if not self._uncommitted or self._uncommitted.isdisjoint(task.inputs):
@@ -120,26 +119,30 @@ class Memo:
         return True
 
     def close(self) -> None:
-        """Write the entries of the units that ran (the journal committed their records already)."""
-        if not self._new:
+        """Write the entries of the units that ran (the journal committed their records already): a file
+        per layer, merged with the layer's earlier files when they are many or one was damaged."""
+        layers = set(self._new) | {name for name, loaded in self._loaded.items() if loaded.merge}
+        if not layers:
             return
-        with ThreadPoolExecutor(min(8, len(self._new)), thread_name_prefix="laminar-cache") as pool:
-            futures = [
-                pool.submit(index.write, self.store, self.graph.flow, layer, unit, variant)
-                for layer, unit, variant in self._new
-            ]
-        for (layer, _, _), future in zip(self._new, futures, strict=True):
+        with ThreadPoolExecutor(min(8, len(layers)), thread_name_prefix="laminar-cache") as pool:
+            futures = {
+                layer: pool.submit(
+                    index.write, self.store, self.graph.flow, layer, self._new.get(layer, {}), self._loaded.get(layer)
+                )
+                for layer in sorted(layers)
+            }
+        for layer, future in futures.items():
             error = future.exception()
             if error is not None:
                 warnings.warn(
-                    f"{self.graph.flow}.{layer}: its cache entry could not be written ({error}); "
-                    "a later run computes it again",
+                    f"{self.graph.flow}.{layer}: its cache entries could not be written ({error}); "
+                    "a later run computes them again",
                     CacheWarning,
                     stacklevel=2,
                 )
             else:
-                self.counts["written"] += 1
-        self._new = []
+                self.counts["written"] += len(self._new.get(layer, {}))
+        self._new = {}
 
     # -- keys and digests ----------------------------------------------------------------------------
 
@@ -185,11 +188,11 @@ class Memo:
             self._entries[(layer, split)] = found
         return found
 
-    def _keys(self, layer: str) -> set[str]:
-        """The keys ``layer`` has entries under: one listing per layer and run."""
-        found = self._listed.get(layer)
+    def _entries_of(self, layer: str) -> index.Loaded:
+        """``layer``'s entries: read once per run, on its first lookup."""
+        found = self._loaded.get(layer)
         if found is None:
-            found = self._listed[layer] = index.keys(self.store, self.graph.flow, layer)
+            found = self._loaded[layer] = index.load(self.store, self.graph.flow, layer)
         return found
 
     # -- hits --------------------------------------------------------------------------------------

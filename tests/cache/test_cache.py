@@ -9,6 +9,7 @@ import pytest
 
 from laminar.cache import CacheWarning
 from laminar.cache import index as cache_index
+from laminar.datastore import Datastore
 from laminar.display.progress import headline, rows
 from laminar.engine.snapshot import Snapshot
 from tests.backends import Backend
@@ -123,15 +124,21 @@ def test_a_corrupt_artifact_or_a_damaged_entry_is_a_miss_and_a_warning(backend: 
     with pytest.warns(CacheWarning, match=r"Pipeline\.Load: cache miss: .* is corrupt"):
         flow(progress=False, **parameters(log))
     assert runs(log) == ["Load"]
-    (key,) = cache_index.keys(store, "Pipeline", "Scale")
-    store.files.put_bytes(cache_index.path("Pipeline", "Scale", key), b"{not json")
-    with pytest.warns(CacheWarning, match=r"Pipeline\.Scale: the cache entry .* cannot be used"):
+    (damaged,) = _entry_files(store, "Scale")
+    store.files.put_bytes(damaged, b"{not json")
+    with pytest.warns(CacheWarning, match=r"Pipeline\.Scale: the cache entries in .* cannot be used"):
         flow(progress=False, **parameters(log))
     assert runs(log) == ["Scale"]
-    flow(progress=False, **parameters(log))  # the damaged entry was rewritten
+    (rewritten,) = _entry_files(store, "Scale")  # merged into a new file, the damaged one deleted
+    assert rewritten != damaged
+    assert json.loads(store.files.get_bytes(rewritten))["format"] == cache_index.FORMAT
+    flow(progress=False, **parameters(log))
     assert runs(log) == []
-    content = json.loads(store.files.get_bytes(cache_index.path("Pipeline", "Scale", key)))
-    assert content["format"] == cache_index.FORMAT
+
+
+def _entry_files(store: Datastore, layer: str) -> list[str]:
+    directory = cache_index.directory("Pipeline", layer)
+    return [f"{directory}/{name}" for name in store.files.list_names(directory)]
 
 
 def test_cache_false_and_refresh_per_call(backend: Backend, tmp_path: Path) -> None:

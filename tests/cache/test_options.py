@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from laminar.cache import CacheWarning
+from laminar.cache import index as cache_index
 from laminar.configurations import datastores, executors
 from laminar.configurations.layers import Cache
 from laminar.errors import ArtifactError, ConfigurationError
@@ -58,3 +59,20 @@ def test_a_datastore_without_pickle_takes_no_pickled_artifact_from_the_cache(
     with pytest.warns(CacheWarning, match=r"cache miss: .*allow_pickle=False"), pytest.raises(ArtifactError):
         strict(progress=False)  # it runs, and cannot store its value without pickle
     assert runs(log) == ["MakeOpaque"]
+
+
+def test_a_layers_files_of_entries_are_merged_once_many(tmp_path: Path) -> None:
+    log = str(tmp_path / "runs.log")
+    store = datastores.Memory()
+    flow = Pipeline(datastore=store, executor=executors.Thread())
+    directory = cache_index.directory("Pipeline", "Report")
+    for beta in range(cache_index.MERGE_AT + 2):  # each run adds one file of Report's entries
+        flow(progress=False, **parameters(log, beta=str(beta)))
+    runs(log)
+    (merged,) = store.files.list_names(directory)  # the run that read more than MERGE_AT merged them
+    flow(progress=False, **parameters(log, beta=str(cache_index.MERGE_AT + 1)))
+    flow(progress=False, **parameters(log, beta=str(cache_index.MERGE_AT)))
+    assert runs(log) == []  # both read from the merged file
+    assert store.files.list_names(directory) == [merged]
+    flow(progress=False, **parameters(log, beta="0"))  # its entry was the ninth of its key: not kept
+    assert runs(log) == ["Report"]
