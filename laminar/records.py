@@ -269,6 +269,11 @@ class SplitRecord:
         )
 
 
+#: The name under which a split record's ``reads`` keeps what the split read of itself: ``index``,
+#: ``splits``, ``execution`` (not an identifier, so never a layer's name).
+SELF = "<self>"
+
+
 def reads_of(record: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     """A split record's ``reads`` (dependency -> attributes), {} when it has none or they are damaged."""
     reads = record.get("reads")

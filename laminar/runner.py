@@ -23,7 +23,7 @@ from laminar.hooks import Kind
 from laminar.layer import Context, Layer, Parameters, State, assigned
 from laminar.logs import Capture, LogPolicy, captured
 from laminar.options import LayerConfiguration
-from laminar.records import LOG_INLINE, SplitMeta, SplitRecord, attach, attempt_of, log_size
+from laminar.records import LOG_INLINE, SELF, SplitMeta, SplitRecord, attach, attempt_of, log_size
 from laminar.task import Input, Task, TaskKind
 
 ArtifactSource = Callable[[str, Input], Artifacts]
@@ -101,6 +101,7 @@ def execute(
         index=task.index,
         splits=task.splits,
         state=State("running", attempt=task.attempt, error=task.error),
+        seen=set() if task.kind is TaskKind.run else None,
     )
     reads: dict[str, set[str]] = {}  # what a run reads of each dependency, for its record (the cache's)
     deps = {
@@ -181,7 +182,7 @@ def _run(
             caught=repr(caught) if caught is not None else None,
             resources=container.requested(),
             worker=worker,
-            reads={dependency: tuple(sorted(names)) for dependency, names in reads.items() if names},
+            reads=_reads(reads, instance._laminar.seen),
             **_kept_log(capture, datastore, (flow, execution, name, task.split, task.attempt)),
         ).to_json(),
         commit=False,
@@ -197,6 +198,14 @@ def _source(
         return None
     found = artifacts(name, read)
     return Traced(found, reads.setdefault(name, set())) if task.kind is TaskKind.run else found
+
+
+def _reads(reads: Mapping[str, set[str]], seen: set[str] | None) -> dict[str, tuple[str, ...]]:
+    """What a run read, for its record: of each dependency, and of itself (:data:`records.SELF`)."""
+    found = {dependency: tuple(sorted(names)) for dependency, names in reads.items() if names}
+    if seen:
+        found[SELF] = tuple(sorted(seen))
+    return found
 
 
 #: Where a split's attempt's log goes: (flow, execution, layer, split, attempt).

@@ -4,10 +4,13 @@ A unit (a plain layer's one split, or one split of a foreach layer) is found in 
 build system's verifying traces:
 
 1. Its *key* (:func:`unit_key`): the flow and layer names, the layer's code version
-   (:func:`code_version`), the configuration that changes results (:func:`configuration`), the
-   split's index, how it sees each dependency its run reads (state, split, selected items) and the
-   digests of the foreach items selected for it (the split's own items). The key names a file of
-   entries (:mod:`laminar.cache.index`).
+   (:func:`code_version`), the configuration that changes results (:func:`configuration`), how
+   it sees each dependency its run reads (finished or skipped, one split or all, which attributes
+   are selected items) and the digests of the foreach items selected for it (the split's own
+   items). Not where they sit: the split's index and count are among its reads when it reads them
+   (``self.index``, ``self.splits``, ``self.execution``: :data:`laminar.records.SELF`), so an item
+   that moved, or a grid that grew, reruns only the splits whose own items changed or that read
+   their place. The key names entries (:mod:`laminar.cache.index`).
 2. Each entry there holds the *reads* of the run that made it: the attributes it read of each
    dependency (noted while it ran: :class:`laminar.artifacts.Traced`) with their digests then. An
    entry is a hit when every one of those digests is the same now (:func:`read_digest`). A layer
@@ -127,12 +130,13 @@ def read_digest(read: Input, attribute: str, splits: Iterable[Mapping[str, Artif
     return seen[0] if read.split is not None and len(seen) == 1 else "joined:" + _hash(seen)
 
 
-def unit_key(
-    flow: str, node: Node, cache: Cache, index: int | None, inputs: Mapping[str, Input], items: Mapping[str, str]
-) -> str:
-    """The key of one unit (see the module docstring); ``items``: the digests of its selected items."""
-    seen = {
-        name: [read.state, read.split, sorted(read.items.items(), key=lambda kv: kv[0]), read.splits]
+def unit_key(flow: str, node: Node, cache: Cache, inputs: Mapping[str, Input], items: Mapping[str, str]) -> str:
+    """The key of one unit (see the module docstring); ``items``: the digests of its selected items. The
+    split's index and count are not in it: a split that reads them (``self.index``, ``self.splits``) has
+    them among its reads, so an item that moved, or a grid that grew, reruns only the splits whose
+    own items changed or that read where they are."""
+    seen = {  # how, not where: which split and item it reads is in the digests (items, reads)
+        name: [read.state, "whole" if read.split is None else "split", sorted(read.items)]
         for name, read in sorted(inputs.items())
     }
     return _hash(
@@ -142,7 +146,6 @@ def unit_key(
             "layer": node.name,
             "code": code_version(node, cache),
             "configuration": configuration(node),
-            "index": index,
             "inputs": seen,
             "items": dict(sorted(items.items())),
         }

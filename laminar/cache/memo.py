@@ -30,7 +30,7 @@ from laminar.datastore import Datastore
 from laminar.errors import LaminarError
 from laminar.graph import Graph
 from laminar.options import Cache
-from laminar.records import ArtifactEntry, SplitMeta, SplitRecord, reads_of
+from laminar.records import SELF, ArtifactEntry, SplitMeta, SplitRecord, reads_of
 from laminar.task import Completion, Input, Task, TaskKind
 
 Entries = dict[str, ArtifactEntry]
@@ -75,7 +75,7 @@ class Memo:
             self._warn(task, f"its entries cannot be read ({error})")
             return None
         for variant in variants:
-            if not self._matches(variant, inputs):
+            if not self._matches(variant, task, inputs):
                 continue
             trouble = index.problem(self.store, variant.artifacts, verify=cache.verify)
             if trouble is not None:
@@ -100,7 +100,12 @@ class Memo:
         inputs = self._inputs(task)
         try:
             reads = {
-                dependency: {attribute: self._digest(dependency, inputs[dependency], attribute) for attribute in names}
+                dependency: {
+                    attribute: self._own(task, attribute)
+                    if dependency == SELF
+                    else self._digest(dependency, inputs[dependency], attribute)
+                    for attribute in names
+                }
                 for dependency, names in reads_of(document["record"]).items()
             }
             unit = self._key(task, inputs)
@@ -158,10 +163,14 @@ class Memo:
             for attribute, item in read.items.items()
         }
         node = self.graph[task.layer]
-        return key.unit_key(self.graph.flow, node, self.caches[task.layer], task.index, inputs, items)
+        return key.unit_key(self.graph.flow, node, self.caches[task.layer], inputs, items)
 
-    def _matches(self, variant: Variant, inputs: Mapping[str, Input]) -> bool:
+    def _matches(self, variant: Variant, task: Task, inputs: Mapping[str, Input]) -> bool:
         for dependency, attributes in variant.reads.items():
+            if dependency == SELF:
+                if any(self._own(task, name) != value for name, value in attributes.items()):
+                    return False
+                continue
             read = inputs.get(dependency)
             if read is None or read.state != "finished":
                 return False
@@ -169,6 +178,10 @@ class Memo:
                 if self._digest(dependency, read, attribute) != digest:
                     return False
         return True
+
+    def _own(self, task: Task, name: str) -> str:
+        """What a split read of itself (``index``, ``splits``, ``execution``), as its reads keep it."""
+        return str({"index": task.index, "splits": task.splits, "execution": self.execution}.get(name, name))
 
     def _digest(self, dependency: str, read: Input, attribute: str) -> str:
         if read.split is not None:

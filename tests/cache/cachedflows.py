@@ -147,3 +147,26 @@ class MakeOpaque(Layer):
     def __call__(self) -> None:  # no parameters: a datastore with allow_pickle=False cannot store a str
         note(os.environ["CACHE_TEST_LOG"], "MakeOpaque")
         self.thing = Opaque(1)
+
+
+class Places(Flow): ...
+
+
+@Places.register(cache=Cache())
+class Items(Layer):
+    def __call__(self, p: Parameters) -> None:
+        self.shard(item=p.items)
+
+
+@Places.register(cache=Cache(), foreach=ForEach([Parameter(layer=Items, attribute="item")]))
+class Upper(Layer):  # reads only its item
+    def __call__(self, items: Items, p: Parameters) -> None:
+        note(p.log, f"Upper[{self._laminar.index}]")  # (not through self.index: that would be a read)
+        self.value = items.item.upper()
+
+
+@Places.register(cache=Cache(), foreach=ForEach([Parameter(layer=Items, attribute="item")]))
+class Place(Layer):  # reads where it sits
+    def __call__(self, items: Items, p: Parameters) -> None:
+        note(p.log, f"Place[{self.index}]")
+        self.value = f"{items.item}@{self.index}/{self.splits}"

@@ -19,6 +19,7 @@ from tests.cache.cachedflows import (
     Fetch,
     Load,
     Pipeline,
+    Places,
     Report,
     Scale,
     Square,
@@ -166,3 +167,16 @@ def test_a_resumed_execution_takes_cache_hits(backend: Backend, tmp_path: Path) 
     assert runs(log) == []  # Fetch is looked up again on resume (no refresh there): both hit
     assert resumed.layer("Double").value == 20
     assert {row.name: row.cached_from for row in resumed.summary()} == {"Fetch": first.id, "Double": first.id}
+
+
+def test_a_moved_or_added_item_reruns_only_the_splits_it_changes(backend: Backend, tmp_path: Path) -> None:
+    log = str(tmp_path / "runs.log")
+    flow = backend.flow(Places)
+    flow(progress=False, log=log, items=["a", "b", "c"])
+    runs(log)
+    execution = flow(progress=False, log=log, items=["z", "a", "b", "c"])  # one in front: all others moved
+    assert runs(log) == ["Place[0]", "Place[1]", "Place[2]", "Place[3]", "Upper[0]"]
+    assert list(execution.layer("Upper").value) == ["Z", "A", "B", "C"]
+    assert list(execution.layer("Place").value) == ["z@0/4", "a@1/4", "b@2/4", "c@3/4"]
+    flow(progress=False, log=log, items=["z", "a", "b", "c", "d"])  # one more at the end
+    assert runs(log) == ["Place[0]", "Place[1]", "Place[2]", "Place[3]", "Place[4]", "Upper[4]"]
