@@ -79,8 +79,23 @@ def _hashed_source(layer: type[Layer]) -> str:
 
 
 def code_version(node: Node, cache: Cache) -> str:
-    """``version`` when given (the user's word for "same code"), else a hash of the layer's source."""
-    return f"version:{cache.version}" if cache.version is not None else f"source:{_source_hash(node.layer)}"
+    """``version`` when given (the user's word for "same code"), else a hash of the layer's source; and
+    the source of the flow-wide execution hooks that run around it (not the layer's code: always)."""
+    own = f"version:{cache.version}" if cache.version is not None else f"source:{_source_hash(node.layer)}"
+    around = [
+        _function_source(bound.hook.function)
+        for bound in node.hooks_of(Kind.execution)
+        if not issubclass(bound.hook.owner, Layer)
+    ]
+    return own if not around else own + ":hooks:" + hashlib.sha256("\n".join(around).encode()).hexdigest()
+
+
+def _function_source(function: Any) -> str:
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        code = getattr(function, "__code__", None)
+        return f"{getattr(function, '__qualname__', '?')}:{code.co_code.hex() if code else ''}"
 
 
 def configuration(node: Node) -> dict[str, Any]:
