@@ -141,7 +141,13 @@ def _run(arguments: argparse.Namespace) -> int:
     settings.refuse_ephemeral(flow.name, flow.configuration.datastore)
     identifier = arguments.execution or new_execution_id()
     try:
-        execution = flow(execution=identifier, progress=_progress(arguments), **dict(arguments.param))
+        execution = flow(
+            execution=identifier,
+            progress=_progress(arguments),
+            cache=False if arguments.no_cache else None,
+            refresh=arguments.refresh or None,
+            **dict(arguments.param),
+        )
     except Exception as error:
         hint = _resume_hint(flow, identifier, arguments.target, error)
         raise CommandError(f"{flow.name} execution {identifier} failed: {_reason(error)}{hint}") from error
@@ -389,6 +395,10 @@ def parser() -> argparse.ArgumentParser:
         "--param", "-p", type=parameter, action="append", default=[], metavar="KEY=VALUE", help="a flow parameter"
     )
     run.add_argument("--execution", metavar="ID", help="the new execution's id (default: generated)")
+    run.add_argument("--no-cache", action="store_true", help="neither read nor write the cache (docs/caching.md)")
+    run.add_argument(
+        "--refresh", action="append", default=[], metavar="LAYER", help="run this cached layer anyway (repeatable)"
+    )
     run.set_defaults(handler=_run)
     commands.add_parser(
         "executions", parents=[flow, store], help="list a flow's executions", description="List a flow's executions."

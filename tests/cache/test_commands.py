@@ -95,10 +95,16 @@ def test_ls_show_report_and_clear(project: Path) -> None:
     third = laminar(project, "run", "squares.py:flow", "-p", "count=3")
     assert third.returncode == 0, third.stderr
     assert ran(project) == ["Square", "Square", "Square"]
+    refreshed = laminar(project, "run", "squares.py:flow", "-p", "count=3", "--refresh", "Numbers")
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert ran(project) == ["Numbers"]
+    uncached = laminar(project, "run", "squares.py:flow", "-p", "count=3", "--no-cache")
+    assert uncached.returncode == 0, uncached.stderr
+    assert ran(project) == ["Numbers", "Square", "Square", "Square"]
 
     everything = laminar(project, "cache", "clear", "--datastore", store)
     assert everything.returncode == 0, everything.stderr
-    assert everything.stdout.startswith("removed 4 cache keys of every flow")
+    assert everything.stdout.startswith("removed 4 cache keys of every flow")  # Numbers' one, Square's three
     empty = laminar(project, "cache", "ls", "--datastore", store)
     assert empty.stdout.startswith("no cache entries in ")
 
