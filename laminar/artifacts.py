@@ -159,3 +159,47 @@ class Selected:
 
     def length(self, name: str) -> int | None:
         return self._base.length(name)
+
+
+def split_of(source: Artifacts | None, index: int) -> Artifacts | None:
+    """Split ``index`` of a joined view (a traced one's reads still noted); any other view as it is."""
+    if isinstance(source, Traced):
+        base = split_of(source.base, index)
+        return Traced(base, source.read) if base is not None else None
+    return source.split(index) if isinstance(source, Joined) else source
+
+
+class Traced:
+    """A view that notes which attributes its reader asked for (``names()`` notes ``"*"``): what a
+    split read of a dependency, kept in its record for the cache (:mod:`laminar.cache`), which checks
+    only those attributes' digests when it looks for an earlier result."""
+
+    __slots__ = ("_base", "_read")
+
+    def __init__(self, base: Artifacts, read: set[str]) -> None:
+        self._base = base
+        self._read = read
+
+    @property
+    def base(self) -> Artifacts:
+        return self._base
+
+    @property
+    def read(self) -> set[str]:
+        return self._read
+
+    def names(self) -> Sequence[str]:
+        self._read.add("*")
+        return self._base.names()
+
+    def get(self, name: str) -> Any:
+        self._read.add(name)
+        return self._base.get(name)
+
+    def item(self, name: str, index: int) -> Any:
+        self._read.add(name)
+        return self._base.item(name, index)
+
+    def length(self, name: str) -> int | None:
+        self._read.add(name)
+        return self._base.length(name)

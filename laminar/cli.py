@@ -11,6 +11,8 @@
     laminar stop 20260101T000000000000Z-abc123
     laminar report examples/hello.py:HelloFlow 20260101T000000000000Z-abc123 -o run.html
     laminar ui [examples/hello.py:HelloFlow ...] [--datastore URL] [--port N]
+    laminar cache ls [--flow NAME] [--datastore URL]
+    laminar cache clear [--flow NAME] [--layer NAME] [--datastore URL]
 
 ``TARGET`` is ``module:Name`` or ``path/to/file.py:Name``; ``Name`` is a Flow
 subclass or a Flow instance (``flow`` in ``if flow := HelloFlow(): ...``) and
@@ -46,6 +48,7 @@ from typing import Any
 
 from laminar import parameters as parameters_
 from laminar import settings
+from laminar.cache import index as cache_index
 from laminar.datastore import Datastore
 from laminar.display import report, text
 from laminar.display.progress import StderrHandler
@@ -195,7 +198,13 @@ def _run(arguments: argparse.Namespace) -> int:
     settings.refuse_ephemeral(flow.name, flow.configuration.datastore)
     identifier = arguments.execution or new_execution_id()
     try:
-        execution = flow(execution=identifier, progress=_progress(arguments), **_values(flow, arguments.param))
+        execution = flow(
+            execution=identifier,
+            progress=_progress(arguments),
+            cache=False if arguments.no_cache else None,
+            refresh=arguments.refresh or None,
+            **_values(flow, arguments.param),
+        )
     except KeyboardInterrupt:
         return _interrupted(flow, identifier, arguments.target)
     except Exception as error:
@@ -400,6 +409,28 @@ def _submit(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _cache(arguments: argparse.Namespace) -> int:
+    """``laminar cache ls`` / ``clear``: the cache's entries in a datastore (see docs/caching.md)."""
+    store = _datastore(arguments.datastore) if arguments.datastore else settings.default_datastore("laminar cache")
+    if arguments.layer and not arguments.flow:
+        raise CommandError("laminar cache clear --layer needs --flow: the flow whose layer's entries to remove")
+    if arguments.action == "clear":
+        removed = cache_index.clear(store, arguments.flow, arguments.layer)
+        where = ".".join(part for part in (arguments.flow, arguments.layer) if part) or "every flow"
+        print(f"removed {removed} cache keys of {where} from {store.url} (artifacts are kept)")
+        return 0
+    found = cache_index.listed(store, arguments.flow)
+    if not found:
+        print(f"no cache entries in {store.url}" + (f" for {arguments.flow}" if arguments.flow else ""))
+        return 0
+    rows = [["FLOW", "LAYER", "KEYS", "ENTRIES", "NEWEST", "FROM EXECUTION"]]
+    for each in found:
+        rows.append([each.flow, each.layer, str(each.keys), str(each.entries), text.when(each.newest)])
+        rows[-1].append(each.execution or "-")
+    print(text.table(rows))
+    return 0
+
+
 def _stop(arguments: argparse.Namespace) -> int:
     jobs = registry.extension("ray-jobs")
     print(f"stopping Ray job {jobs.stop(arguments.job, address=arguments.address)}")
@@ -436,6 +467,10 @@ def parser() -> argparse.ArgumentParser:
         help="a flow parameter (laminar run TARGET --help lists the flow's)",
     )  # fmt: skip
     run.add_argument("--execution", metavar="ID", help="the new execution's id (default: generated)")
+    run.add_argument("--no-cache", action="store_true", help="neither read nor write the cache (docs/caching.md)")
+    run.add_argument(
+        "--refresh", action="append", default=[], metavar="LAYER", help="run this cached layer anyway (repeatable)"
+    )
     run.set_defaults(handler=_run)
     commands.add_parser(
         "executions", parents=[flow, store], help="list a flow's executions", description="List a flow's executions."
@@ -542,6 +577,17 @@ def _submit_parsers(commands: Any, flow: argparse.ArgumentParser, store: argpars
     )
     stop.add_argument("job", metavar="ID", help="the execution id that laminar submit printed, or the Ray job id")
     stop.set_defaults(handler=_stop)
+    cache = commands.add_parser(
+        "cache",
+        parents=[store],
+        help="list or clear cached layers",
+        description="List the cache's entries in a datastore (ls), or remove them (clear) so that the layers run "
+        "again; artifacts are kept. See docs/caching.md.",
+    )
+    cache.add_argument("action", choices=["ls", "clear"], help="ls: list cached layers; clear: remove their entries")
+    cache.add_argument("--flow", metavar="NAME", help="only this flow's (its class name)")
+    cache.add_argument("--layer", metavar="NAME", help="only this layer's (with --flow)")
+    cache.set_defaults(handler=_cache)
 
 
 def _logging(verbose: bool) -> None:

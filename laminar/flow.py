@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar, TypeVar, overload
 
+from laminar import cache as cache_
 from laminar import checks, hooks, settings
 from laminar import parameters as parameters_
 from laminar.datastore import Datastore, layout
@@ -36,7 +37,7 @@ from laminar.graph import PARAMETERS, Graph, Registration, build
 from laminar.journal import Policy
 from laminar.layer import Layer, Parameters
 from laminar.logs import LogPolicy
-from laminar.options import Catch, Container, ForEach, LayerConfiguration, Retry
+from laminar.options import Cache, Catch, Container, ForEach, LayerConfiguration, Retry
 from laminar.records import ExecutionRecord
 from laminar.results import Execution
 from laminar.runtime import in_worker
@@ -101,6 +102,8 @@ class FlowConfiguration:
     journal: Policy | None = None
     #: How its splits' output is kept (see :mod:`laminar.logs`); None: the default.
     logs: LogPolicy | None = None
+    #: The cache of every layer that does not set its own (see :mod:`laminar.cache`); None: no cache.
+    cache: Cache | None = None
 
 
 #: Every flow's registry lists the built-in Parameters layer, as the original's does
@@ -151,6 +154,7 @@ class Flow:
         retry: Retry | None = None,
         catch: Catch | None = None,
         foreach: ForEach | None = None,
+        cache: Cache | bool | None = None,
     ) -> Callable[[L], L]: ...
     @classmethod
     def register(
@@ -161,8 +165,12 @@ class Flow:
         retry: Retry | None = None,
         catch: Catch | None = None,
         foreach: ForEach | None = None,
+        cache: Cache | bool | None = None,
     ) -> L | Callable[[L], L]:
-        """Register a layer on this flow, bare (``@F.register``) or configured (``@F.register(...)``)."""
+        """Register a layer on this flow, bare (``@F.register``) or configured (``@F.register(...)``).
+
+        ``cache``: a ``Cache`` (or True for ``Cache()``) reuses its results across executions; False
+        never does, whatever the flow's ``cache``; None follows it."""
 
         def add(target: L) -> L:
             if not (isinstance(target, type) and issubclass(target, Layer)):
@@ -183,6 +191,7 @@ class Flow:
                 retry=retry,
                 catch=catch,
                 foreach=foreach,
+                cache=Cache() if cache is True else cache,
             )
             cls._add(target.__name__, Registration(target, configuration))
             return target
@@ -197,6 +206,7 @@ class Flow:
         journal: Policy | None = None,
         logs: LogPolicy | None = None,
         scheduler: Scheduler | None = None,
+        cache: Cache | None = None,
     ) -> None:
         if scheduler is not None and not isinstance(scheduler, Scheduler):  # the original's keyword
             raise ConfigurationError(
@@ -207,7 +217,9 @@ class Flow:
             # workers and modules only being imported never use it: only the scheduling process refuses
             # one that Ray would delete
             datastore = settings.default_datastore(self.name, check=not in_worker())
-        self.configuration = FlowConfiguration(datastore=datastore, executor=executor, journal=journal, logs=logs)
+        self.configuration = FlowConfiguration(
+            datastore=datastore, executor=executor, journal=journal, logs=logs, cache=cache
+        )
 
     @property
     def name(self) -> str:
@@ -262,16 +274,28 @@ class Flow:
         execution: str | None = None,
         observer: Observer | None = None,
         progress: bool | None = None,
+        cache: Cache | bool | None = None,
+        refresh: list[type[Layer] | str] | None = None,
         **parameters: Any,
     ) -> Execution:
         """Run the flow; keyword arguments are parameters (read through the ``Parameters`` layer), validated
         against the flow's declared parameters, if it has any (:mod:`laminar.parameters`), before any work.
 
         ``progress`` shows live progress (default: in a terminal or Jupyter, unless ``LAMINAR_PROGRESS=0``).
+        ``cache=False`` neither reads nor writes the cache in this run (a ``Cache``: every layer's default
+        for this run); ``refresh=[A]`` runs ``A`` even when cached, and keeps its new result.
         """
         identifier = layout.segment("execution id", execution) if execution is not None else new_execution_id()
         parameters = parameters_.validate(self.name, self.graph().parameters, parameters)
-        return self._run(identifier, resume=False, parameters=parameters, observer=observer, progress=progress)
+        return self._run(
+            identifier,
+            resume=False,
+            parameters=parameters,
+            observer=observer,
+            progress=progress,
+            cache=cache,
+            refresh=refresh,
+        )
 
     def execution(self, id: str) -> Execution:
         """A past (or running) execution, for results and ``resume()``; needs only the datastore.
@@ -335,11 +359,15 @@ class Flow:
         progress: bool | None = None,
         observer: Observer | None = None,
         rerun: Collection[type[Layer] | str] = (),
+        cache: Cache | bool | None = None,
+        refresh: list[type[Layer] | str] | None = None,
     ) -> Execution:
         graph = self.graph()
         store = self.configuration.datastore
         again = [layer if isinstance(layer, str) else layer.__name__ for layer in rerun]
-        prior.rerun_closure(graph, again)  # an unknown layer is refused before anything changes
+        # an unknown layer is refused before anything changes; what reruns is never taken from the cache
+        voided = prior.rerun_closure(graph, again)
+        memo = self._memo(graph, identifier, cache, [*(refresh or []), *voided] or None)
         exists = store.has_execution(self.name, identifier)
         if resume and not exists:
             raise ExecutionNotFound(f"{self.name} has no execution {identifier!r} in {store.url}")
@@ -360,5 +388,31 @@ class Flow:
                 policy=self.configuration.journal,
                 logs=self.configuration.logs,
                 rerun=again,
+                memo=memo,
             )
         return self.execution(identifier)
+
+    def _memo(
+        self, graph: Graph, identifier: str, cache: Cache | bool | None, refresh: list[type[Layer] | str] | None
+    ) -> cache_.Memo | None:
+        """This run's cache (None when no layer is cached): each layer's own ``Cache``, else this call's,
+        else the flow's."""
+        names = [r if isinstance(r, str) else getattr(r, "__name__", repr(r)) for r in refresh or []]
+        unknown = [name for name in names if name not in graph.nodes]
+        if unknown:
+            raise ConfigurationError(
+                f"{self.name}: refresh names {', '.join(map(repr, unknown))}, which it has no layer of; "
+                f"its layers are: {', '.join(graph.nodes) or 'none'}"
+            )
+        if cache is False:
+            return None
+        default = cache if isinstance(cache, Cache) else self.configuration.cache
+        caches = {}
+        for name, node in graph.nodes.items():
+            own = node.configuration.cache
+            chosen = own if isinstance(own, Cache) else (None if own is False else default)
+            if chosen is not None:
+                caches[name] = chosen
+        if not caches:
+            return None
+        return cache_.Memo(graph, self.configuration.datastore, identifier, caches, frozenset(names))

@@ -129,6 +129,13 @@ class Journal:
         """A split's failed attempt, the last it will have."""
         self._submit(self._datastore.write_split_failure, layer, index, record.to_json())
 
+    def flush(self) -> None:
+        """Commit what is pending now and wait until it is written: a task about to read a split whose
+        document was not committed yet, from a process that cannot be handed it (a cache hit's)."""
+        self._commit()
+        for written in list(self._written):
+            written.result()
+
     def close(self) -> None:
         """Commit what is pending (what finished is kept, whatever ends the run); wait for every write."""
         with self._lock:

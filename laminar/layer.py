@@ -66,6 +66,9 @@ class Context:
     state: State = field(default_factory=State)
     artifacts: Artifacts | None = None
     shards: set[str] = field(default_factory=set)
+    #: Set on a running split: which of ``index``, ``splits`` and ``execution`` it read (its result may
+    #: depend on them), kept in its record for the cache (laminar.cache).
+    seen: set[str] | None = None
 
 
 class Layer:
@@ -102,17 +105,23 @@ class Layer:
     @property
     def index(self) -> int | None:
         """This split's number in a foreach layer, else None."""
-        return self._laminar.index
+        return self._seen("index").index
 
     @property
     def splits(self) -> int | None:
         """The number of splits of a foreach layer, else None."""
-        return self._laminar.splits
+        return self._seen("splits").splits
 
     @property
     def execution(self) -> str | None:
         """The id of the execution this layer runs in (None for a layer built by hand)."""
-        return self._laminar.execution
+        return self._seen("execution").execution
+
+    def _seen(self, name: str) -> Context:
+        context = self._laminar
+        if context.seen is not None:
+            context.seen.add(name)
+        return context
 
     def shard(self, **attributes: Iterable[Any]) -> None:
         """Store each item of each iterable separately; readers get an ``Accessor``.

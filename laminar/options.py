@@ -1,4 +1,4 @@
-"""Layer configuration: ``Container``, ``Retry``, ``Catch``, ``ForEach`` and ``Parameter``.
+"""Layer configuration: ``Container``, ``Retry``, ``Catch``, ``Cache``, ``ForEach`` and ``Parameter``.
 
 They are pydantic models so that a wrong value fails where it is written,
 with a message that says what is valid. Every layer of every execution gets
@@ -212,6 +212,32 @@ class Catch(Options):
         return isinstance(error, self.exceptions)
 
 
+class Cache(Options):
+    """Reuse a layer's (each split's) results from an earlier execution whose inputs were the same.
+
+    The key is the layer's flow and name, its code ``version`` (given, or a hash of the class's
+    source: see :mod:`laminar.cache.key` for what that does not see), the configuration that changes
+    results (``foreach``, ``catch``, the container's ``image`` and ``pip``; never resources), and the
+    digests of the input artifacts and parameters it read. ``verify`` re-hashes every artifact of a
+    hit before it is used (False: only checks that each exists). Turned on per layer
+    (``@F.register(cache=Cache(version="2"))``) or for every layer (``F(cache=Cache())``);
+    ``docs/caching.md`` says the rest.
+
+    >>> Cache(version="2").version
+    '2'
+    """
+
+    version: str | None = None
+    verify: bool = True
+
+    @field_validator("version")
+    @classmethod
+    def _check_version(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("version must be a non-empty string such as '2', or None to hash the layer's source")
+        return value
+
+
 class Parameter(Options):
     """One axis of a ``ForEach``: the artifact ``attribute`` of ``layer``.
 
@@ -282,6 +308,8 @@ class LayerConfiguration(Options):
     retry: Retry | None = None
     catch: Catch | None = None
     foreach: ForEach | None = None
+    #: None: the flow's default (``F(cache=...)``); False: never cached, whatever the flow's default.
+    cache: Cache | bool | None = None
 
     def copy_for_run(self) -> LayerConfiguration:
         """A deep copy that a layer's hooks may change freely.

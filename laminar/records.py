@@ -9,8 +9,9 @@ as plain dicts, which every backend moves cheaply, and readers load its values
 lazily. The batch files that hold many documents or records at once are
 spelled here too, so no other module names a key.
 
->>> LayerRecord.from_json(LayerRecord("finished", splits=3, names=("x",)).to_json())
-LayerRecord(state='finished', splits=3, names=('x',), started=None, ended=None, error=None, split=None, attempt=0)
+>>> LayerRecord.from_json(LayerRecord("finished", splits=3, names=("x",)).to_json())  # doctest: +NORMALIZE_WHITESPACE
+LayerRecord(state='finished', splits=3, names=('x',), started=None, ended=None, error=None, split=None,
+            attempt=0, cached=0, cached_from=None)
 """
 
 from __future__ import annotations
@@ -163,6 +164,8 @@ class LayerRecord:
     error: str | None = None
     split: str | None = None  # the label of the split that failed
     attempt: int = 0  # the most attempts a split of it took (a failed layer: the failing one's)
+    cached: int = 0  # its splits taken from the cache (laminar.cache) instead of run
+    cached_from: str | None = None  # the execution they came from, when every split came from one
 
     @property
     def finished(self) -> bool:
@@ -178,6 +181,8 @@ class LayerRecord:
             "error": self.error,
             "split": self.split,
             "attempt": self.attempt or None,
+            "cached": self.cached or None,
+            "cached_from": self.cached_from,
         }
         content.update({key: value for key, value in optional.items() if value is not None})
         return content
@@ -197,6 +202,8 @@ class LayerRecord:
             error=str(error) if error is not None else None,
             split=str(split) if split is not None else None,
             attempt=attempt if isinstance(attempt, int) else 0,
+            cached=cached if isinstance(cached := content.get("cached"), int) else 0,
+            cached_from=str(content["cached_from"]) if content.get("cached_from") is not None else None,
         )
 
 
@@ -232,12 +239,22 @@ class SplitRecord:
     worker: Mapping[str, Any] = field(default_factory=dict)  # host, pid, and the backend's (node, granted)
     log: Log | None = None
     log_file: str | None = None  # the name of its log's file, beside its record, when not kept in it
+    #: The attributes it read of each dependency (``"*"``: it listed them all): what a cache entry of
+    #: it is checked against (:mod:`laminar.cache`).
+    reads: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    cached_from: str | None = None  # the execution whose split's artifacts it took (a cache hit)
 
     def to_json(self) -> dict[str, Any]:
         content: dict[str, Any] = {"state": FINISHED, "attempt": self.attempt}
         if self.started is not None:
             content.update(started=self.started, ended=self.ended, caught=self.caught, resources=dict(self.resources))
-        optional = {"worker": dict(self.worker) or None, "log": self.log, "log_file": self.log_file}
+        optional = {
+            "worker": dict(self.worker) or None,
+            "log": self.log,
+            "log_file": self.log_file,
+            "reads": {name: list(attributes) for name, attributes in self.reads.items()} or None,
+            "cached_from": self.cached_from,
+        }
         content.update({key: value for key, value in optional.items() if value is not None})
         return content
 
@@ -256,7 +273,24 @@ class SplitRecord:
             worker=dict(worker) if isinstance(worker, dict) else {},
             log=log if isinstance(log, dict) else None,
             log_file=str(log_file) if log_file is not None else None,
+            reads=reads_of(content),
+            cached_from=str(content["cached_from"]) if content.get("cached_from") is not None else None,
         )
+
+
+#: The name under which a split record's ``reads`` keeps what the split read of itself: ``index``,
+#: ``splits``, ``execution`` (not an identifier, so never a layer's name).
+SELF = "<self>"
+
+
+def reads_of(record: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """A split record's ``reads`` (dependency -> attributes), {} when it has none or they are damaged."""
+    reads = record.get("reads")
+    if not isinstance(reads, dict):
+        return {}
+    return {
+        str(name): tuple(map(str, attributes)) for name, attributes in reads.items() if isinstance(attributes, list)
+    }
 
 
 @dataclass(frozen=True)

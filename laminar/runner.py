@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from laminar import deadline
-from laminar.artifacts import Artifacts, Joined, Selected
+from laminar.artifacts import Artifacts, Selected, Traced, split_of
 from laminar.datastore import Datastore
 from laminar.errors import LaminarError, UsageError, user_formatted
 from laminar.graph import PARAMETERS, BoundHook, Graph
@@ -25,7 +25,7 @@ from laminar.hooks import Kind
 from laminar.layer import Context, Layer, State, assigned
 from laminar.logs import Capture, LogPolicy, captured
 from laminar.options import LayerConfiguration
-from laminar.records import LOG_INLINE, SplitMeta, SplitRecord, attach, attempt_of, log_size
+from laminar.records import LOG_INLINE, SELF, SplitMeta, SplitRecord, attach, attempt_of, log_size
 from laminar.task import Input, Task, TaskKind
 
 ArtifactSource = Callable[[str, Input], Artifacts]
@@ -67,7 +67,7 @@ def _views(
     so that ``memory[a.baz[self.index]]`` in a submission hook reads what the entry hooks read too.
     ``hooks``: whether any hook will look (else the second is the first)."""
     if read.pick is not None:  # sent whole for the execution hooks; __call__ reads split ``pick`` of it
-        split = source.split(read.pick) if isinstance(source, Joined) else source
+        split = split_of(source, read.pick)
         call = dependency(graph, name, dataclasses.replace(read, split=read.pick, pick=None), split, flow, execution)
         whole = dataclasses.replace(read, items={}, pick=None)
         return call, dependency(graph, name, whole, source, flow, execution)
@@ -159,12 +159,12 @@ def execute(
         index=task.index,
         splits=task.splits,
         state=State("running", attempt=task.attempt, error=task.error),
+        seen=set() if task.kind is TaskKind.run else None,
     )
     hooks = task.kind is not TaskKind.run or bool(node.hooks_of(Kind.execution))
+    reads: dict[str, set[str]] = {}  # what a run reads of each dependency, for its record (the cache's)
     views = {
-        name: _views(
-            graph, name, read, artifacts(name, read) if read.state == "finished" else None, flow, execution, hooks
-        )
+        name: _views(graph, name, read, _source(task, name, read, artifacts, reads), flow, execution, hooks)
         for name, read in task.inputs.items()
     }
     deps = {name: call for name, (call, _) in views.items()}
@@ -182,7 +182,7 @@ def execute(
     with captured(policy, whole_process=whole_process, live=_live(datastore, label)) as capture:
         try:
             with deadline.limit(task.configuration.container.timeout, flow, task.label):
-                return _run(node.name, graph, task, instance, deps, seen, datastore, capture, where, started)
+                return _run(node.name, graph, task, instance, deps, seen, datastore, capture, where, started, reads)
         except BaseException as error:
             ended = time.time()
             attach(error, {"started": started, "ended": ended, "worker": where, "traceback": user_formatted(error)})
@@ -203,6 +203,7 @@ def _run(
     capture: Capture,
     worker: Mapping[str, Any],
     started: float,
+    reads: Mapping[str, set[str]],
 ) -> Outcome:
     node = graph[name]
     flow, execution = instance._laminar.flow or "", instance._laminar.execution or ""
@@ -250,11 +251,30 @@ def _run(
             caught=repr(caught) if caught is not None else None,
             resources=container.requested(),
             worker=worker,
+            reads=_reads(reads, instance._laminar.seen),
             **_kept_log(capture, datastore, (flow, execution, name, task.split, task.attempt)),
         ).to_json(),
         commit=False,
     )
     return Outcome(meta=meta, values=values, shards=shards)
+
+
+def _source(
+    task: Task, name: str, read: Input, artifacts: ArtifactSource, reads: dict[str, set[str]]
+) -> Artifacts | None:
+    """A finished dependency's artifacts as the task sees them; a run's reads are noted (``Traced``)."""
+    if read.state != "finished":
+        return None
+    found = artifacts(name, read)
+    return Traced(found, reads.setdefault(name, set())) if task.kind is TaskKind.run else found
+
+
+def _reads(reads: Mapping[str, set[str]], seen: set[str] | None) -> dict[str, tuple[str, ...]]:
+    """What a run read, for its record: of each dependency, and of itself (:data:`records.SELF`)."""
+    found = {dependency: tuple(sorted(names)) for dependency, names in reads.items() if names}
+    if seen:
+        found[SELF] = tuple(sorted(seen))
+    return found
 
 
 #: Where a split's attempt's log goes: (flow, execution, layer, split, attempt).

@@ -105,6 +105,9 @@ class Completion:
     error: BaseException | None = None
     cause: Cause = Cause.own  # read only when ``error`` is set
     out_of_memory: bool = False
+    #: The run's SplitMeta came from the cache (laminar.cache), not from running it: the task may be its
+    #: unit's submission task, whose hooks (resources only) then never ran.
+    cached: bool = False
 
     @property
     def worker_lost(self) -> bool:

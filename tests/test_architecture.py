@@ -127,6 +127,7 @@ FORBIDDEN = [
         ],
     ),
     ("laminar.results", ["laminar.flow", "laminar.engine", "laminar.cli"]),
+    ("laminar.cache", ["laminar.engine", "laminar.flow", "laminar.results", "laminar.cli", "laminar.executors"]),
     ("laminar.executors", ["laminar.engine", "laminar.flow", "laminar.results", "laminar.journal"]),
     # the backend's modules; its front of house (jobs, supervisor: submitting and running flows as Ray jobs)
     # may use flows and results

@@ -1,5 +1,5 @@
-"""Layer configuration: ``Container``, ``Retry``, ``Catch``, ``ForEach``, ``Parameter``."""
+"""Layer configuration: ``Container``, ``Retry``, ``Catch``, ``Cache``, ``ForEach``, ``Parameter``."""
 
-from laminar.options import Catch, Container, ForEach, ForEachParameter, LayerConfiguration, Parameter, Retry
+from laminar.options import Cache, Catch, Container, ForEach, ForEachParameter, LayerConfiguration, Parameter, Retry
 
-__all__ = ["Catch", "Container", "ForEach", "ForEachParameter", "LayerConfiguration", "Parameter", "Retry"]
+__all__ = ["Cache", "Catch", "Container", "ForEach", "ForEachParameter", "LayerConfiguration", "Parameter", "Retry"]

@@ -155,6 +155,8 @@ class AttemptView(_Json):
     worker: Mapping[str, Any] = field(default_factory=dict)
     #: An exception ``Catch`` turned into a finished attempt (its repr), if any.
     caught: str | None = None
+    #: The execution whose split it took from the cache (laminar.cache) instead of running, if any.
+    cached_from: str | None = None
 
     @property
     def seconds(self) -> float | None:
@@ -233,6 +235,16 @@ class LayerView(_Json):
     attempts: int = 0  # the most attempts a split of it took (0: none recorded)
     #: Its splits whose last attempt failed, with their attempts (collected even without ``split_views``).
     failures: tuple[SplitView, ...] = ()
+    cached: int = 0  # its splits taken from the cache (laminar.cache)
+    cached_from: str | None = None  # the execution they came from, when all came from one
+
+    @property
+    def cache_note(self) -> str:
+        """What came from the cache, in words ('' when nothing did)."""
+        if not self.cached:
+            return ""
+        of = f"{self.cached} of {self.splits} splits" if self.foreach else "its result"
+        return f"{of} from the cache" + (f" (execution {self.cached_from})" if self.cached_from else "")
 
     @property
     def seconds(self) -> float | None:

@@ -30,6 +30,11 @@ appears above it instead of tearing it.
 >>> rows = [Row("Hello", "finished", 1, 1), Row("Split", "running", 10, 4, running=2, queued=3, failed=1, retries=2)]
 >>> print(headline("Greet", "run-1", rows, elapsed=75.5))
 Greet run-1 (1m16s): 1/2 layers finished, 5/11 splits done, 2 running, 3 queued, 1 failed, 2 retried
+
+Splits taken from the cache (:mod:`laminar.cache`) are done, and counted as cached too:
+
+>>> print(headline("Greet", "run-2", [Row("Hello", "finished", 1, 1, cached=1)]))
+Greet run-2: 1/1 layers finished, 1/1 splits done, 0 running, 0 queued, 0 failed, 1 cached
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ class Row:
     queued: int = 0  # started and not running (waiting for inputs, a node, or a retry's delay)
     failed: int = 0
     retries: int = 0
+    cached: int = 0  # finished splits taken from the cache (counted in ``finished`` too)
 
 
 def rows(snapshot: Snapshot) -> list[Row]:
@@ -83,6 +89,7 @@ def rows(snapshot: Snapshot) -> list[Row]:
                 queued=layer.active - runs,
                 failed=layer.failed,
                 retries=layer.retries,
+                cached=layer.cached,
             )
         )
     return found
@@ -114,11 +121,12 @@ def headline(flow: str, execution: str, rows: Sequence[Row], elapsed: float | No
     queued = sum(row.queued for row in rows)
     failed = sum(row.failed for row in rows)
     retries = sum(row.retries for row in rows)
+    cached = sum(row.cached for row in rows)
     when = f" ({elapsed_text(elapsed)})" if elapsed is not None else ""
     layers = f"{finished}/{len(rows)} layers finished" + (f", {failed_layers} failed" if failed_layers else "")
     line = f"{flow} {execution}{when}: {layers}, {done}/{total}{more} splits done, {running} running, "
     line += f"{queued} queued, {failed} failed"
-    return line + (f", {retries} retried" if retries else "")
+    return line + (f", {retries} retried" if retries else "") + (f", {cached} cached" if cached else "")
 
 
 class Display(Protocol):

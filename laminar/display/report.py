@@ -90,7 +90,7 @@ def _layer_row(layer: LayerView) -> str:
         f'<td class="n">{_seconds(layer.seconds)}</td>',
         f"<td>{escape(_resources(layer.split_views))}</td>",
         f"<td>{artifacts}</td>",
-        f"<td>{escape(layer.error or '')}</td>",
+        f'<td>{escape(layer.error or "")}<span class="cached">{escape(layer.cache_note)}</span></td>',
     ]
     return f'<tr class="layer-row state-{escape(layer.state)}" data-layer="{escape(layer.name)}">{"".join(cells)}</tr>'
 
@@ -118,6 +118,8 @@ def _split_rows(splits: Sequence[SplitView], origin: float | None) -> Iterable[s
         offset = f"+{start - origin:.3f}s" if start is not None and origin is not None else ""
         resources = _resources([split])
         error = (last.error or last.caught or "") if last else ""
+        if last is not None and last.cached_from:
+            error = f"cached from {last.cached_from}"
         fill, _, ink = COLOURS.get(split.state, COLOURS["pending"])
         yield (
             f'<tr class="split-row state-{escape(split.state)}" data-split="{split.index}">'

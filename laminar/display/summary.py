@@ -22,6 +22,8 @@ class LayerSummary:
     started: float | None = None
     ended: float | None = None
     error: str | None = None
+    cached: int = 0  # splits taken from the cache (laminar.cache) instead of run
+    cached_from: str | None = None  # the execution they came from, when all came from one
 
     @property
     def seconds(self) -> float | None:

@@ -74,6 +74,8 @@ def show(view: ExecutionView, *, splits: bool = False, tracebacks: bool = False)
             lines.append(f"  {label(layer, split)} failed (attempt {last.number}{lost}): {last_line(last.error)}")
         if layer.state == "failed" and not layer.failures and layer.error:
             lines.append(f"  {layer.name} failed: {last_line(layer.error)}")
+        if layer.cached:
+            lines.append(f"  {layer.name}: {layer.cache_note}")
     if splits:
         lines.append("")
         rows = [["SPLIT", "STATE", "ATTEMPTS", "STARTED", "DURATION", "WORKER", "ERROR"]]
@@ -83,6 +85,8 @@ def show(view: ExecutionView, *, splits: bool = False, tracebacks: bool = False)
                 worker = last.worker if last is not None else {}
                 where = f"{worker.get('host', '?')}:{worker.get('pid', '?')}" if worker else "-"
                 error = last_line(last.error) if last is not None and last.error else ""
+                if last is not None and last.cached_from:
+                    error = f"cached from {last.cached_from}"
                 duration = seconds(last.seconds if last is not None else None)
                 rows.append([label(layer, split), split.state, str(len(split.attempts)), when(split.started), duration])
                 rows[-1] += [where, error]

@@ -52,6 +52,8 @@ class LayerState:
     readers: set[str] = field(default_factory=set)  # dependents that have not settled
     attempt: int = 0  # the most attempts a unit of it took so far
     retries: int = 0  # its failed attempts tried again (this run)
+    cached: int = 0  # its units taken from the cache (this run)
+    cached_from: set[str] = field(default_factory=set)  # the executions they came from
 
     @property
     def count(self) -> int:

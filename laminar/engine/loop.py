@@ -15,7 +15,7 @@ import collections
 import logging
 import time
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from laminar.datastore import Datastore
 from laminar.engine import prior as prior_
@@ -28,9 +28,30 @@ from laminar.graph import PARAMETERS, Graph
 from laminar.journal import Journal, Policy
 from laminar.logs import LogPolicy
 from laminar.records import ExecutionRecord, SplitMeta, SplitRecord
-from laminar.task import Completion
+from laminar.task import Completion, Task, TaskKind
 
 log = logging.getLogger("laminar")
+
+
+class Memo(Protocol):
+    """What the engine asks of a cache (:mod:`laminar.cache`), its one seam into the engine: the loop
+    asks it before a unit's first task goes to the session, and tells it every completion."""
+
+    #: The layers it looks up: never started ahead of their dependencies (the key needs their digests).
+    layers: frozenset[str]
+
+    def lookup(self, task: Task) -> Completion | None:
+        """A cached completion of ``task`` (the whole task, as the engine made it), or None: run it."""
+
+    def completed(self, completion: Completion) -> None:
+        """A task ended (before the state hears of it)."""
+
+    def uncommitted(self, task: Task) -> bool:
+        """Whether ``task`` reads a hit whose document the journal may not have committed: no session
+        holds a hit's outputs, so the task reads it from the datastore (the loop flushes the journal)."""
+
+    def close(self) -> None:
+        """The run ended and the journal committed what finished: write what it learned."""
 
 
 def execute(
@@ -44,6 +65,7 @@ def execute(
     policy: Policy | None = None,
     logs: LogPolicy | None = None,
     rerun: Collection[str] = (),
+    memo: Memo | None = None,
 ) -> None:
     """Run an execution of ``graph`` to its end: a new one with ``parameters``, or (None) a resumed one,
     skipping what its earlier runs finished (but the layers ``rerun`` names and those downstream of
@@ -63,8 +85,9 @@ def execute(
             prior=prior,
             parameters=meta,
             epoch=time.time() - time.monotonic(),
+            settle_first=memo.layers if memo is not None else frozenset(),
         )
-        _Loop(state, session, journal, execution, observer).run()
+        _Loop(state, session, journal, execution, observer, memo).run()
     except KeyboardInterrupt as interrupt:  # Ctrl-C: stop now; what finished is committed below
         message = (
             f"laminar: {flow} execution {execution!r} was interrupted; what finished is kept: resume it with "
@@ -77,6 +100,8 @@ def execute(
         journal.close()
         session.close()  # stops what still runs (after an interruption), without waiting for it
     journal.check()
+    if memo is not None:
+        memo.close()
     if state.failures:
         label, error = state.failures[0]
         if hasattr(error, "add_note"):
@@ -103,8 +128,15 @@ class _Loop:
     """Carries out a state's effects and feeds it the session's completions."""
 
     def __init__(
-        self, state: State, session: Session, journal: Journal, execution: str, observer: Observer | None
+        self,
+        state: State,
+        session: Session,
+        journal: Journal,
+        execution: str,
+        observer: Observer | None,
+        memo: Memo | None = None,
     ) -> None:
+        self.memo = memo
         self.state = state
         self.session = session
         self.journal = journal
@@ -114,6 +146,7 @@ class _Loop:
         self._started: Started | None = getattr(session, "started", None)  # optional: see Session
 
         self._rejected = False  # a submission was rejected since the state last advanced
+        self._looked_up: dict[str, set[int]] = {}  # units the memo was asked about
 
     def run(self) -> None:
         state = self.state
@@ -122,6 +155,8 @@ class _Loop:
             due = state.next_timer()
             timeout = None if due is None else max(0.0, due - time.monotonic())
             for completion in self.session.wait(timeout, urgent=state.urgent()):
+                if self.memo is not None:
+                    self.memo.completed(completion)
                 self._carry_out(state.complete(completion, time.monotonic()))
             self._advance()
 
@@ -140,6 +175,12 @@ class _Loop:
         while self._pending:
             effect = self._pending.popleft()
             if isinstance(effect, Submit):
+                if self.memo is not None and (hit := self._cached(effect.task)) is not None:
+                    self._pending.extend(self.state.complete(hit, time.monotonic()))
+                    self._rejected = True  # completed at once, like a rejection: the state may decide more
+                    continue
+                if self.memo is not None and self.memo.uncommitted(effect.task):
+                    self.journal.flush()
                 try:
                     self.session.submit(effect.task)
                 except LaminarError as error:  # e.g. a request no node can satisfy, rejected up front
@@ -160,3 +201,15 @@ class _Loop:
                 log.log(effect.level, "%s", effect.message)
         if self.observer is not None:
             self.observer(self.state.snapshot(self.execution, self._started))
+
+    def _cached(self, sent: Task) -> Completion | None:
+        """The cache's completion of a unit's first task (its submission task, else its run), if it has
+        one: looked up with the whole task (``sent`` carries only the inputs its hooks read)."""
+        memo = self.memo
+        assert memo is not None
+        if sent.layer not in memo.layers or sent.kind not in (TaskKind.submission, TaskKind.run) or sent.tries != 1:
+            return None
+        if sent.kind is TaskKind.run and sent.layer in self._looked_up and sent.split in self._looked_up[sent.layer]:
+            return None  # the run that follows its submission task: looked up already
+        self._looked_up.setdefault(sent.layer, set()).add(sent.split)
+        return memo.lookup(self.state.in_flight.get(sent.key, sent))

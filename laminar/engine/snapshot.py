@@ -46,6 +46,7 @@ class LayerView:
     active: int  # started and not ended (running, queued on the executor, or waiting for a retry)
     failed: int
     retries: int = 0  # attempts that failed and were tried again
+    cached: int = 0  # finished units taken from the cache instead of run
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,9 @@ class State:
     names: list[str] = field(default_factory=list)  # layers in graph order
     reads: dict[tuple[str, TaskKind], frozenset[str]] = field(default_factory=dict)  # see _sent
     whole: dict[str, frozenset[str]] = field(default_factory=dict)  # see _seen_whole
+    #: Layers never started ahead of their dependencies: the cache looks each of their units up by its
+    #: inputs' digests, known only once they finished (laminar.cache).
+    settle_first: frozenset[str] = frozenset()
 
     @classmethod
     def start(
@@ -109,6 +112,7 @@ class State:
         prior: Prior | None = None,
         parameters: SplitMeta | None = None,
         epoch: float = 0.0,
+        settle_first: frozenset[str] = frozenset(),
     ) -> State:
         """The state of an execution about to run: every layer waiting, but those ``prior`` finished."""
         prior = prior or Prior()
@@ -120,7 +124,16 @@ class State:
                 layer.phase = Phase.finished
                 layer.units = bytearray([FINISHED]) * (1 if count is None else count)
                 layer.finished = layer.count
-        state = cls(graph, pipelines, capacity, layers, epoch=epoch, prior=prior, candidates=set(graph.nodes))
+        state = cls(
+            graph,
+            pipelines,
+            capacity,
+            layers,
+            epoch=epoch,
+            prior=prior,
+            candidates=set(graph.nodes),
+            settle_first=settle_first,
+        )
         state.names = list(graph.nodes)
         state.order = {name: position for position, name in enumerate(state.names)}
         if parameters is not None:
@@ -155,7 +168,9 @@ class State:
         """What observers and progress see of this state: a copy, which later transitions leave as it is
         (``started``: the session's way to tell which tasks in flight run, if it has one)."""
         layers = {
-            name: LayerView(name, layer.phase, layer.count, layer.finished, layer.active, layer.failed, layer.retries)
+            name: LayerView(
+                name, layer.phase, layer.count, layer.finished, layer.active, layer.failed, layer.retries, layer.cached
+            )
             for name, layer in self.layers.items()
         }
         in_flight = tuple(self.in_flight.values())
@@ -224,6 +239,8 @@ class State:
                 self._skip(layer, effects)
         elif completion.error is not None:
             self._failed_attempt(layer, task, completion, now, effects)
+        elif completion.cached:  # a hit: the run's meta, whichever task of the unit was looked up
+            self._finish_unit(layer, task, completion.value, now, effects, cached=True)
         elif task.kind is TaskKind.submission:
             self._dispatch(
                 self._again(task, kind=TaskKind.run, configuration=with_container(task, completion.value)), effects
@@ -248,6 +265,8 @@ class State:
         """The dependencies ``layer`` can start ahead of (see the module docstring); () if it cannot."""
         node = layer.node
         if node.foreach or node.hooks_of(Kind.entry) or node.hooks_of(Kind.submission):
+            return ()
+        if node.name in self.settle_first:
             return ()
         pending = []
         for dependency in node.dependencies:
@@ -480,8 +499,15 @@ class State:
         layer.running.clear()
         layer.ahead = ()
 
-    def _finish_unit(self, layer: LayerState, task: Task, meta: SplitMeta, now: float, effects: list[Effect]) -> None:
+    def _finish_unit(
+        self, layer: LayerState, task: Task, meta: SplitMeta, now: float, effects: list[Effect], *, cached: bool = False
+    ) -> None:
         index = task.split
+        if cached:
+            layer.cached += 1
+            origin = meta.document["record"].get("cached_from") if meta.document is not None else None
+            if isinstance(origin, str):
+                layer.cached_from.add(origin)
         layer.units[index] = FINISHED
         layer.active -= 1
         layer.finished += 1
@@ -504,7 +530,17 @@ class State:
             self.streaming[layer.stream].remove(name)
         names = tuple(self._meta(name, 0).names) if layer.count else ()
         started = None if layer.started is None else layer.started + self.epoch
-        record = LayerRecord("finished", layer.splits, names, started, now + self.epoch, attempt=layer.attempt)
+        origin = next(iter(layer.cached_from)) if layer.cached == layer.count and len(layer.cached_from) == 1 else None
+        record = LayerRecord(
+            "finished",
+            layer.splits,
+            names,
+            started,
+            now + self.epoch,
+            attempt=layer.attempt,
+            cached=layer.cached,
+            cached_from=origin,
+        )
         effects.append(WriteLayer(name, record))
         self._settled(layer, effects)
 

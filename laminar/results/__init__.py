@@ -222,6 +222,16 @@ def summary(execution: Execution) -> list[LayerSummary]:
     for name in execution.flow.graph().nodes:
         record = execution._layer_record(name)
         rows.append(
-            LayerSummary(name, record.state, record.splits, record.names, record.started, record.ended, record.error)
+            LayerSummary(
+                name,
+                record.state,
+                record.splits,
+                record.names,
+                record.started,
+                record.ended,
+                record.error,
+                record.cached,
+                record.cached_from,
+            )
         )
     return rows

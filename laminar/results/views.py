@@ -198,6 +198,8 @@ def _layer(
         split_views=views,
         attempts=int(record.get("attempt") or 0),
         failures=_failures(store, flow, execution, node.name, failed - finished, views),
+        cached=int(record.get("cached") or 0),
+        cached_from=str(record["cached_from"]) if record.get("cached_from") is not None else None,
     )
 
 
@@ -327,6 +329,7 @@ def _finished(record: SplitRecord, log: Mapping[str, Any] | None) -> AttemptView
         resources=dict(record.resources),
         worker=dict(record.worker),
         caught=record.caught,
+        cached_from=record.cached_from,
         **_streams(log),
     )
 
