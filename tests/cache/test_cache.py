@@ -180,3 +180,16 @@ def test_a_moved_or_added_item_reruns_only_the_splits_it_changes(backend: Backen
     assert list(execution.layer("Place").value) == ["z@0/4", "a@1/4", "b@2/4", "c@3/4"]
     flow(progress=False, log=log, items=["z", "a", "b", "c", "d"])  # one more at the end
     assert runs(log) == ["Place[0]", "Place[1]", "Place[2]", "Place[3]", "Place[4]", "Upper[4]"]
+
+
+def test_a_layer_rerun_on_resume_runs_again_and_is_never_taken_from_the_cache(backend: Backend, tmp_path: Path) -> None:
+    log = str(tmp_path / "runs.log")
+    flow = backend.flow(Failing)
+    flow(progress=False, log=log)
+    assert runs(log) == ["Double", "Fetch"]
+    second = flow(progress=False, log=log)
+    assert runs(log) == []  # both hits: the cache holds Fetch and Double
+    rerun = second.resume(progress=False, rerun=[Fetch])  # e.g. an artifact of Fetch was found damaged
+    assert runs(log) == ["Double", "Fetch"]  # Fetch and what is downstream of it ran, not looked up
+    assert rerun.layer("Double").value == 20
+    assert {row.name: row.cached_from for row in rerun.summary()} == {"Fetch": None, "Double": None}
