@@ -30,7 +30,7 @@ from laminar.display import jupyter, mermaid
 from laminar.display import progress as progress_
 from laminar.engine import loop, prior
 from laminar.engine.snapshot import Observer
-from laminar.errors import ConfigurationError, ExecutionExists, ExecutionNotFound
+from laminar.errors import ArtifactError, ConfigurationError, ExecutionExists, ExecutionNotFound
 from laminar.executors import registry
 from laminar.executors.base import Executor
 from laminar.graph import PARAMETERS, Graph, Registration, build
@@ -304,7 +304,8 @@ class Flow:
         if id == LATEST:
             return self.latest()
         store = self.configuration.datastore
-        if store.read_execution(self.name, layout.segment("execution id", id)) is None:
+        # started, even if its own record was damaged or removed since (resume mends it from its parameters')
+        if not store.has_execution(self.name, layout.segment("execution id", id)):
             known = store.execution_ids(self.name)
             hint = f"its latest: {', '.join(known[-3:])}" if known else "it has none there"
             raise ExecutionNotFound(f"{self.name} has no execution {id!r} in {store.url} ({hint})")
@@ -315,7 +316,10 @@ class Flow:
         store = self.configuration.datastore
         created = {}
         for id in store.execution_ids(self.name):
-            record = store.read_execution(self.name, id)
+            try:
+                record = store.read_execution(self.name, id)
+            except ArtifactError:  # damaged: listed oldest (a resume of it writes it again)
+                record = {}
             if record is not None:
                 created[id] = ExecutionRecord.from_json(record).created
         return [Execution(self, id) for id in sorted(created, key=lambda id: (created[id], id), reverse=True)]
