@@ -104,7 +104,8 @@ def _load(package: str) -> dict[str, Any]:
 
 def child(package: str, execution: str) -> int:
     """Load the submitted flow and run it under ``execution``, or resume that execution if it exists."""
-    from laminar.cli import _logging, _reason, load
+    from laminar.cli import _logging, load
+    from laminar.cli.runs import _reason
     from laminar.settings import refuse_ephemeral
 
     _logging(verbose=False)  # retries and warnings appear in the job's logs

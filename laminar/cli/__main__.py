@@ -1,0 +1,7 @@
+"""``python -m laminar.cli``: the ``laminar`` command."""
+
+import sys
+
+from laminar.cli import main
+
+sys.exit(main())
