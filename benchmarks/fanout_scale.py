@@ -19,8 +19,9 @@ Variants:
 Workloads: ``trivial`` (N items, each returns its number) and ``work`` (1,000 splits of 10 ms and 200 of
 100 ms of CPU-bound work: a busy loop on the worker thread's CPU clock, not a sleep, so each item costs
 the same CPU however loaded the machine is). For each variant: wall, the driver's CPU seconds (this
-process, every thread: Ray's core worker included) per item, and the growth of the driver's peak RSS;
-each wall is also given as a ratio to each raw variant measured in the same round.
+process, every thread: Ray's core worker included, whose own timers cost CPU even while the driver only
+waits: printed first, per second idle) per item, and the growth of the driver's peak RSS; each wall is
+also given as a ratio to each raw variant measured in the same round.
 """
 
 from __future__ import annotations
@@ -239,6 +240,9 @@ def main() -> None:
         laminar_run(Work, executor, splits_of(Spin, 10), count=10, ms=1.0)()
         _clean()
         print(f"fine-grained fan-outs: laminar vs raw Ray, {cpus} CPUs, Ray {ray.__version__}; durable Local datastore")
+        idle = time.process_time()
+        time.sleep(2.0)
+        print(f"driver CPU while idle: {(time.process_time() - idle) / 2.0:.3f} s a second (in every figure below)")
         if "trivial" in chosen:
             run_trivial(args, executor, parts)
         if "work" in chosen:
