@@ -217,7 +217,8 @@ class ForEach(Options):
 
     ``batch`` is how many splits may share one Ray task (each keeps its own document, record, retries and
     logs): ``None`` (the default) lets the backend choose from the splits' measured durations, ``N`` pins
-    it to ``N`` splits a task, ``1`` runs one split a task. See docs/batching.md.
+    it to ``N`` splits a task, ``1`` runs one split a task. ``executors.Thread()`` runs splits one by one
+    whatever it says. See docs/batching.md.
     """
 
     parameters: list[Parameter]
