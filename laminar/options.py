@@ -286,12 +286,26 @@ def _is_layer(value: object) -> bool:
 
 
 class ForEach(Options):
-    """Run one split per combination of the parameters' items (``itertools.product`` order)."""
+    """Run one split per combination of the parameters' items (``itertools.product`` order).
+
+    ``batch`` is how many splits may share one Ray task (each keeps its own document, record, retries and
+    logs): ``None`` (the default) lets the backend choose from the splits' measured durations, ``N`` pins
+    it to ``N`` splits a task, ``1`` runs one split a task. ``executors.Thread()`` runs splits one by one
+    whatever it says. See docs/batching.md.
+    """
 
     parameters: list[Parameter]
+    batch: int | None = None
 
-    def __init__(self, parameters: list[Parameter]) -> None:
-        super().__init__(parameters=parameters)
+    def __init__(self, parameters: list[Parameter], batch: int | None = None) -> None:
+        super().__init__(parameters=parameters, batch=batch)
+
+    @field_validator("batch", mode="before")
+    @classmethod
+    def _check_batch(cls, value: Any) -> Any:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError("batch must be a whole number of splits >= 1, or None to let the backend choose")
+        return value
 
     @field_validator("parameters")
     @classmethod

@@ -144,6 +144,45 @@ def named(function: Any) -> Submit:
     return lambda name, args: function.options(name=name).remote(*args)
 
 
+def streams() -> bool:
+    """Whether this connection runs streaming generators (``num_returns="streaming"``), which batched
+    splits are: Ray Client (``ray://``) does not."""
+    import ray.util.client
+
+    return not ray.util.client.ray.is_connected()  # type: ignore[no-untyped-call]
+
+
+def ready_items(generator: Any) -> tuple[list[Any], bool, Exception | None]:
+    """The refs a streaming task's generator has ready now, oldest first; whether it ended (all read); and
+    what reading it raised, if it did (the task failed: its worker died), after the refs read before.
+
+    ``ObjectRefGenerator.next_ready`` and ``next`` cost ~50 us an item in the driver; the private
+    ``_next_sync(timeout_s=0)``, which both call, ~15 us (a batch of trivial splits yields one an item).
+    A Ray without it gets the public pair."""
+    refs: list[Any] = []
+    fast = has_fast_items(generator)
+    try:
+        while True:
+            if fast:
+                ref = generator._next_sync(timeout_s=0)
+                if ref.is_nil():
+                    return refs, False, None
+            elif generator.next_ready():
+                ref = next(generator)
+            else:
+                return refs, bool(generator.is_finished()), None
+            refs.append(ref)
+    except StopIteration:
+        return refs, True, None
+    except Exception as error:
+        return refs, False, error
+
+
+def has_fast_items(generator: Any) -> bool:
+    """Whether this Ray's streaming generators have the private non-blocking read :func:`ready_items` uses."""
+    return callable(getattr(generator, "_next_sync", None))
+
+
 def has_fast_submit(function: Any) -> bool:
     """Whether this Ray's remote functions have the private entry point :func:`named` uses."""
     remote = getattr(function, "_remote", None)

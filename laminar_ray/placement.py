@@ -47,6 +47,20 @@ class Placement:
             self._checked.add(options_key)
         return submit
 
+    def batch(self, task: Task, name: str) -> Any:
+        """The remote function of a batch of splits with ``task``'s options (a streaming generator: see
+        :func:`laminar_ray.worker.batch_function`); its request is checked as :meth:`layer` checks it."""
+        self.layer(task, name)
+        container = task.configuration.container
+        program = self.program
+
+        def make() -> Any:
+            settings = options.task_options(container, name=name, base_env=self._runtime_env)
+            del settings["name"]
+            return ray.remote(num_returns="streaming", **settings)(worker.batch_function(program))
+
+        return self._cluster.function(f"{program.digest}:{container.model_dump_json()}:batch", make)
+
     def _submitter(self, container: Container, name: str) -> Submitter:
         """The cluster's entry for ``container``: it (kept alive, so that no other takes its id), its options
         as JSON, and what submits the layer function with them."""

@@ -34,8 +34,10 @@ from laminar.executors.base import Run
 from laminar.options import Container
 from laminar.records import attempt_of
 from laminar.task import Cause, Completion, Input, Task, TaskKind
-from laminar_ray import cluster, options
-from laminar_ray.cluster import Cluster
+from laminar_ray import batches, cluster, options
+from laminar_ray.batches import Batch, Group
+from laminar_ray.batching import Controller
+from laminar_ray.cluster import Cluster, streams
 from laminar_ray.inflight import InFlight
 from laminar_ray.outputs import Outputs
 from laminar_ray.placement import Placement
@@ -66,7 +68,7 @@ class Session:
         self._placement = Placement(cluster, run.graph, runtime_env, check_feasibility=check_feasibility)
         self._context = Context(run.flow, run.execution, run.datastore, run.logs).pack()
         self._outputs = Outputs(run.graph, cluster.cpus(), self._key)
-        self._in_flight: InFlight[Task] = InFlight()
+        self._in_flight: InFlight[Task | Batch] = InFlight()
         self._here: list[Completion] = []  # of hook tasks run in the driver, for the next wait
         self._failed: set[int] = set()  # keys of run tasks that failed (their dependents fail with their error)
         self._produced: dict[int, Any] = {}  # run task in flight -> the ref of its artifacts
@@ -76,6 +78,14 @@ class Session:
         self._requests: dict[int, tuple[Container, dict[str, float]]] = {}  # id(container) -> its request
         self._completed = self._trimmed = 0
         self._timed: dict[int, float] = {}  # key -> when it was submitted, of run tasks with a timeout
+        # batched splits (docs/batching.md): groups by layer and task options, batches by their key in
+        # _in_flight (negative: the engine's task keys are not), tasks not yet told, tasks held for them
+        self._groups: dict[tuple[str, str], Group] = {}
+        self._batch_keys = 0
+        self._untold: set[int] = set()
+        self._held: list[Task] = []
+        self._options: dict[int, tuple[Container, str]] = {}  # id(container) -> it, its options as JSON
+        self._batching = streams()  # not through Ray Client, which runs no streaming generator
 
     def capacity(self) -> int:
         return self._max_in_flight
@@ -113,14 +123,77 @@ class Session:
         keys = list(self._in_flight)
         for key in keys:
             task = self._in_flight.item(key)
-            if task is not None and not any(upstream in self._in_flight for upstream in task.after):
+            if isinstance(task, Batch) or (
+                task is not None and not any(upstream in self._in_flight for upstream in task.after)
+            ):  # a batch's splits are never started ahead (batches.batchable)
                 with contextlib.suppress(Exception):
                     ray.cancel(self._in_flight.ref(key), force=True)
 
     # -- submission ------------------------------------------------------------------------------
 
     def submit(self, task: Task) -> None:
-        self._submit(task, carry=False)
+        if self._batching and batches.batchable(self._run.graph, task):
+            self._group(task).pending.append(task)
+            self._untold.add(task.key)
+        elif task.after and not (self._untold.isdisjoint(task.after) and self._held_keys().isdisjoint(task.after)):
+            # started ahead of batched splits (or of a task held for them): their artifacts' refs exist once
+            # their batch yields them (once the held task is submitted)
+            self._held.append(task)
+        else:
+            self._submit(task, carry=False)
+
+    def _held_keys(self) -> set[int]:
+        return {held.key for held in self._held}
+
+    def _group(self, task: Task) -> Group:
+        container = task.configuration.container
+        known = self._options.get(id(container))
+        if known is None or known[0] is not container:
+            known = self._options[id(container)] = (container, container.model_dump_json())
+        key = (task.layer, known[1])
+        group = self._groups.get(key)
+        if group is None:
+            foreach = self._run.graph[task.layer].configuration.foreach
+            pinned = foreach.batch if foreach is not None else None
+            slots = batches.slots(self._cluster.cpus(), container.cpu)
+            group = self._groups[key] = Group(Controller(pinned=pinned), slots)
+        return group
+
+    def _flush(self) -> None:
+        """Submit the batches the groups have room for, then the tasks held for splits now told."""
+        idle = not len(self._in_flight)
+        for group in self._groups.values():
+            for tasks in group.cut(idle):
+                self._submit_batch(group, tasks)
+        held, self._held = self._held, []
+        waiting: set[int] = set()  # keys of the tasks held again in this pass (held in the order submitted)
+        for task in held:
+            if not (self._untold.isdisjoint(task.after) and waiting.isdisjoint(task.after)):
+                self._held.append(task)
+                waiting.add(task.key)
+            elif not self._failed.isdisjoint(task.after):  # as Ray fails a task whose input failed
+                error = LayerError(self._run.flow, task.label, "a split it was started ahead of failed")
+                self._here.append(Completion(task, error=error, cause=Cause.upstream))
+            else:
+                self._submit(task, carry=False)
+
+    def _submit_batch(self, group: Group, tasks: list[Task]) -> None:
+        arguments: list[Any] = []
+        counts = []
+        default = self._run.graph[tasks[0].layer].configuration
+        for position, task in enumerate(tasks):
+            # the first split carries its shared inputs' refs: its worker keeps them for the others
+            slots, values, boxed = self._outputs.arguments(task.index, task.inputs, position == 0)
+            call = Call.of(self._key, self._context, boxed, task, default, slots, task.inputs, None)
+            wired = call.wire(values)
+            counts.append(len(wired))
+            arguments.extend(wired)
+        first, last = tasks[0], tasks[-1]
+        name = f"{self._run.flow}.{first.label}" + (f"..{last.index}" if len(tasks) > 1 else "")
+        function = self._placement.batch(first, name)
+        generator = function.options(name=name).remote(batches.header(tasks, counts), *arguments)
+        self._batch_keys -= 1
+        self._in_flight.add(self._batch_keys, Batch(group, tasks, generator), generator)
 
     def _submit(self, task: Task, *, carry: bool) -> None:
         """Submit ``task``; with ``carry``, every shared input goes as its ref (never as its key)."""
@@ -161,6 +234,11 @@ class Session:
         for before it runs anything; it then comes back as withdrawn. Not ``ray.cancel``: cancelling a
         task while Ray resolves its arguments can fail Ray's reference count check, which ends the
         driver's process (ray-project/ray#55131)."""
+        if any(held.key == task.key for held in self._held):  # never submitted: it comes back withdrawn
+            self._held = [held for held in self._held if held.key != task.key]
+            error = LayerError(self._run.flow, task.label, "it was withdrawn before its inputs came")
+            self._here.append(Completion(task, error=error, cause=Cause.withdrawn))
+            return
         if not self._withdrawing:
             run = self._run
             run.datastore.write_json(layout.withdrawn(run.flow, run.execution, self._key), {"withdrawn": time.time()})
@@ -169,18 +247,28 @@ class Session:
     # -- completions -----------------------------------------------------------------------------
 
     def wait(self, timeout: float | None, *, urgent: bool = True) -> list[Completion]:
+        self._flush()
         completions, self._here = self._here, []
         if not completions:
             completions = self._completions(self._in_flight.finished(timeout, urgent=urgent))
+            self._flush()
         self._completed += len(completions)
         if self._completed >= self._trimmed + TRIM_EVERY:
             self._trimmed = self._completed
             cluster.trim()
         return completions
 
-    def _completions(self, finished: list[tuple[Task, Any]]) -> list[Completion]:
+    def _completions(self, found_finished: list[tuple[Task | Batch, Any]]) -> list[Completion]:
         """The completions of tasks found finished. Their values come in one ``ray.get`` (one per task
-        cost the driver ~20 us more a task); should any have failed, each is got alone, for its own error."""
+        cost the driver ~20 us more a task); should any have failed, each is got alone, for its own error.
+        A batch found with outcomes ready tells those (:meth:`_told`)."""
+        told: list[Completion] = []
+        finished: list[tuple[Task, Any]] = []
+        for item, ref in found_finished:
+            if isinstance(item, Batch):
+                told.extend(self._told(item))
+            else:
+                finished.append((item, ref))
         values = None
         if len(finished) > 1:
             with contextlib.suppress(Exception):
@@ -189,7 +277,69 @@ class Session:
             found = (self._completion(task, ref) for task, ref in finished)
         else:
             found = (self._received(task, value) for (task, _), value in zip(finished, values, strict=True))
-        return [completion for completion in found if completion is not None]
+        return told + [completion for completion in found if completion is not None]
+
+    def _told(self, batch: Batch) -> list[Completion]:
+        """The completions of the splits whose outcomes ``batch``'s generator yielded since it was last read
+        (their values in one ``ray.get``); it goes back in flight while splits remain. A generator that
+        fails (its worker died) fails every split not yet told, with the cause Ray gives (one attempt
+        each); those told stay done."""
+        refs, ended, failed = cluster.ready_items(batch.generator)
+        outcomes: list[tuple[Task, Any, Any]] = []  # a split, the ref of its artifacts, of its outcome
+        for ref in refs:
+            task = batch.tasks[batch.done + len(outcomes)]
+            if task.feeds and batch.produced is None:
+                batch.produced = ref
+            else:
+                outcomes.append((task, batch.produced, ref))
+                batch.produced = None
+        values = None
+        with contextlib.suppress(Exception):
+            values = ray.get([ref for _, _, ref in outcomes])
+        completions: list[Completion] = []
+        for position, (task, produced, ref) in enumerate(outcomes):
+            try:
+                status, payload, seconds = values[position] if values is not None else ray.get(ref)
+            except Exception as raised:
+                return completions + self._batch_failed(batch, raised)
+            batch.done += 1
+            batch.seconds += seconds
+            self._untold.discard(task.key)
+            if status == "failed":
+                self._failed.add(task.key)
+                error, cause = self._failure(task, _TaskError(payload))
+                completions.append(Completion(task, error=error, cause=cause))
+                continue
+            if status == "ok" and task.feeds:
+                self._outputs.keep(task.layer, task.split, produced)
+            completion = self._value(task, payload)
+            if completion is not None:
+                completions.append(completion)
+        if failed is not None and batch.done < len(batch.tasks):
+            completions += self._batch_failed(batch, failed)
+        elif batch.done == len(batch.tasks):
+            batch.group.out -= 1
+            batch.group.controller.observe(splits=len(batch.tasks), seconds=batch.seconds)
+        elif ended:  # it ended without telling every split: never so far
+            error = LayerError(self._run.flow, batch.current.label, "its batch ended before it ran")
+            completions += self._batch_failed(batch, error)
+        else:
+            self._batch_keys -= 1
+            self._in_flight.add(self._batch_keys, batch, batch.generator)
+        return completions
+
+    def _batch_failed(self, batch: Batch, raised: Exception) -> list[Completion]:
+        batch.group.out -= 1
+        if batch.done:
+            batch.group.controller.observe(splits=batch.done, seconds=batch.seconds)
+        out_of_memory = isinstance(raised, ray.exceptions.OutOfMemoryError)
+        completions = []
+        for task in batch.remaining():
+            self._untold.discard(task.key)
+            self._failed.add(task.key)
+            error, cause = self._failure(task, raised)
+            completions.append(Completion(task, error=error, cause=cause, out_of_memory=out_of_memory))
+        return completions
 
     def _completion(self, task: Task, ref: Any) -> Completion | None:
         """What a finished task's ref holds, Ray's failures told as laminar's; None if it ran nothing
@@ -231,7 +381,7 @@ class Session:
             what = f"Container(pip={pip!r})" if pip else "the executor's runtime_env"
             message = f"its Python environment ({what}) could not be set up: {raised}"
             return LayerError(flow, label, message), Cause.own
-        if isinstance(raised, ray.exceptions.RayTaskError):
+        if isinstance(raised, (ray.exceptions.RayTaskError, _TaskError)):
             if not isinstance(raised.cause, BaseException):
                 return raised, Cause.own
             # SystemExit, KeyboardInterrupt come wrapped (wire.Raised): what the layer raised is reported
@@ -280,6 +430,15 @@ class Session:
             self._submit(task, carry=True)
             return None
         return Completion(task, value=meta_of(value) if task.kind is TaskKind.run else value)
+
+
+class _TaskError(Exception):
+    """A split of a batch raised ``cause`` (the batch went on): told as Ray tells a task's own error."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.traceback_str = None
 
 
 def _handled(ref: Any) -> None:

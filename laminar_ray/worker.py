@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import collections
 import pickle
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -162,6 +163,41 @@ def layer_function(program: Program) -> Callable[..., tuple[MetaWire | str, Prod
         return meta_wire(outcome.meta), [dict(outcome.values), list(outcome.shards)]
 
     return layer_task
+
+
+def batch_function(program: Program) -> Callable[..., Iterator[Any]]:
+    """The function of a batch of one layer's splits (docs/batching.md): a generator that runs them one
+    after another, each exactly as :func:`layer_function` would, and yields each split's outcome as it
+    finishes, so that what finished reaches the driver even if this worker dies later. For a split that
+    dependents read it first yields its artifacts (None if it has none), then ``[status, payload,
+    seconds]``: ``ok`` and its meta, ``again`` and an :class:`Again`'s value, or ``failed`` and the
+    exception the split raised (with its attempt attached, as ``runner.execute`` raises it); the batch
+    goes on with the next split."""
+
+    def batch_task(header: bytes, *args: Any) -> Iterator[Any]:
+        counts, feeds = pickle.loads(header)
+        at = 0
+        for count, feed in zip(counts, feeds, strict=True):
+            started = time.perf_counter()
+            try:
+                outcome = _execute(program, args[at : at + count])
+            except Exception as error:
+                if feed:
+                    yield None
+                yield ["failed", error, time.perf_counter() - started]
+            else:
+                seconds = time.perf_counter() - started
+                if isinstance(outcome, Again):
+                    if feed:
+                        yield None
+                    yield ["again", outcome.value, seconds]
+                else:
+                    if feed:
+                        yield [dict(outcome.values), list(outcome.shards)]
+                    yield ["ok", meta_wire(outcome.meta), seconds]
+            at += count
+
+    return batch_task
 
 
 def hook_function(program: Program) -> Callable[..., Any]:

@@ -54,8 +54,11 @@ class Source(Layer):
         self.shard(n=list(range(SPLITS)))
 
 
+# One split a task: this module holds how unbatched tasks carry a shared input (in a batch its first
+# split carries the ref, which its worker keeps for the others: tests/ray/test_batching.py).
 @Shared.register(
-    container=Container(cpu=0.5, memory=0), foreach=ForEach(parameters=[Parameter(layer=Source, attribute="n")])
+    container=Container(cpu=0.5, memory=0),
+    foreach=ForEach(parameters=[Parameter(layer=Source, attribute="n")], batch=1),
 )
 class Use(Layer):
     def __call__(self, source: Source) -> None:
