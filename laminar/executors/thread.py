@@ -14,6 +14,7 @@ import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from laminar import containers, deadline, runner
 from laminar.errors import ConfigurationError, InfeasibleWarning, ResourceError
@@ -263,17 +264,18 @@ class ThreadSession:
             return Completion(task, error=error)
 
     def _execute(self, task: Task) -> object:
-        run, source = self._run, self._outputs.artifacts
+        run = self._run
+        where: dict[str, Any] = {
+            "flow": run.flow,
+            "execution": run.execution,
+            "datastore": run.datastore,
+            "artifacts": self._outputs.artifacts,
+            "logs": run.logs,
+        }
         if containers.isolated(task):
-            outcome = containers.execute(
-                run.graph, task, flow=run.flow, execution=run.execution, datastore=run.datastore, artifacts=source,
-                logs=run.logs,
-            )  # fmt: skip
+            outcome = containers.execute(run.graph, task, **where)
         else:
-            outcome = runner.execute(
-                run.graph, task, flow=run.flow, execution=run.execution, datastore=run.datastore, artifacts=source,
-                logs=run.logs, worker={"thread": threading.current_thread().name},
-            )  # fmt: skip
+            outcome = runner.execute(run.graph, task, **where, worker={"thread": threading.current_thread().name})
         return self._outputs.keep(task, outcome)  # before its completion is seen: dependents read through it
 
 
