@@ -214,7 +214,12 @@ def test_splits_whose_hooks_ask_for_different_resources_never_share_a_task(tmp_p
     by_task: dict[str, list[int]] = {}
     for n, task in zip(work.n, work.task, strict=True):
         by_task.setdefault(task, []).append(n)
-    assert sorted(by_task.values()) == [[0, 2, 4, 6], [1, 3, 5, 7]]
+    # never a task of both requests (odd splits ask for 100 MB, even ones for 200 MB), and splits did share
+    # tasks; how a request's four splits are cut depends on when their submission hooks (Ray tasks of their
+    # own) come back: a group is sent as it is whenever the run is idle, so [0, 2, 4] + [6] happens too
+    assert all(len({n % 2 for n in splits}) == 1 for splits in by_task.values()), by_task
+    assert sorted(n for splits in by_task.values() for n in splits) == list(range(8))
+    assert len(by_task) < 8 and max(len(splits) for splits in by_task.values()) > 1, by_task
     for n, memory in zip(work.n, work.memory, strict=True):
         assert memory == pytest.approx((100 if n % 2 else 200) * 1024 * 1024)
 
