@@ -97,6 +97,7 @@ class Capture:
         self.lock = threading.Lock()
         #: Brings in what was written but not seen yet (the process's descriptors), before reading.
         self.settle: Callable[[], None] = _nothing
+        self.settled = False  # nothing is written into it after its last settle
 
     def write(self, fd: int, data: bytes) -> None:
         with self.lock:
@@ -166,9 +167,19 @@ class _Descriptors:
         self._wake.set()
 
     def stop(self) -> None:
+        """End the capture: what was written since it was last settled is drained into it, unless it was
+        settled last (its record was made: only laminar's own code ran since, and the next drain forwards
+        whatever that wrote to the console)."""
         self._wake.clear()
-        self.drain()
+        if self.current is None or not self.current.settled:
+            self.drain()
         self.current = self.live = None
+
+    def settle(self) -> None:
+        """Bring what was written so far into the current capture, which is then settled."""
+        self.drain()
+        if self.current is not None:
+            self.current.settled = True
 
     def _tick(self) -> None:
         while True:
@@ -304,7 +315,7 @@ def captured(
         return
     if whole_process:
         _descriptors.install()
-        capture.settle = _descriptors.drain
+        capture.settle = _descriptors.settle
         _descriptors.start(capture, live)
         try:
             yield capture

@@ -8,6 +8,7 @@ dependencies' artifacts come from (``artifacts``: the datastore for
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import os
 import socket
@@ -175,7 +176,7 @@ def execute(
         kind = Kind.submission if task.kind is TaskKind.submission else Kind.retry
         _changed(kind, node.hooks_of(kind), instance, seen)
         return instance.configuration.container
-    where = {"host": socket.gethostname(), "pid": os.getpid(), **(worker or {})}
+    where = {"host": _host(), "pid": os.getpid(), **(worker or {})}
     policy = logs or LogPolicy()
     label = (flow, execution, node.name, task.split, task.attempt)
     started = time.time()
@@ -257,6 +258,12 @@ def _run(
         commit=False,
     )
     return Outcome(meta=meta, values=values, shards=shards)
+
+
+@functools.cache
+def _host() -> str:
+    """This machine's name, as a split's record keeps it (asked once a process)."""
+    return socket.gethostname()
 
 
 def _source(

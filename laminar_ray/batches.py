@@ -3,10 +3,10 @@
 Splits of one foreach layer whose task options are equal (after their submission hooks) form a
 :class:`Group` with its own :class:`~laminar_ray.batching.Controller`; the session holds a group's tasks
 until it submits them, a few batches at a time, as one streaming task each (:func:`laminar_ray.worker.
-batch_function`). A :class:`Batch` in flight reads its generator's items in order: for each split that
-other tasks read, first the ref of its artifacts, then its outcome (``[status, payload, seconds]``); for
-the others only the outcome. Splits whose outcome came are kept whatever happens to the batch later
-(docs/batching.md).
+batch_function`). A :class:`Batch` in flight reads its generator's items in order: reports, each the
+list of the outcomes (``[status, payload, seconds]``) of the next splits that finished, followed by the
+refs of the artifacts of those of them that other tasks read. Splits whose outcome came are kept
+whatever happens to the batch later (docs/batching.md).
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ class Batch:
     tasks: list[Task]
     generator: Any  # ray.ObjectRefGenerator
     done: int = 0  # tasks whose outcome came
-    produced: Any = None  # the ref of the artifacts of the next task, read before its outcome
+    unread: collections.deque[Any] = field(default_factory=collections.deque)  # refs read, not yet told
+    report: list[Any] | None = None  # the outcomes of the next tasks, while their artifacts' refs come
     seconds: float = 0.0  # the worker's time for the tasks done
 
     @property
@@ -87,7 +88,12 @@ class Batch:
         return self.tasks[self.done :]
 
 
-def header(tasks: list[Task], counts: list[int]) -> bytes:
-    """The first argument of a batched task: how many of the arguments that follow are each split's, and
-    whether it yields its artifacts (other tasks read them)."""
-    return pickle.dumps((counts, [bool(task.feeds) for task in tasks]), protocol=pickle.HIGHEST_PROTOCOL)
+def header(tasks: list[Task], blobs: list[tuple[Any, ...]], counts: list[int], controller: Controller) -> bytes:
+    """The first argument of a batched task: each split's first argument (the plain part of its Call,
+    :meth:`~laminar_ray.wire.Call.parts`: one argument for all of them, as Ray's cost is per argument,
+    pickled together, so that what they share goes once), how many of the arguments that follow are
+    each split's, whether it yields its artifacts (other tasks read them), how many finished splits one
+    report covers and the most seconds of work one covers (:meth:`Controller.together`)."""
+    feeds = [bool(task.feeds) for task in tasks]
+    report = (blobs, counts, feeds, controller.together(), controller.report)
+    return pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL)

@@ -52,6 +52,9 @@ TARGET = 0.05
 #: results weigh in the driver, whatever the durations say.
 MAXIMUM = 1024
 
+#: Seconds of quick splits one report of a running batch may cover (see :meth:`Controller.together`).
+REPORT = 0.005
+
 #: Weight of the newest batch in the estimate of a split's duration (joblib smooths with 0.8 on the old).
 SMOOTHING = 0.5
 
@@ -61,12 +64,14 @@ class Controller:
     """The batch size of one group of splits (one layer, one set of task options).
 
     ``target`` is the seconds a batch should run, ``maximum`` the most splits in one, ``pinned`` a fixed
-    size (``ForEach(batch=N)``) that disables the adaptation.
+    size (``ForEach(batch=N)``) that disables the adaptation; ``report`` the seconds between a running
+    batch's reports of the splits it finished.
     """
 
     target: float = TARGET
     maximum: int = MAXIMUM
     pinned: int | None = None
+    report: float = REPORT
     #: The current size before the parallelism rule; 1 until a batch was observed.
     current: int = field(default=1, init=False)
     #: Seconds one split takes, smoothed over the batches observed; None before the first.
@@ -89,6 +94,15 @@ class Controller:
             return min(self.pinned, remaining)
         share = math.ceil(remaining / max(1, slots))
         return max(1, min(self.current, share, remaining))
+
+    def together(self) -> int:
+        """How many finished splits a running batch reports at once: one each until durations were
+        measured (and always for a pinned size), else as many as run in ``report`` seconds. A report is
+        one Ray object the driver reads, so quick splits share one; the splits of a report not yet sent
+        when its worker dies (at most ``report`` seconds of their work, as measured) run again."""
+        if self.pinned is not None or not self.per_split:
+            return 1
+        return max(1, min(self.maximum, math.floor(self.report / self.per_split)))
 
     def observe(self, splits: int, seconds: float) -> None:
         """A batch of ``splits`` splits ran for ``seconds`` in its worker (the run of its splits, not the

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import pickle
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -179,19 +180,22 @@ class Session:
 
     def _submit_batch(self, group: Group, tasks: list[Task]) -> None:
         arguments: list[Any] = []
+        blobs: list[tuple[Any, ...]] = []
         counts = []
         default = self._run.graph[tasks[0].layer].configuration
         for position, task in enumerate(tasks):
             # the first split carries its shared inputs' refs: its worker keeps them for the others
             slots, values, boxed = self._outputs.arguments(task.index, task.inputs, position == 0)
             call = Call.of(self._key, self._context, boxed, task, default, slots, task.inputs, None)
-            wired = call.wire(values)
+            plain, *wired = call.parts(values)
+            blobs.append(plain)
             counts.append(len(wired))
             arguments.extend(wired)
         first, last = tasks[0], tasks[-1]
         name = f"{self._run.flow}.{first.label}" + (f"..{last.index}" if len(tasks) > 1 else "")
         function = self._placement.batch(first, name)
-        generator = function.options(name=name).remote(batches.header(tasks, counts), *arguments)
+        header = batches.header(tasks, blobs, counts, group.controller)
+        generator = function.options(name=name).remote(header, *arguments)
         self._batch_keys -= 1
         self._in_flight.add(self._batch_keys, Batch(group, tasks, generator), generator)
 
@@ -280,41 +284,43 @@ class Session:
         return told + [completion for completion in found if completion is not None]
 
     def _told(self, batch: Batch) -> list[Completion]:
-        """The completions of the splits whose outcomes ``batch``'s generator yielded since it was last read
-        (their values in one ``ray.get``); it goes back in flight while splits remain. A generator that
-        fails (its worker died) fails every split not yet told, with the cause Ray gives (one attempt
-        each); those told stay done."""
+        """The completions of the splits that ``batch``'s generator reported since it was last read (each
+        report one ``ray.get`` for its splits, docs/batching.md); it goes back in flight while splits
+        remain. A generator that fails (its worker died) fails every split not yet told, with the cause
+        Ray gives (one attempt each); those told stay done."""
         refs, ended, failed = cluster.ready_items(batch.generator)
-        outcomes: list[tuple[Task, Any, Any]] = []  # a split, the ref of its artifacts, of its outcome
-        for ref in refs:
-            task = batch.tasks[batch.done + len(outcomes)]
-            if task.feeds and batch.produced is None:
-                batch.produced = ref
-            else:
-                outcomes.append((task, batch.produced, ref))
-                batch.produced = None
-        values = None
-        with contextlib.suppress(Exception):
-            values = ray.get([ref for _, _, ref in outcomes])
+        batch.unread.extend(refs)
         completions: list[Completion] = []
-        for position, (task, produced, ref) in enumerate(outcomes):
-            try:
-                status, payload, seconds = values[position] if values is not None else ray.get(ref)
-            except Exception as raised:
-                return completions + self._batch_failed(batch, raised)
-            batch.done += 1
-            batch.seconds += seconds
-            self._untold.discard(task.key)
-            if status == "failed":
-                self._failed.add(task.key)
-                error, cause = self._failure(task, _TaskError(payload))
-                completions.append(Completion(task, error=error, cause=cause))
-                continue
-            if status == "ok" and task.feeds:
-                self._outputs.keep(task.layer, task.split, produced)
-            completion = self._value(task, payload)
-            if completion is not None:
-                completions.append(completion)
+        while batch.unread:
+            if batch.report is None:
+                try:
+                    report = ray.get(batch.unread[0])
+                    batch.report = pickle.loads(report) if isinstance(report, bytes) else report
+                except Exception as raised:
+                    return completions + self._batch_failed(batch, raised)
+                batch.unread.popleft()
+            report = batch.report
+            tasks = batch.tasks[batch.done : batch.done + len(report)]
+            feeding = sum(1 for task in tasks if task.feeds)
+            if len(batch.unread) < feeding:  # the refs of its artifacts are on their way
+                break
+            batch.report = None
+            produced = [batch.unread.popleft() for _ in range(feeding)]
+            for task, (status, payload, seconds) in zip(tasks, report, strict=True):
+                ref = produced.pop(0) if task.feeds else None
+                batch.done += 1
+                batch.seconds += seconds
+                self._untold.discard(task.key)
+                if status == "failed":
+                    self._failed.add(task.key)
+                    error, cause = self._failure(task, _TaskError(payload))
+                    completions.append(Completion(task, error=error, cause=cause))
+                    continue
+                if status == "ok" and task.feeds:
+                    self._outputs.keep(task.layer, task.split, ref)
+                completion = self._value(task, payload)
+                if completion is not None:
+                    completions.append(completion)
         if failed is not None and batch.done < len(batch.tasks):
             completions += self._batch_failed(batch, failed)
         elif batch.done == len(batch.tasks):

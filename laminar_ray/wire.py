@@ -161,6 +161,10 @@ class Call:
         )
 
     def wire(self, values: Sequence[Any]) -> tuple[Any, ...]:
+        plain, *rest = self.parts(values)
+        return pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL), *rest
+
+    def parts(self, values: Sequence[Any]) -> tuple[Any, ...]:
         """The Call and the task's ``values`` (refs) as the task's arguments, which Ray serializes cheaply.
 
         Ray packs bytes and lists with msgpack and hands anything else to cloudpickle, which calls back
@@ -169,7 +173,8 @@ class Call:
         (strings, numbers, tuples and dicts only; the shared inputs' keys among them), first; then, only
         when there are any, the shared inputs' refs in a list (Ray must see them to track them) and the
         exception and container, which may need cloudpickle (retries, containers changed by hooks); then
-        the values. The blob says which of those follow it.
+        the values. The blob says which of those follow it. :meth:`parts` gives the blob unpickled (a
+        batch pickles its splits' together, their shared context once).
         """
         inputs = tuple(
             (name, read.layer, read.state, read.split, dict(read.items), read.splits, read.pick)
@@ -194,15 +199,14 @@ class Call:
             more is not None,
             self.ahead,
         )
-        blob = pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL)
-        return blob, *((refs,) if refs else ()), *((more,) if more is not None else ()), *values
+        return plain, *((refs,) if refs else ()), *((more,) if more is not None else ()), *values
 
     @classmethod
     def unwire(cls, args: Sequence[Any]) -> tuple[Call, Sequence[Any]]:
-        """The Call sent as ``args`` (see :meth:`wire`), and the task's values."""
-        key, context, kind, layer, index, splits, attempt, inputs, slots, keys, carried, more, ahead = pickle.loads(
-            args[0]
-        )
+        """The Call sent as ``args`` (see :meth:`wire`, or :meth:`parts` when the first is a tuple), and
+        the task's values."""
+        plain = args[0] if isinstance(args[0], tuple) else pickle.loads(args[0])
+        key, context, kind, layer, index, splits, attempt, inputs, slots, keys, carried, more, ahead = plain
         rest = 1
         refs: Iterator[Any] = iter(())
         if carried:

@@ -110,18 +110,19 @@ def _withdrawn(call: Call) -> bool:
     return context.datastore.read_json(layout.withdrawn(context.flow, context.execution, call.key)) is not None
 
 
-def _execute(program: Program, args: Sequence[Any]) -> Any:
+def _execute(program: Program, args: Sequence[Any], worker: Mapping[str, Any] | None = None) -> Any:
     """Run the task sent as ``args``: its outcome, or an :class:`Again` (having run nothing). What the
-    layer raises that is not an ``Exception`` is raised as :class:`Raised` (but Ray's own cancellation)."""
+    layer raises that is not an ``Exception`` is raised as :class:`Raised` (but Ray's own cancellation).
+    ``worker``: where it runs, when the caller knows (a batch asks Ray once for all its splits)."""
     try:
-        return _run(program, args)
+        return _run(program, args, worker)
     except (SystemExit, KeyboardInterrupt) as error:
         if isinstance(error, KeyboardInterrupt) and cluster.cancelled():
             raise  # ray.cancel: Ray reports it as the task cancelled
         raise Raised(error) from None
 
 
-def _run(program: Program, args: Sequence[Any]) -> Any:
+def _run(program: Program, args: Sequence[Any], worker: Mapping[str, Any] | None) -> Any:
     call, values = Call.unwire(args)
     if call.ahead and _withdrawn(call):
         return Again.withdrawn
@@ -147,7 +148,8 @@ def _run(program: Program, args: Sequence[Any]) -> Any:
     if containers.isolated(task):
         return containers.execute(graph, task, **where)
     # a Ray worker runs one task at a time: its stdout and stderr are the split's (whole_process)
-    worker = cluster.worker_info() if task.kind is TaskKind.run else None
+    if worker is None and task.kind is TaskKind.run:
+        worker = cluster.worker_info()
     return runner.execute(graph, task, **where, whole_process=True, worker=worker)
 
 
@@ -167,37 +169,63 @@ def layer_function(program: Program) -> Callable[..., tuple[MetaWire | str, Prod
 
 def batch_function(program: Program) -> Callable[..., Iterator[Any]]:
     """The function of a batch of one layer's splits (docs/batching.md): a generator that runs them one
-    after another, each exactly as :func:`layer_function` would, and yields each split's outcome as it
-    finishes, so that what finished reaches the driver even if this worker dies later. For a split that
-    dependents read it first yields its artifacts (None if it has none), then ``[status, payload,
-    seconds]``: ``ok`` and its meta, ``again`` and an :class:`Again`'s value, or ``failed`` and the
-    exception the split raised (with its attempt attached, as ``runner.execute`` raises it); the batch
-    goes on with the next split."""
+    after another, each exactly as :func:`layer_function` would, and reports what finished as it goes, so
+    that what finished reaches the driver even if this worker dies later. A report is yielded once it
+    covers ``together`` splits or ``every`` seconds passed since the last (``together`` is 1 until the
+    driver measured the layer's splits; quick ones then share a report), and at the end. A report is the
+    list of the outcomes of the splits it covers, each ``[status, payload, seconds]`` (``ok`` and its
+    meta, ``again`` and an :class:`Again`'s value, or ``failed`` and the exception the split raised, with
+    its attempt attached, as ``runner.execute`` raises it), followed by, for each of those splits that
+    dependents read, its artifacts (None if it has none), in order. A split that raises fails alone: the
+    batch goes on with the next."""
 
     def batch_task(header: bytes, *args: Any) -> Iterator[Any]:
-        counts, feeds = pickle.loads(header)
+        blobs, counts, feeds, together, every = pickle.loads(header)
+        worker = cluster.worker_info()  # the same for every split of the task
+        outcomes: list[list[Any]] = []
+        produced: list[Any] = []
         at = 0
-        for count, feed in zip(counts, feeds, strict=True):
+        reported = time.perf_counter()
+        for blob, count, feed in zip(blobs, counts, feeds, strict=True):
             started = time.perf_counter()
             try:
-                outcome = _execute(program, args[at : at + count])
+                outcome = _execute(program, (blob, *args[at : at + count]), worker)
             except Exception as error:
-                if feed:
-                    yield None
-                yield ["failed", error, time.perf_counter() - started]
+                outcomes.append(["failed", error, time.perf_counter() - started])
+                artifacts = None
             else:
                 seconds = time.perf_counter() - started
                 if isinstance(outcome, Again):
-                    if feed:
-                        yield None
-                    yield ["again", outcome.value, seconds]
+                    outcomes.append(["again", outcome.value, seconds])
+                    artifacts = None
                 else:
-                    if feed:
-                        yield [dict(outcome.values), list(outcome.shards)]
-                    yield ["ok", meta_wire(outcome.meta), seconds]
+                    outcomes.append(["ok", meta_wire(outcome.meta), seconds])
+                    artifacts = [dict(outcome.values), list(outcome.shards)]
+            if feed:
+                produced.append(artifacts)
             at += count
+            if len(outcomes) >= together or time.perf_counter() - reported >= every:
+                yield _report(outcomes)
+                for artifacts in produced:  # (not ``yield from``: Ray sends into the generator)
+                    yield artifacts
+                outcomes, produced = [], []
+                reported = time.perf_counter()
+        if outcomes:
+            yield _report(outcomes)
+            for artifacts in produced:
+                yield artifacts
 
     return batch_task
+
+
+def _report(outcomes: list[list[Any]]) -> Any:
+    """A batch's report as it goes on the wire: pickled here when the standard pickle can (Ray passes
+    bytes through; a list of documents it would pickle object by object, calling back into Python),
+    else as it is (an exception only cloudpickle can carry)."""
+    try:
+        return pickle.dumps(outcomes, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return outcomes
 
 
 def hook_function(program: Program) -> Callable[..., Any]:

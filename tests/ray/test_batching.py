@@ -122,6 +122,30 @@ def test_batched_and_unbatched_runs_give_the_same_results_and_records(tmp_path: 
     assert set(map(tuple, found[1][3].values())) == {("finished",)}
 
 
+def test_quick_splits_share_the_reports_of_their_batch_and_each_stays_a_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from laminar_ray import cluster
+
+    read = []
+    ready_items = cluster.ready_items
+
+    def counted(generator: Any) -> Any:
+        found = ready_items(generator)
+        read.append(len(found[0]))
+        return found
+
+    monkeypatch.setattr(cluster, "ready_items", counted)
+    count = 400
+    execution = run(fan_out(None), tmp_path, count=count)
+    assert execution.layer("Total").total == sum(n * n for n in range(count))
+    assert set(map(tuple, attempts(execution).values())) == {("finished",)}
+    # each split that Total reads yields its artifacts; the outcomes come in reports: one per split at
+    # first (nothing measured), then one for many
+    batches = len(tasks_of(execution))
+    assert count + batches <= sum(read) < 2 * count, (sum(read), batches)
+
+
 def test_a_split_that_raises_inside_a_batch_fails_alone_and_is_retried_alone(tmp_path: Path) -> None:
     execution = run(fan_out(5, retry=Retry(attempts=2, delay=0)), tmp_path, count=10, fail=[3])
     assert execution.layer("Total").total == sum(n * n for n in range(10))

@@ -127,6 +127,26 @@ def test_a_pinned_size_is_kept_whatever_the_durations_and_the_last_batch_is_what
     assert Controller(pinned=30).size(remaining=0, slots=2) == 0
 
 
+def test_a_report_covers_one_split_until_durations_are_measured_then_what_runs_in_report_seconds() -> None:
+    controller = Controller(target=0.05, report=0.005)
+    assert controller.together() == 1  # nothing measured: each split is reported as it ends
+    controller.observe(splits=4, seconds=4 * 0.0001)  # 0.1 ms a split
+    assert controller.together() == 50
+    controller.observe(splits=2, seconds=2 * 1.0)  # slow now: one a report again
+    assert controller.together() == 1
+
+
+def test_a_report_never_covers_more_than_a_batch_holds_at_most_and_a_pinned_size_reports_each_split() -> None:
+    fast = Controller(maximum=100, report=1.0)
+    fast.observe(splits=10, seconds=0.0)
+    assert fast.together() == 1  # a duration of 0 measures nothing
+    fast.observe(splits=10, seconds=1e-6)
+    assert fast.together() == 100
+    pinned = Controller(pinned=100)
+    pinned.observe(splits=100, seconds=0.001)
+    assert pinned.together() == 1
+
+
 def test_nothing_remaining_is_a_batch_of_none() -> None:
     assert Controller().size(remaining=0, slots=4) == 0
 
