@@ -107,7 +107,7 @@ def _withdrawn(call: Call) -> bool:
     in the datastore. (``ray.cancel`` of a task whose inputs are being resolved can crash the driver on
     Ray's reference count check, so a withdrawal is a mark each such task looks for.)"""
     context = _context(call)
-    return context.datastore.read_json(layout.withdrawn(context.flow, context.execution, call.key)) is not None
+    return context.datastore.exists(layout.withdrawn(context.flow, context.execution, call.key))
 
 
 def _execute(program: Program, args: Sequence[Any], worker: Mapping[str, Any] | None = None) -> Any:

@@ -180,9 +180,14 @@ class Files:
         return str(self.fs.unstrip_protocol(self.path(relative)))
 
     def get_bytes(self, relative: str) -> bytes:
-        """The file's bytes; FileNotFoundError when it does not exist."""
+        """The file's bytes; FileNotFoundError when it does not exist. A local file is read directly (fsspec's
+        open costs ~50 us more: a task started ahead reads its withdrawal mark, absent, before it runs)."""
+        path = self.path(relative)
         with self.guard(f"read {relative}", missing_ok=True):
-            return bytes(self.fs.cat_file(self.path(relative)))
+            if self.local:
+                with open(path, "rb") as file:
+                    return file.read()
+            return bytes(self.fs.cat_file(path))
 
     def get_range(self, relative: str, offset: int, length: int, *, action: str) -> bytes:
         """``length`` bytes of the file from ``offset`` (fewer if it is shorter): a seek on a local disk, a
@@ -207,8 +212,9 @@ class Files:
                 raise
 
     def exists(self, relative: str) -> bool:
+        path = self.path(relative)
         with self.guard(f"check {relative}"):
-            return bool(self.fs.exists(self.path(relative)))
+            return os.path.exists(path) if self.local else bool(self.fs.exists(path))
 
     def list_names(self, relative: str) -> list[str]:
         """Names directly under ``relative`` (a path under the root), sorted, from one listing call

@@ -144,6 +144,10 @@ class Datastore:
     def write_json(self, relative: str, value: Any) -> None:
         self.files.write_json(relative, value)
 
+    def exists(self, relative: str) -> bool:
+        """Whether there is a file at ``relative`` (a path under the root)."""
+        return self.files.exists(relative)
+
     # -- splits ------------------------------------------------------------------------------------
 
     def write_split(
