@@ -18,6 +18,7 @@ from collections.abc import Collection, Mapping
 from typing import Any, Protocol
 
 from laminar.datastore import Datastore
+from laminar.engine import collector
 from laminar.engine import prior as prior_
 from laminar.engine.effects import Effect, Note, Release, Submit, Withdraw, WriteFailure, WriteLayer, WriteSplit
 from laminar.engine.snapshot import Observer, Started
@@ -87,7 +88,8 @@ def execute(
             epoch=time.time() - time.monotonic(),
             settle_first=memo.layers if memo is not None else frozenset(),
         )
-        _Loop(state, session, journal, execution, observer, memo).run()
+        with collector.spaced():
+            _Loop(state, session, journal, execution, observer, memo).run()
     except KeyboardInterrupt as interrupt:  # Ctrl-C: stop now; what finished is committed below
         message = (
             f"laminar: {flow} execution {execution!r} was interrupted; what finished is kept: resume it with "
