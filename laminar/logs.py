@@ -347,8 +347,10 @@ def _nothing() -> None:
 
 def _flush_python() -> None:
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
+        try:  # (not contextlib.suppress: this runs twice a split)
             stream.flush()
+        except Exception:  # a stream that cannot flush has nothing to hand on
+            pass
 
 
 def _write_all(fd: int, data: bytes) -> None:

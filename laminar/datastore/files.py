@@ -182,8 +182,8 @@ class Files:
     def get_bytes(self, relative: str) -> bytes:
         """The file's bytes; FileNotFoundError when it does not exist. A local file is read directly (fsspec's
         open costs ~50 us more: a task started ahead reads its withdrawal mark, absent, before it runs)."""
-        path = self.path(relative)
         with self.guard(f"read {relative}", missing_ok=True):
+            path = self.path(relative)  # (inside: it connects first, which may fail)
             if self.local:
                 with open(path, "rb") as file:
                     return file.read()
@@ -212,8 +212,8 @@ class Files:
                 raise
 
     def exists(self, relative: str) -> bool:
-        path = self.path(relative)
         with self.guard(f"check {relative}"):
+            path = self.path(relative)
             return os.path.exists(path) if self.local else bool(self.fs.exists(path))
 
     def list_names(self, relative: str) -> list[str]:
