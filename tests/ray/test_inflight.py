@@ -110,9 +110,41 @@ def test_with_nothing_in_flight_a_timeout_is_waited_out_and_none_returns_at_once
     assert time.monotonic() - started >= 0.05
 
 
+def test_a_few_tasks_that_all_run_long_are_waited_on_at_once_without_waking(tmp_path: Path, monkeypatch: Any) -> None:
+    """Up to FEW in flight (mostly batches of splits, each long): one wait for any of them, which sleeps
+    until one finishes or the timeout; no sweeps, no wake every few ms."""
+    import laminar_ray.inflight as inflight
+
+    _, until = _tasks()
+    release = tmp_path / "release"
+    in_flight: InFlight[str] = InFlight()
+    for n in range(3):
+        in_flight.add(n, f"long {n}", until.remote(str(release)))
+    waits = []
+    wait = inflight.ray.wait
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        waits.append(kwargs.get("timeout"))
+        return wait(*args, **kwargs)
+
+    monkeypatch.setattr(inflight.ray, "wait", counted)
+    sweeps = _count_sweeps(in_flight, monkeypatch)
+    try:
+        started = time.monotonic()
+        assert in_flight.finished(1.0) == []
+        assert time.monotonic() - started >= 0.9  # the timeout was waited out
+        assert len(waits) == 1 and sweeps == [], (waits, sweeps)
+    finally:
+        release.touch()
+    assert sorted(_drain(in_flight, 3)) == ["long 0", "long 1", "long 2"]
+
+
 def test_tasks_that_all_run_long_are_swept_less_and_less_often(tmp_path: Path, monkeypatch: Any) -> None:
-    """Sweeps start ~2 ms apart and double while they find nothing, up to 50 ms: a second of waiting
-    makes a few dozen, not the ~500 a fixed 2 ms would."""
+    """More than FEW in flight (here: FEW lowered): sweeps start ~2 ms apart and double while they find
+    nothing, up to 50 ms: a second of waiting makes a few dozen, not the ~500 a fixed 2 ms would."""
+    import laminar_ray.inflight as inflight
+
+    monkeypatch.setattr(inflight, "FEW", 2)
     _, until = _tasks()
     release = tmp_path / "release"
     in_flight: InFlight[str] = InFlight()
@@ -211,12 +243,13 @@ def test_when_no_completion_is_urgent_one_wait_is_for_several_of_the_oldest(tmp_
     """Few in flight: an urgent wait returns the oldest as soon as it finished (and each next one that
     finished too); a wait that is not urgent is for the oldest eight, and, one of them still running, returns
     at the longest interval (here 0.5 s) with those that finished; with eight or fewer in flight, waits take
-    them as they finish."""
+    them as they finish. (Eleven in flight: more than FEW, here lowered to none, which one wait covers.)"""
     import ray
 
     from laminar_ray import inflight
 
     monkeypatch.setattr(inflight, "SWEEP_MAX", 0.5)
+    monkeypatch.setattr(inflight, "FEW", 0)
     quick, until = _tasks()
     release = tmp_path / "release"
     second = until.remote(str(release))
