@@ -116,6 +116,24 @@ class RemoteTraceback(Exception):
         return f'\n"""\n{self.text.rstrip()}\n"""'
 
 
+class UnpicklableError(Exception):
+    """What a layer raised in another process, when that exception cannot be sent back as it is (it does
+    not survive being pickled and unpickled, e.g. an ``__init__`` that takes other arguments than the
+    message and no ``__reduce__``): its type's name and message, retried as the original would be."""
+
+    def __init__(self, kind: str, message: str, why: str) -> None:
+        self.kind = kind
+        self.message = message
+        self.why = why
+        super().__init__(
+            f"{kind}: {message} (raised in a worker; the exception itself cannot be sent back: {why}; give "
+            f"{kind.rsplit('.', 1)[-1]} a __reduce__, or an __init__ that passes its arguments to Exception's)"
+        )
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:
+        return type(self), (self.kind, self.message, self.why)
+
+
 class InfeasibleWarning(UserWarning):
     """A layer asks for more than this machine has: the ``Thread`` executor runs it anyway (it enforces no
     resources), but Ray would refuse it here. ``executors.Thread(infeasible="error")`` refuses it too."""

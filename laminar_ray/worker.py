@@ -35,7 +35,9 @@ import ray
 from laminar import containers, runner, runtime
 from laminar.artifacts import Artifacts, Joined, Values
 from laminar.datastore import layout
+from laminar.errors import UnpicklableError
 from laminar.graph import Graph
+from laminar.records import attach, attempt_of
 from laminar.task import Input, TaskKind
 from laminar_ray import cluster
 from laminar_ray.kept import Kept
@@ -191,7 +193,7 @@ def batch_function(program: Program) -> Callable[..., Iterator[Any]]:
             try:
                 outcome = _execute(program, (blob, *args[at : at + count]), worker)
             except Exception as error:
-                outcomes.append(["failed", error, time.perf_counter() - started])
+                outcomes.append(["failed", _portable(error), time.perf_counter() - started])
                 artifacts = None
             else:
                 seconds = time.perf_counter() - started
@@ -216,6 +218,20 @@ def batch_function(program: Program) -> Callable[..., Iterator[Any]]:
                 yield artifacts
 
     return batch_task
+
+
+def _portable(error: BaseException) -> BaseException:
+    """``error`` if it survives the trip to the driver, else an :class:`UnpicklableError` in its place,
+    with its attempt's record: a report holds several splits' outcomes, and one exception the driver
+    cannot unpickle would fail the report's other splits with it."""
+    try:
+        ray.cloudpickle.loads(ray.cloudpickle.dumps(error))  # type: ignore[no-untyped-call]
+    except Exception as why:
+        kind = f"{type(error).__module__}.{type(error).__qualname__}"
+        stand_in = UnpicklableError(kind, str(error), f"{type(why).__name__}: {why}")
+        attach(stand_in, attempt_of(error))
+        return stand_in
+    return error
 
 
 def _report(outcomes: list[list[Any]]) -> Any:

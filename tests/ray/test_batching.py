@@ -35,6 +35,14 @@ def task_id() -> str:
     return str(ray.get_runtime_context().get_task_id())
 
 
+class TwoPart(Exception):
+    """An exception that pickles but cannot be unpickled (its __init__ takes two arguments, Exception's
+    pickle hands it one): common in user code."""
+
+    def __init__(self, field: str, value: int) -> None:
+        super().__init__(f"{field} is {value}")
+
+
 def fan_out(batch: int | None, *, retry: Retry | None = None) -> type[Flow]:
     """Items -> Each (a foreach layer with ``batch``) -> Total. ``p.fail`` names splits that raise on their
     first attempt, ``p.kill`` one that kills its own worker on its first attempt (markers in ``p.marks``)."""
@@ -53,6 +61,8 @@ def fan_out(batch: int | None, *, retry: Retry | None = None) -> type[Flow]:
             mark.touch()
             if first and items.n in p.fail:
                 raise ValueError(f"split {items.n} fails once")
+            if first and items.n in p.unpicklable:
+                raise TwoPart("n", items.n)
             if first and items.n == p.kill:
                 time.sleep(1.0)  # the outcomes of the splits before it reach the driver first
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -78,7 +88,7 @@ def run(flow: type[Flow], root: Path, **parameters: Any) -> Any:
 
     marks = root / "marks"
     marks.mkdir(parents=True, exist_ok=True)
-    settings = {"fail": [], "kill": -1, **parameters}
+    settings = {"fail": [], "unpicklable": [], "kill": -1, **parameters}
     return flow(datastore=datastores.Local(str(root / "store")), executor=Ray())(
         marks=str(marks), progress=False, **settings
     )
@@ -155,6 +165,18 @@ def test_a_split_that_raises_inside_a_batch_fails_alone_and_is_retried_alone(tmp
     # its batch went on: splits 0-2 and 4 ran in one task, split 3's retry in another
     shared = tasks_of(execution)
     assert [0, 1, 2, 4] in shared and [3] in shared, shared
+
+
+def test_an_exception_that_cannot_travel_back_fails_its_split_alone_and_names_its_type(tmp_path: Path) -> None:
+    execution = run(fan_out(5, retry=Retry(attempts=2, delay=0)), tmp_path, count=10, unpicklable=[1])
+    assert execution.layer("Total").total == sum(n * n for n in range(10))
+    tried = attempts(execution)
+    assert tried[1] == ["failed", "finished"]
+    assert all(tried[n] == ["finished"] for n in range(10) if n != 1), tried  # its report's others kept
+    (split,) = [split for split in execution.splits("Each") if split.index == 1]
+    (failed,) = [attempt for attempt in split.attempts if attempt.state == "failed"]
+    assert "TwoPart: n is 1" in (failed.error or ""), failed.error
+    assert "cannot be sent back" in (failed.error or ""), failed.error
 
 
 def test_a_worker_killed_mid_batch_keeps_the_finished_splits_and_reruns_the_rest(tmp_path: Path) -> None:
