@@ -188,7 +188,8 @@ def batch_function(program: Program) -> Callable[..., Iterator[Any]]:
         produced: list[Any] = []
         at = 0
         reported = time.perf_counter()
-        for blob, count, feed in zip(blobs, counts, feeds, strict=True):
+        last = len(counts) - 1
+        for position, (blob, count, feed) in enumerate(zip(blobs, counts, feeds, strict=True)):
             started = time.perf_counter()
             try:
                 outcome = _execute(program, (blob, *args[at : at + count]), worker)
@@ -206,16 +207,12 @@ def batch_function(program: Program) -> Callable[..., Iterator[Any]]:
             if feed:
                 produced.append(artifacts)
             at += count
-            if len(outcomes) >= together or time.perf_counter() - reported >= every:
+            if position == last or len(outcomes) >= together or time.perf_counter() - reported >= every:
                 yield _report(outcomes)
                 for artifacts in produced:  # (not ``yield from``: Ray sends into the generator)
                     yield artifacts
                 outcomes, produced = [], []
                 reported = time.perf_counter()
-        if outcomes:
-            yield _report(outcomes)
-            for artifacts in produced:
-                yield artifacts
 
     return batch_task
 
