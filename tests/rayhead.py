@@ -58,6 +58,16 @@ class Head:
     def stop(self) -> None:
         stop(self.temp_dir, self.gcs)
 
+    def logs(self, pattern: str, tail: int = 3000) -> str:
+        """The last ``tail`` characters of each of the head's log files matching ``pattern`` (a glob,
+        such as ``ray_client_server*``), each under its name: what a failed test shows of why."""
+        shown = []
+        for path in sorted(Path(self.temp_dir).glob(f"session_*/logs/{pattern}")):
+            text = path.read_text(errors="replace")
+            if text.strip():
+                shown.append(f"--- {path.name}\n{text[-tail:]}")
+        return "\n".join(shown) or f"(no log file matching {pattern} under {self.temp_dir})"
+
 
 def start_flags(temp_dir: str) -> tuple[list[str], Head]:
     """``ray start`` flags that give a head its own temp dir and free ports on 127.0.0.1, and that head."""
@@ -80,7 +90,11 @@ def start() -> Head:
     """Start a head; on failure stop what started and raise with ray start's output."""
     flags, head = start_flags(temp_dir())
     command = [str(BIN / "ray"), "start", "--head", "--node-ip-address=127.0.0.1", *flags]
-    started = subprocess.run(command, capture_output=True, text=True, env=environment(), timeout=120)
+    # Ray Client's proxy forks a server per client while gRPC threads run; with gRPC's fork handlers on,
+    # that server dies at start now and then ("Starting Ray client server failed", ray-project/ray#63202;
+    # 2 of 25 connections on this machine under load, 0 of 50 with them off)
+    env = environment(GRPC_ENABLE_FORK_SUPPORT="0")
+    started = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     if started.returncode != 0:
         head.stop()
         raise RuntimeError(f"ray start failed: {started.stdout[-2000:]}{started.stderr[-2000:]}")

@@ -268,9 +268,13 @@ def test_the_readme_jupyter_cells_run_the_tour_with_the_driver_in_the_notebook_a
     for name, value in environment(JUPYTER_PATH=str(tmp_path / "jupyter"), LAMINAR_PROGRESS="0").items():
         monkeypatch.setenv(name, value)
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in cells])
-    NotebookClient(
-        notebook, kernel_name="laminar-cluster", timeout=180, resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
+    try:
+        NotebookClient(
+            notebook, kernel_name="laminar-cluster", timeout=180, resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
+    except Exception as error:  # the Ray Client server's own logs say why a connection failed
+        logs = ray_head.logs("ray_client_server*")
+        raise AssertionError(f"{error}\n\nthe head's Ray Client logs:\n{logs}") from error
     printed = "".join(o.get("text", "") for cell in notebook.cells for o in cell.get("outputs", []))
     assert "notebook 10 [5, 5]" in printed, printed[-3000:]
     assert re.search(r"job raysubmit_\w+ 10 True", printed), printed[-3000:]
