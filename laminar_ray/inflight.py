@@ -145,11 +145,8 @@ class InFlight(Generic[T]):
         ready, _ = ray.wait(refs, num_returns=1, timeout=wait, fetch_local=False)
         if not ready:
             return []
-        if len(refs) > 1:
-            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0, fetch_local=False)
         self._moved, self._idle = time.monotonic(), 0.0
-        done = set(ready)
-        return self._take([key for key, (_, ref) in self._refs.items() if ref in done])
+        return self._finished_now() if len(refs) > 1 else self._take(list(self._refs))
 
     def _interval(self) -> float:
         """The time between sweeps, and the longest a batched wait runs before it returns what finished."""
@@ -173,6 +170,11 @@ class InFlight(Generic[T]):
         return keys
 
     def _sweep(self) -> list[tuple[T, Any]]:
+        """A look over every task in flight for those that finished out of turn."""
+        return self._finished_now()
+
+    def _finished_now(self) -> list[tuple[T, Any]]:
+        """Every task in flight that has finished, in the order they started (one ``ray.wait``)."""
         refs = [ref for _, ref in self._refs.values()]
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0, fetch_local=False)
         if not ready:
