@@ -45,9 +45,11 @@ from laminar.records import Documents, ExecutionRecord, FailureRecord, LayerReco
 @dataclass(frozen=True)
 class Policy:
     """When the journal commits what it holds: at the latest at ``splits`` documents of one layer or
-    ``layers`` finished layers' records, and at most ``seconds`` after the first of them came. The window
-    bounds what a driver that dies loses (the records of what finished within it); a longer one writes
-    fewer, larger batches."""
+    ``layers`` finished layers' records, and at most ``seconds`` after the first of them came. Those are
+    also the most one batch file holds: what gathers while the writer is busy is committed in as many
+    batches as it takes (``Policy(splits=1, layers=1)`` commits every document and record alone). The
+    window bounds what a driver that dies loses (the records of what finished within it); a longer one
+    writes fewer, larger batches."""
 
     splits: int = 256
     layers: int = 256
@@ -179,8 +181,10 @@ class Journal:
                 self._hurry.clear()
         for layer, pending in [*full, *documents.items()]:
             self._datastore.commit_splits(self._flow, self._execution, layer, pending)
-        if layers:
-            self._datastore.commit_layers(self._flow, self._execution, layers)
+        names, most = list(layers), self.policy.layers  # a batch holds at most ``layers`` records, in order
+        for start in range(0, len(names), most):
+            batch = {name: layers[name] for name in names[start : start + most]}
+            self._datastore.commit_layers(self._flow, self._execution, batch)
 
     def _submit(self, write: Callable[..., None], *values: Any) -> None:
         self._written.append(self._writer.submit(write, self._flow, self._execution, *values))

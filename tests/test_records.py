@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -70,6 +71,34 @@ def test_a_full_batch_of_layer_records_is_committed_at_once(tmp_path: Path) -> N
     finally:
         writing.close()
     writing.check()
+
+
+def test_records_gathered_while_the_writer_is_busy_are_committed_at_most_layers_to_a_file(tmp_path: Path) -> None:
+    """``Policy(layers=1)`` commits every layer's record alone, also when records gather while the writer
+    is still writing an earlier one (on a slow disk): never in a batch larger than the policy's."""
+    store = datastores.Local(str(tmp_path))
+    entered, release = threading.Event(), threading.Event()
+    commit_layers = store.commit_layers
+
+    def slow(flow: str, execution: str, layers: Mapping[str, tuple[Mapping[str, Any], Documents | None]]) -> None:
+        if "A" in layers:
+            entered.set()
+            assert release.wait(10)
+        commit_layers(flow, execution, layers)
+
+    store.commit_layers = slow  # type: ignore[method-assign]
+    writing = Journal(store, "F", "e", Policy(seconds=60.0, layers=1))
+    writing.layer("A", RECORD)
+    assert entered.wait(10)  # the writer is busy with A's record
+    writing.layer("B", RECORD)
+    writing.layer("C", RECORD)  # B and C gather meanwhile
+    release.set()
+    writing.close()
+    writing.check()
+    assert _batches(tmp_path) == []
+    assert [(tmp_path / "flows" / "F" / "e" / layer / layout.LAYER).exists() for layer in "ABC"] == [True] * 3
+    reader = datastores.Local(str(tmp_path))
+    assert [reader.read_layer_record("F", "e", layer) for layer in "ABC"] == [FINISHED] * 3
 
 
 def test_a_layers_record_is_committed_after_its_splits_documents(tmp_path: Path) -> None:
