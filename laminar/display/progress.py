@@ -1,7 +1,8 @@
 """Live progress of a running execution: layers and splits done, running and failed.
 
-The engine calls its observer after every change, which for a foreach
-layer of 100,000 splits means 100,000 calls. :class:`Progress` is that
+The engine calls its observer after every step (the completions of one
+wait, then what they let start), which for a foreach layer of 100,000 splits
+can mean 100,000 calls. :class:`Progress` is that
 observer: each call only remembers the snapshot and checks a clock; it draws
 at most once per ``interval`` and once more at the end, so the cost of a draw
 never scales with the number of completions.
@@ -287,7 +288,7 @@ class Jupyter:
 class Progress:
     """An execution's observer that draws on ``display`` at most once per ``interval`` seconds.
 
-    ``observer``, if given, is still called on every change. ``start()`` shows it before the first
+    ``observer``, if given, is still called on every step. ``start()`` shows it before the first
     change (a terminal then takes over the output streams, before a Thread session routes them);
     ``close()`` draws the final state.
     """

@@ -1,7 +1,9 @@
 """What an observer sees of a running execution: a :class:`Snapshot`, never the engine itself.
 
-``flow(observer=...)`` calls the observer with one after every change, and the
-live progress display draws from them. A snapshot is a copy: later changes of
+``flow(observer=...)`` calls the observer with one after every step of the engine
+(the completions one wait brought carried out, then the state advanced: on Ray
+a step often holds many splits' completions), and the live progress display
+draws from them. A snapshot is a copy: later changes of
 the execution leave it as it is.
 """
 
@@ -69,5 +71,5 @@ class Snapshot:
         return dict(collections.Counter(task.layer for task in held if task.key in started))
 
 
-#: What ``flow(observer=...)`` takes: called with a snapshot after every change.
+#: What ``flow(observer=...)`` takes: called with a snapshot after every step of the engine.
 Observer = Callable[[Snapshot], None]

@@ -6,8 +6,10 @@ from __future__ import annotations
 from scheduling import Clock, Fake, Skipping, fail, phases, prefer, run
 
 from laminar import Flow, Layer, Parameters
-from laminar.configurations import hooks
+from laminar.configurations import datastores, hooks
 from laminar.configurations.layers import Container, ForEach, Parameter, Retry
+from laminar.engine.snapshot import Snapshot
+from laminar.task import Completion
 
 # -- skip propagation and entry decisions --------------------------------------------------------------
 
@@ -117,6 +119,29 @@ def test_never_more_than_capacity_in_flight(clock: Clock) -> None:
     assert fake.most_in_flight == 2
     assert len(fake.submitted("run")) == 1 + 7 + 2
     assert scheduler.layers["Each"].finished == 7
+
+
+class Burst(Fake):
+    """Completes every task in flight at each wait, as Ray's wait hands back many at once."""
+
+    def wait(self, timeout: float | None, *, urgent: bool = True) -> list[Completion]:
+        completions = Fake.wait(self, timeout, urgent=urgent)
+        while timeout is None and self.pending:
+            completions += Fake.wait(self, timeout, urgent=urgent)
+            self.urgent.pop()  # one wait, however many it completed
+        return completions
+
+
+def test_the_observer_sees_one_snapshot_a_step_not_one_a_completion(clock: Clock) -> None:
+    """A snapshot copies every task in flight: the observer gets one after each wait's completions are
+    carried out and the state advanced (and one before the first wait), the last showing the end."""
+    fake = Burst(clock)
+    seen: list[Snapshot] = []
+    Wide(datastore=datastores.Memory(), executor=fake)(observer=seen.append, count=20)
+    waits = len(fake.urgent)
+    assert len(fake.completed) >= waits + 20  # waits completed many tasks each
+    assert len(seen) == waits + 1
+    assert seen[-1].layers["Each"].finished == 20 and not seen[-1].in_flight
 
 
 def test_entry_tasks_respect_capacity(clock: Clock) -> None:
