@@ -181,10 +181,9 @@ class Journal:
                 self._hurry.clear()
         for layer, pending in [*full, *documents.items()]:
             self._datastore.commit_splits(self._flow, self._execution, layer, pending)
-        names, most = list(layers), self.policy.layers  # a batch holds at most ``layers`` records, in order
-        for start in range(0, len(names), most):
-            batch = {name: layers[name] for name in names[start : start + most]}
-            self._datastore.commit_layers(self._flow, self._execution, batch)
+        records, most = list(layers.items()), self.policy.layers  # a batch holds at most ``layers``, in order
+        for start in range(0, len(records), most):
+            self._datastore.commit_layers(self._flow, self._execution, dict(records[start : start + most]))
 
     def _submit(self, write: Callable[..., None], *values: Any) -> None:
         self._written.append(self._writer.submit(write, self._flow, self._execution, *values))
