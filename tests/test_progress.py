@@ -70,8 +70,9 @@ def test_draws_again_when_the_interval_passed() -> None:
     ticks = iter(range(100_000))
     display = Recorder()
     calls: list[Snapshot] = []
-    clock = lambda: float(next(ticks))  # noqa: E731
-    progress = Progress(display, flow="Many", execution="many", interval=1.0, observer=calls.append, clock=clock)
+    progress = Progress(
+        display, flow="Many", execution="many", interval=1.0, observer=calls.append, clock=lambda: float(next(ticks))
+    )
     run(progress)
     assert len(display.frames) == len(calls) > 10  # every call is a new second here: each draws
     running = [rows[1] for _, rows in display.frames if rows[1].phase == "running"]
