@@ -8,9 +8,10 @@ three rules:
 
 - **Start small, grow while batches run short.** The first batch is one split. After each batch the
   controller keeps a moving estimate of one split's duration and aims the next batch at ``target``
-  seconds (a fifth of a second: long enough that the task's overhead is under 1% of it, short enough that
-  progress, a lost worker and the tail of the fan-out stay fine-grained); it at most doubles a batch at
-  a time, so one lucky fast batch cannot make the next one huge.
+  seconds (a second: the task's overhead, and Ray's gap between one task of a worker and its next, are
+  well under 1% of it; the splits report as they finish, so a lost worker costs no more, and the rule
+  below keeps the tail of the fan-out fine-grained); it at most doubles a batch at a time, so one lucky
+  fast batch cannot make the next one huge.
 - **Shrink at once when splits are slow.** A batch that ran longer than ``target`` brings the size down
   to what its splits' duration says, without the doubling's caution: splits of a second or more run one
   per task, as they do unbatched.
@@ -45,9 +46,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-#: Seconds a batch should run: the overhead of a task (~1 ms of driver and worker CPU) is ~0.5% of it.
-#: (1,000 splits of 10 ms on 2 cores: 6.60 s at 50 ms, 6.17 s at 200 ms; docs/performance.md.)
-TARGET = 0.2
+#: Seconds a batch should run: the overhead of a task (~1 ms of driver and worker CPU, and a few ms
+#: before its worker's next task starts) is well under 1% of it. (1,000 splits of 10 ms on 2 cores:
+#: 6.60 s at 50 ms, 6.17 s at 200 ms; on a slower VM 1.18x raw Ray hand-batched at 200 ms, 1.12x at 1 s;
+#: docs/performance.md.) Splits of 100 ms ran one to a task at 200 ms (each measured a little over 100).
+TARGET = 1.0
 
 #: The most splits one batch holds: bounds what one lost worker costs in re-runs and what one task's
 #: results weigh in the driver, whatever the durations say.
@@ -56,8 +59,9 @@ MAXIMUM = 1024
 #: Seconds of quick splits one report of a running batch may cover (see :meth:`Controller.together`):
 #: what a lost worker can cost in finished splits that run again. A report is a generator item, which
 #: costs the driver ~0.5 ms to hear and read: at 5 ms, splits of 10 ms went one to a report (1,000 of
-#: them 6.60 s against 6.22 s at 50 ms, the driver's CPU 1.39 s against 0.89 s).
-REPORT = 0.05
+#: them 6.60 s against 6.22 s at 50 ms, the driver's CPU 1.39 s against 0.89 s); at 100 ms instead of
+#: 50 ms the driver's CPU there went 0.67 s -> 0.40 s (docs/performance.md).
+REPORT = 0.1
 
 #: Weight of the newest batch in the estimate of a split's duration (joblib smooths with 0.8 on the old).
 SMOOTHING = 0.5
