@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+import orjson
+
 from laminar.datastore import layout, transfer
 from laminar.datastore.secrets import Redactor, strip_url
 from laminar.dependencies import explain
@@ -194,10 +196,12 @@ class Files:
         ranged GET on object stores, a slice in memory; FileNotFoundError when it does not exist."""
         path = self.path(relative)
         with self.guard(action, missing_ok=True):
-            if self.local:
-                with open(path, "rb") as file:
-                    file.seek(offset)
-                    return file.read(length)
+            if self.local:  # a descriptor and one pread: a file object costs ~2.5x (a shard item a split)
+                descriptor = os.open(path, os.O_RDONLY)
+                try:
+                    return os.pread(descriptor, max(0, length), offset)
+                finally:
+                    os.close(descriptor)
             if length <= 0:  # an empty range is no range to ask for; the file must still exist
                 if not self.fs.exists(path):
                     raise FileNotFoundError(path)
@@ -228,7 +232,7 @@ class Files:
         return sorted(os.path.basename(str(entry).rstrip("/")) for entry in entries)
 
     def write_json(self, relative: str, value: Any) -> None:
-        self.put_bytes(relative, json.dumps(value, sort_keys=True, default=str).encode())
+        self.put_bytes(relative, encoded(value))
 
     def read_json(self, relative: str) -> Any | None:
         """The JSON document at ``relative``, or None when there is none."""
@@ -237,13 +241,39 @@ class Files:
         except FileNotFoundError:
             return None
         try:
-            return json.loads(data)
+            return decoded(data)
         except ValueError as error:
             raise ArtifactError(
                 f"{relative} in {self.url} is not valid JSON ({error}); laminar writes it atomically, so it was "
                 "damaged by something else: resume its execution to run again what it records (a resume sets damaged "
                 "records aside)"
             ) from None
+
+
+#: orjson's options that write what ``json.dumps(value, sort_keys=True, default=str)`` writes, compactly:
+#: keys sorted, int keys as strings, and dataclasses and dates handed to ``default`` as json does.
+_ORJSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS
+_ORJSON |= orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def encoded(value: Any) -> bytes:
+    """A record (JSON-native values, as :mod:`laminar.records` makes them) as the bytes of its JSON document,
+    keys sorted. orjson writes it (a split's document ~1 us against ~12 us for the standard library's
+    encoder: the driver writes every split's); what orjson refuses (an int beyond 64 bits, nesting
+    deeper than 254) the standard library writes."""
+    try:
+        return orjson.dumps(value, default=str, option=_ORJSON)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, sort_keys=True, default=str).encode()
+
+
+def decoded(data: bytes) -> Any:
+    """A JSON document's value; a ValueError when it is not JSON. What orjson refuses but the standard
+    library reads (a NaN, an int beyond 64 bits: written by an earlier laminar) is read by the latter."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
 
 _memory_creates = threading.Lock()  # fsspec's memory store checks, then creates: one at a time

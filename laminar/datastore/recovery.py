@@ -11,7 +11,6 @@ layers on purpose (:func:`void`): their records and documents are removed, their
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Iterable
@@ -21,7 +20,7 @@ from typing import Any
 
 from laminar import records
 from laminar.datastore import layout
-from laminar.datastore.files import Files
+from laminar.datastore.files import Files, decoded
 from laminar.errors import ArtifactError
 from laminar.records import SplitDocument
 
@@ -108,7 +107,7 @@ def _documents(documents: dict[str, Any], label: str, found: Found) -> bool:
 def _read(files: Files, relative: str, damaged: list[str]) -> Any:
     """The JSON at ``relative``; None when it is missing or damaged (then noted in ``damaged``)."""
     try:
-        return json.loads(files.get_bytes(relative))
+        return decoded(files.get_bytes(relative))
     except FileNotFoundError:
         return None
     except ValueError:

@@ -27,14 +27,13 @@ import contextlib
 import copy
 import dataclasses
 import functools
-import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from laminar import records
 from laminar.artifacts import Artifacts, Joined
 from laminar.datastore import disk, layout, recovery
-from laminar.datastore.files import Files
+from laminar.datastore.files import Files, encoded
 from laminar.datastore.index import Index
 from laminar.datastore.reads import ArtifactReader
 from laminar.datastore.views import LazySplits, StoredSplit
@@ -187,7 +186,7 @@ class Datastore:
     def _write_document(self, relative: str, value: Any, moves: disk.Moves | None) -> None:
         """Write a JSON document so that it appears whole, and (local disk) only once it and every
         artifact in ``moves`` are on disk: it is flushed while they are, and renamed into place after."""
-        data = json.dumps(value, sort_keys=True, default=str).encode()
+        data = encoded(value)
         if moves is None:
             self.files.put_bytes(relative, data)
         else:
@@ -334,7 +333,7 @@ class Datastore:
         """Write the execution's record only if it has none: False if it has one, also when another
         process writes it at the same moment (exactly one of racing claims wins; see
         :meth:`Files.create_bytes <laminar.datastore.files.Files.create_bytes>`)."""
-        data = json.dumps(dict(record), sort_keys=True, default=str).encode()
+        data = encoded(dict(record))
         return self.files.create_bytes(f"{layout.execution(flow, execution)}/{layout.EXECUTION}", data)
 
     def read_execution(self, flow: str, execution: str) -> dict[str, Any] | None:
