@@ -191,6 +191,12 @@ class Files:
                     return file.read()
             return bytes(self.fs.cat_file(path))
 
+    def size(self, relative: str, *, action: str) -> int:
+        """The file's size in bytes; FileNotFoundError when it does not exist."""
+        with self.guard(action, missing_ok=True):
+            path = self.path(relative)  # (inside: it connects first, which may fail)
+            return os.path.getsize(path) if self.local else int(self.fs.size(path))
+
     def get_range(self, relative: str, offset: int, length: int, *, action: str) -> bytes:
         """``length`` bytes of the file from ``offset`` (fewer if it is shorter): a seek on a local disk, a
         ranged GET on object stores, a slice in memory; FileNotFoundError when it does not exist."""

@@ -31,12 +31,37 @@ RERUN = (
 )
 
 
+#: Reading a pack's items one span at a time costs a fixed price per read (on a local disk three system
+#: calls, which in ``executors.Thread`` each wait for the GIL: 30,000 trivial splits spent about a third
+#: of their threads' time there; on S3 a GET). Once a reader has read as many spans of one pack as would
+#: have paid for reading it whole, taking each span's price as ``SPAN_PRICE`` bytes, it reads the pack
+#: whole (if at most ``PACK_WHOLE`` bytes) and keeps it, so that the splits of a foreach layer read the
+#: rest of their items from memory; a reader that reads a few items of a pack reads only their spans.
+SPAN_PRICE = 64 * 1024
+PACK_WHOLE = 16 * 1024 * 1024
+#: The most bytes of packs one reader keeps; past it, those kept are let go.
+PACKS_KEPT = 64 * 1024 * 1024
+#: Span reads of one pack before its size is looked at (and again at each doubling).
+SPANS_FIRST = 16
+
+
 class ArtifactReader:
     """Loading stored artifacts from ``files``: ``get_value`` and ``get_packed``."""
 
     def __init__(self, files: Files, serde: Serde) -> None:
         self._files = files
         self.serde = serde
+        # relative path of a pack -> its bytes, and the packs larger than PACK_WHOLE (read by spans). Packs
+        # are content-addressed and never change; each item read from one is still checked against its digest.
+        self._packs: dict[str, bytes] = {}
+        self._spans: dict[str, int] = {}  # spans read of each pack not kept
+        self._sizes: dict[str, int] = {}
+        self._kept = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.update(_packs={}, _spans={}, _sizes={}, _kept=0)  # each process reads its own
+        return state
 
     def get_value(
         self, protocol_name: str, digest: str, *, where: str = "value", inline: Mapping[str, str] | None = None
@@ -93,7 +118,8 @@ class ArtifactReader:
     ) -> Any:
         """Load the value ``digest`` stored at ``span`` (offset, length) in the pack artifact ``pack``
         (kept in ``inline`` or a file of its own). Only the span is read (a ranged read on object stores,
-        a slice in memory): reading one item of a large shard costs that item, not its pack."""
+        a slice in memory): reading one item of a large shard costs that item, not its pack, until this
+        reader has read enough of its items to pay for the pack (:data:`SPAN_PRICE`)."""
         protocol = self.serde.get(protocol_name, where=where)
         try:
             relative = layout.artifact(pack)
@@ -107,7 +133,7 @@ class ArtifactReader:
         else:
             place, remedy = f"in {self._files.url} (pack {pack[:12]})", RERUN
             try:
-                data = self._files.get_range(relative, offset, length, action=f"read artifact {short}")
+                data = self._span(relative, offset, length, f"read artifact {short}")
             except FileNotFoundError:
                 raise ArtifactError(
                     f"{where}: artifact {short} is missing from {self._files.url} (its pack {pack[:12]} was expected "
@@ -115,6 +141,30 @@ class ArtifactReader:
                 ) from None
         _check_digest(hashlib.sha256(data).hexdigest(), digest, where, place, remedy)
         return _loaded(where, short, protocol_name, protocol.load, io.BytesIO(data))
+
+    def _span(self, relative: str, offset: int, length: int, action: str) -> bytes:
+        """``length`` bytes of the pack at ``relative`` from ``offset``: a ranged read, or a slice of the
+        pack once it is kept whole (see :data:`SPAN_PRICE`); FileNotFoundError when it does not exist."""
+        pack = self._packs.get(relative)
+        if pack is not None and offset >= 0 and length >= 0:
+            return pack[offset : offset + length]
+        if len(self._spans) > 4096:  # a long-lived reader of many packs: count afresh
+            self._spans, self._sizes = {}, {}
+        spans = self._spans[relative] = self._spans.get(relative, 0) + 1
+        if spans >= SPANS_FIRST and spans & (spans - 1) == 0:  # 16, 32, 64 ... reads
+            size = self._sizes.get(relative)
+            if size is None:
+                size = self._sizes[relative] = self._files.size(relative, action=action)
+            if size <= min(PACK_WHOLE, spans * SPAN_PRICE):
+                pack = self._files.get_bytes(relative)
+                if self._kept + len(pack) > PACKS_KEPT:
+                    self._packs, self._kept = {}, 0
+                self._packs[relative] = pack
+                self._kept += len(pack)
+                self._spans.pop(relative, None)
+                if offset >= 0 and length >= 0:
+                    return pack[offset : offset + length]
+        return self._files.get_range(relative, offset, length, action=action)
 
     def _reader(self, path: str) -> IO[bytes]:
         """A file of its own to read ``path`` from. fsspec's memory filesystem hands every reader the one
