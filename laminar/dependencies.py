@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 
 #: Top-level modules of laminar's required dependencies (pyproject.toml's ``dependencies``).
-CORE = frozenset({"pydantic", "pydantic_core", "fsspec", "cloudpickle", "pyarrow", "rich", "ray", "tomli"})
+CORE = frozenset({"pydantic", "pydantic_core", "fsspec", "cloudpickle", "orjson", "pyarrow", "rich", "ray", "tomli"})
 
 
 def explain(error: ImportError) -> str | None:

@@ -102,7 +102,7 @@ def test_importing_laminar_without_its_dependencies_names_them() -> None:
     assert result.returncode == 1
     assert "laminar's dependencies are not installed in this Python" in result.stderr
     # the first of laminar's dependencies it imports (none is there)
-    assert re.search(r"No module named '(pydantic|cloudpickle|fsspec|pyarrow|rich)'", result.stderr), result.stderr
+    assert re.search(r"No module named '(pydantic|cloudpickle|orjson|fsspec|pyarrow|rich)'", result.stderr), result.stderr
     assert "laminar submit --pip" in result.stderr
 
 
@@ -119,5 +119,5 @@ def test_submit_refuses_what_the_job_could_not_use(tmp_path: Path) -> None:
 
 def test_pip_requirements_are_laminar_s_dependencies_without_ray() -> None:
     names = {r.split(">")[0].split("=")[0].split(";")[0].strip().lower() for r in requirements()}
-    assert {"pydantic", "fsspec", "cloudpickle", "pyarrow", "rich"} <= names
+    assert {"pydantic", "fsspec", "cloudpickle", "orjson", "pyarrow", "rich"} <= names
     assert "ray" not in names and not any("s3fs" in r or "pytest" in r for r in requirements())
