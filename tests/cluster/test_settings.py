@@ -102,7 +102,8 @@ def test_importing_laminar_without_its_dependencies_names_them() -> None:
     assert result.returncode == 1
     assert "laminar's dependencies are not installed in this Python" in result.stderr
     # the first of laminar's dependencies it imports (none is there)
-    assert re.search(r"No module named '(pydantic|cloudpickle|orjson|fsspec|pyarrow|rich)'", result.stderr), result.stderr
+    first = re.search(r"No module named '(pydantic|cloudpickle|orjson|fsspec|pyarrow|rich)'", result.stderr)
+    assert first, result.stderr
     assert "laminar submit --pip" in result.stderr
 
 
