@@ -43,7 +43,7 @@ REPOSITORY = "localhost/laminar-test"
 MARKER = "/opt/laminar-test/only-in-image.txt"
 MARKER_TEXT = "only in the laminar test image\n"
 MODULE = "laminar_test_only_in_image"
-PACKAGES = ("pydantic", "fsspec", "cloudpickle", "pyarrow", "rich")
+PACKAGES = ("pydantic", "fsspec", "cloudpickle", "orjson", "pyarrow", "rich")
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: laminar/ is copied from here
 
 _VERSION = f"python{sys.version_info.major}.{sys.version_info.minor}"

@@ -29,7 +29,7 @@ def test_a_record_reads_back_as_the_standard_library_wrote_it() -> None:
             10: {"artifacts": {"n": {"digests": ["ab" * 32], "inline": {"ab" * 32: "gAVLvi4="}, "sharded": False}}},
         },
         "names": ("b", "a"),
-        "text": "é \u2603 \n \"quoted\"",
+        "text": 'é \u2603 \n "quoted"',
         "odd": {1, 2},
         "point": Point(1),
         "when": datetime.datetime(2026, 12, 7, 23, 0, 0),
