@@ -144,28 +144,37 @@ class ArtifactReader:
         return _loaded(where, short, protocol_name, protocol.load, io.BytesIO(data))
 
     def _span(self, relative: str, offset: int, length: int, action: str) -> bytes:
-        """``length`` bytes of the pack at ``relative`` from ``offset``: a ranged read, or a slice of the
-        pack once it is kept whole (see :data:`SPAN_PRICE`); FileNotFoundError when it does not exist."""
+        """``length`` bytes of the pack at ``relative`` from ``offset``: a slice of the pack once it is kept
+        whole (see :data:`SPAN_PRICE`), else a ranged read; FileNotFoundError when it does not exist."""
+        if offset < 0 or length < 0:  # a damaged span: the file layer says what it makes of it
+            return self._files.get_range(relative, offset, length, action=action)
         pack = self._packs.get(relative)
-        if pack is not None and offset >= 0 and length >= 0:
-            return pack[offset : offset + length]
+        if pack is None:
+            pack = self._whole(relative, action)
+        if pack is None:
+            return self._files.get_range(relative, offset, length, action=action)
+        return pack[offset : offset + length]
+
+    def _whole(self, relative: str, action: str) -> bytes | None:
+        """Count one more span read of the pack at ``relative``; its bytes, read whole and kept, once the
+        spans read would have paid for that (looked at after 16, 32, 64 ... reads), else None."""
         if len(self._spans) > 4096:  # a long-lived reader of many packs: count afresh
             self._spans, self._sizes = {}, {}
         spans = self._spans[relative] = self._spans.get(relative, 0) + 1
-        if spans >= SPANS_FIRST and spans & (spans - 1) == 0:  # 16, 32, 64 ... reads
-            size = self._sizes.get(relative)
-            if size is None:
-                size = self._sizes[relative] = self._files.size(relative, action=action)
-            if size <= min(PACK_WHOLE, spans * SPAN_PRICE):
-                pack = self._files.get_bytes(relative)
-                if self._kept + len(pack) > PACKS_KEPT:
-                    self._packs, self._kept = {}, 0
-                self._packs[relative] = pack
-                self._kept += len(pack)
-                self._spans.pop(relative, None)
-                if offset >= 0 and length >= 0:
-                    return pack[offset : offset + length]
-        return self._files.get_range(relative, offset, length, action=action)
+        if spans < SPANS_FIRST or spans & (spans - 1):
+            return None
+        size = self._sizes.get(relative)
+        if size is None:
+            size = self._sizes[relative] = self._files.size(relative, action=action)
+        if size > min(PACK_WHOLE, spans * SPAN_PRICE):
+            return None
+        pack = self._files.get_bytes(relative)
+        if self._kept + len(pack) > PACKS_KEPT:
+            self._packs, self._kept = {}, 0
+        self._packs[relative] = pack
+        self._kept += len(pack)
+        self._spans.pop(relative, None)
+        return pack
 
     def _reader(self, path: str) -> IO[bytes]:
         """A file of its own to read ``path`` from. fsspec's memory filesystem hands every reader the one
